@@ -1,0 +1,127 @@
+/** Bookings: direct booking, read, list, reschedule, cancel. */
+import { bookingRepository, type BookingFilter } from '../../db/repositories/bookings';
+import { eventRepository } from '../../db/repositories/events';
+import type { Booking } from '../../../shared/schemas';
+import { bookingDto } from '../dto';
+import { DomainError, notFound } from '../errors';
+import type { CoreDeps } from '../ports';
+import { bookingDecision } from '../rules';
+import type { BookingRow, TenantPrincipal } from '../types';
+import { mayAccess, ownerOf } from './holds';
+import { changeSeats, checkRequestTiming, liveResources, returnSeats } from './seats';
+import { decodeCursor, encodeCursor } from './cursor';
+
+export interface CreateBooking {
+  resourceIds: string[];
+  start: number;
+  end: number;
+  seats: number;
+  customer: { name: string; email: string };
+  attendees?: { name: string; email?: string }[];
+  metadata?: Record<string, unknown>;
+}
+
+export interface Reschedule {
+  start?: number;
+  end?: number;
+  resourceIds?: string[];
+  seats?: number;
+  metadata?: Record<string, unknown>;
+}
+
+/** Builds the booking service over the core's ports. */
+export function bookingService({ store, outbox, clock }: CoreDeps) {
+  const flush = () => outbox.flush();
+
+  async function visible(q: Parameters<typeof bookingRepository.get>[0], p: TenantPrincipal, id: string, lock: boolean): Promise<BookingRow> {
+    const b = await bookingRepository.get(q, p.tenantId, id, lock);
+    if (!b || !mayAccess(p, b.ownerId)) throw notFound(`booking ${id}`);
+    return b;
+  }
+
+  return {
+    /** Books seats directly, without a hold, in one transaction. */
+    async create(p: TenantPrincipal, cmd: CreateBooking): Promise<Booking> {
+      const b = await store.tx(async (q) => {
+        const resources = await liveResources(q, p.tenantId, cmd.resourceIds);
+        checkRequestTiming(resources, cmd, clock.now());
+        await changeSeats(q, p.tenantId, resources, cmd);
+        const row = await bookingRepository.insert(q, p.tenantId, {
+          holdId: null,
+          ownerId: ownerOf(p),
+          resourceIds: cmd.resourceIds,
+          start: cmd.start,
+          end: cmd.end,
+          seats: cmd.seats,
+          customer: cmd.customer,
+          attendees: cmd.attendees ?? [],
+          metadata: cmd.metadata ?? {},
+        });
+        await eventRepository.append(q, p.tenantId, 'booking.confirmed', row.resourceIds, { booking: bookingDto(row), holdId: null });
+        return row;
+      }, flush);
+      return bookingDto(b);
+    },
+
+    /** Reads a booking. */
+    async get(p: TenantPrincipal, id: string): Promise<Booking> {
+      return bookingDto(await visible(store.pool, p, id, false));
+    },
+
+    /** Lists bookings (users see their own), oldest first, with a cursor. */
+    async list(p: TenantPrincipal, filter: Omit<BookingFilter, 'ownerId'>, cursor: string | undefined, limit: number) {
+      const after = decodeCursor(cursor);
+      const rows = await bookingRepository.page(store.pool, p.tenantId, { ...filter, ownerId: p.kind === 'user' ? p.userId : undefined }, after, limit + 1);
+      const items = rows.slice(0, limit);
+      const last = items[items.length - 1];
+      return { items: items.map(bookingDto), nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+    },
+
+    /** Moves a booking: takes the new range and frees the old in one transaction (412 on a stale version). */
+    async reschedule(p: TenantPrincipal, id: string, ifMatch: number, cmd: Reschedule): Promise<Booking> {
+      const b = await store.tx(async (q) => {
+        const cur = await visible(q, p, id, true);
+        bookingDecision(cur, 'reschedule', ifMatch);
+        const next = {
+          id: cur.id,
+          resourceIds: cmd.resourceIds ?? cur.resourceIds,
+          start: cmd.start ?? cur.start,
+          end: cmd.end ?? cur.end,
+          seats: cmd.seats ?? cur.seats,
+          metadata: cmd.metadata ?? cur.metadata,
+        };
+        const moved =
+          next.start !== cur.start || next.end !== cur.end || next.seats !== cur.seats ||
+          [...next.resourceIds].sort().join() !== [...cur.resourceIds].sort().join();
+        if (moved) {
+          if (!(next.end > next.start)) throw new DomainError('validation-failed', 'end must be after start', { errors: [{ path: 'end', message: 'end must be after start' }] });
+          const resources = await liveResources(q, p.tenantId, next.resourceIds);
+          checkRequestTiming(resources, next, clock.now());
+          await changeSeats(q, p.tenantId, resources, next, cur);
+        }
+        const row = await bookingRepository.reschedule(q, next);
+        await eventRepository.append(q, p.tenantId, moved ? 'booking.rescheduled' : 'booking.updated', [...new Set([...cur.resourceIds, ...row.resourceIds])], {
+          booking: bookingDto(row),
+          previous: { resourceIds: cur.resourceIds, start: new Date(cur.start).toISOString(), end: new Date(cur.end).toISOString(), seats: cur.seats },
+        });
+        return row;
+      }, flush);
+      return bookingDto(b);
+    },
+
+    /** Cancels a booking and frees its seats; cancelling again returns the same result. */
+    async cancel(p: TenantPrincipal, id: string, reason: string | null): Promise<Booking> {
+      const b = await store.tx(async (q) => {
+        const cur = await visible(q, p, id, true);
+        if (bookingDecision(cur, 'cancel') === 'replay') return cur;
+        await returnSeats(q, p.tenantId, cur);
+        const row = await bookingRepository.cancel(q, cur.id, reason);
+        await eventRepository.append(q, p.tenantId, 'booking.cancelled', row.resourceIds, { booking: bookingDto(row) });
+        return row;
+      }, flush);
+      return bookingDto(b);
+    },
+  };
+}
+
+export type BookingService = ReturnType<typeof bookingService>;

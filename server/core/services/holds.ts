@@ -1,0 +1,125 @@
+/** Holds: take seats for a while, extend, release, confirm into a booking. */
+import { bookingRepository } from '../../db/repositories/bookings';
+import { eventRepository } from '../../db/repositories/events';
+import { holdRepository } from '../../db/repositories/holds';
+import type { Booking, Hold, HoldConfirm } from '../../../shared/schemas';
+import { bookingDto, holdDto } from '../dto';
+import { DomainError, notFound } from '../errors';
+import type { CoreDeps } from '../ports';
+import { extendedExpiry, holdDecision } from '../rules';
+import type { HoldRow, TenantPrincipal } from '../types';
+import { changeSeats, checkRequestTiming, liveResources, returnSeats } from './seats';
+
+export interface CreateHold {
+  resourceIds: string[];
+  start: number;
+  end: number;
+  seats: number;
+  ttlSeconds?: number;
+}
+
+/** The owner recorded on holds and bookings: the user, or null for the tenant's own key. */
+export const ownerOf = (p: TenantPrincipal) => (p.kind === 'user' ? p.userId : null);
+
+/** True when the principal may act on something owned by ownerId. */
+export const mayAccess = (p: TenantPrincipal, ownerId: string | null) => p.kind === 'tenant' || ownerId === p.userId;
+
+/** Builds the hold service over the core's ports. */
+export function holdService({ store, outbox, clock, config }: CoreDeps) {
+  const flush = () => outbox.flush();
+
+  /** Reads a hold the principal may see, optionally locked. */
+  async function visibleHold(q: Parameters<typeof holdRepository.get>[0], p: TenantPrincipal, id: string, lock: boolean): Promise<HoldRow> {
+    const hold = await holdRepository.get(q, p.tenantId, id, lock);
+    if (!hold || !mayAccess(p, hold.ownerId)) throw notFound(`hold ${id}`);
+    return hold;
+  }
+
+  function ttlOf(ttlSeconds: number | undefined): number {
+    const ttl = ttlSeconds ?? config.holdTtlSeconds;
+    if (ttl < config.holdMinTtlSeconds || ttl > 900) {
+      throw new DomainError('validation-failed', `ttlSeconds must be between ${config.holdMinTtlSeconds} and 900`, {
+        errors: [{ path: 'ttlSeconds', message: `must be between ${config.holdMinTtlSeconds} and 900` }],
+      });
+    }
+    return ttl;
+  }
+
+  return {
+    /** Takes seats on every resource for the range until the hold expires. */
+    async create(p: TenantPrincipal, cmd: CreateHold): Promise<Hold> {
+      const ttl = ttlOf(cmd.ttlSeconds);
+      const hold = await store.tx(async (q) => {
+        const resources = await liveResources(q, p.tenantId, cmd.resourceIds);
+        checkRequestTiming(resources, cmd, clock.now());
+        await changeSeats(q, p.tenantId, resources, cmd);
+        const h = await holdRepository.insert(q, p.tenantId, ownerOf(p), cmd, ttl);
+        await eventRepository.append(q, p.tenantId, 'hold.created', h.resourceIds, { hold: holdDto(h) });
+        return h;
+      }, flush);
+      return holdDto(hold);
+    },
+
+    /** Reads a hold. */
+    async get(p: TenantPrincipal, id: string): Promise<Hold> {
+      return holdDto(await visibleHold(store.pool, p, id, false));
+    },
+
+    /** Moves the expiry to ttlSeconds from now, within the 30-minute lifetime. */
+    async extend(p: TenantPrincipal, id: string, ttlSeconds: number): Promise<Hold> {
+      const ttl = ttlOf(ttlSeconds);
+      const hold = await store.tx(async (q) => {
+        const h = await visibleHold(q, p, id, true);
+        holdDecision(h, 'extend', clock.now());
+        const expiresAt = await holdRepository.setExpiry(q, h.id, extendedExpiry(h.createdAt, clock.now(), ttl));
+        const next = { ...h, expiresAt };
+        await eventRepository.append(q, p.tenantId, 'hold.extended', h.resourceIds, { hold: holdDto(next) });
+        return next;
+      }, flush);
+      return holdDto(hold);
+    },
+
+    /** Gives the seats back; releasing again (or after expiry) returns the hold as it is. */
+    async release(p: TenantPrincipal, id: string): Promise<Hold> {
+      const hold = await store.tx(async (q) => {
+        const h = await visibleHold(q, p, id, true);
+        if (holdDecision(h, 'release', clock.now()) === 'replay') return h;
+        await returnSeats(q, p.tenantId, h);
+        await holdRepository.setStatus(q, h.id, 'released');
+        const next: HoldRow = { ...h, status: 'released' };
+        await eventRepository.append(q, p.tenantId, 'hold.released', h.resourceIds, { hold: holdDto(next) });
+        return next;
+      }, flush);
+      return holdDto(hold);
+    },
+
+    /** Converts a live hold into a booking atomically; a retry returns the same booking. */
+    async confirm(p: TenantPrincipal, id: string, cmd: HoldConfirm): Promise<{ booking: Booking; created: boolean }> {
+      return store.tx(async (q) => {
+        const h = await visibleHold(q, p, id, true);
+        if (holdDecision(h, 'confirm', clock.now()) === 'replay') {
+          const existing = await bookingRepository.byHold(q, h.id);
+          if (!existing) throw new DomainError('hold-not-active', 'the hold is confirmed but its booking is gone');
+          return { booking: bookingDto(existing), created: false };
+        }
+        // The seats stay taken: they move from the hold to the booking.
+        const b = await bookingRepository.insert(q, p.tenantId, {
+          holdId: h.id,
+          ownerId: h.ownerId,
+          resourceIds: h.resourceIds,
+          start: h.start,
+          end: h.end,
+          seats: h.seats,
+          customer: cmd.customer,
+          attendees: cmd.attendees ?? [],
+          metadata: cmd.metadata ?? {},
+        });
+        await holdRepository.setStatus(q, h.id, 'confirmed', b.id);
+        await eventRepository.append(q, p.tenantId, 'booking.confirmed', b.resourceIds, { booking: bookingDto(b), holdId: h.id });
+        return { booking: bookingDto(b), created: true };
+      }, flush);
+    },
+  };
+}
+
+export type HoldService = ReturnType<typeof holdService>;

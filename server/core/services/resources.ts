@@ -1,0 +1,193 @@
+/** Resources (the tree), schedules, blocks and the slot horizon. */
+import type { Queryable } from '../../db/pool';
+import { bookingRepository } from '../../db/repositories/bookings';
+import { eventRepository } from '../../db/repositories/events';
+import { holdRepository } from '../../db/repositories/holds';
+import { blockRepository, resourceRepository, scheduleRepository } from '../../db/repositories/resources';
+import { slotRepository } from '../../db/repositories/slots';
+import type { Resource, ResourceCreate, ResourcePatch, ScheduleInput } from '../../../shared/schemas';
+import { resourceDto } from '../dto';
+import { DomainError, notFound } from '../errors';
+import type { CoreDeps } from '../ports';
+import type { ResourceRow } from '../types';
+import { decodeCursor, encodeCursor } from './cursor';
+import { horizonEnd, regenerateSubtree } from './slotgen';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Builds the resource service over the core's ports. */
+export function resourceService({ store, outbox, clock, config }: CoreDeps) {
+  const flush = () => outbox.flush();
+
+  async function load(q: Queryable, tenantId: string, id: string, lock = false): Promise<ResourceRow> {
+    const [r] = await resourceRepository.byIds(q, tenantId, [id], lock);
+    if (!r || r.archivedAt !== null) throw notFound(`resource ${id}`);
+    return r;
+  }
+
+  /** The regeneration window: from now to the horizon. */
+  const window = () => ({ start: clock.now(), end: horizonEnd(clock.now(), config.slotHorizonDays) });
+
+  return {
+    /** Creates a resource under an optional parent of the same tenant. */
+    async create(tenantId: string, cmd: ResourceCreate): Promise<Resource> {
+      const r = await store.tx(async (q) => {
+        if (cmd.parentId) await load(q, tenantId, cmd.parentId);
+        const row = await resourceRepository.insert(q, tenantId, { ...cmd, parentId: cmd.parentId ?? null });
+        await eventRepository.append(q, tenantId, 'resource.created', [row.id], { resource: resourceDto(row) });
+        return row;
+      }, flush);
+      return resourceDto(r);
+    },
+
+    /** Reads a live resource. */
+    async get(tenantId: string, id: string): Promise<Resource> {
+      return resourceDto(await load(store.pool, tenantId, id));
+    },
+
+    /** Lists resources in creation order with a cursor. */
+    async list(tenantId: string, cursor: string | undefined, limit: number, includeArchived: boolean) {
+      const rows = await resourceRepository.page(store.pool, tenantId, decodeCursor(cursor), limit + 1, includeArchived);
+      const items = rows.slice(0, limit);
+      const last = items[items.length - 1];
+      return { items: items.map(resourceDto), nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+    },
+
+    /** Updates a resource; changes that move slots regenerate them (409 if seats would be lost). */
+    async update(tenantId: string, id: string, patch: ResourcePatch): Promise<Resource> {
+      const r = await store.tx(async (q) => {
+        const cur = await load(q, tenantId, id, true);
+        if (patch.parentId) {
+          if (patch.parentId === id) throw new DomainError('resource-cycle', 'a resource cannot be its own parent');
+          await load(q, tenantId, patch.parentId);
+          const above = await resourceRepository.ancestorIds(q, tenantId, patch.parentId);
+          if (above.includes(id)) throw new DomainError('resource-cycle', `resource ${patch.parentId} is a descendant of ${id}`);
+        }
+        const next: ResourceRow = {
+          ...cur,
+          name: patch.name ?? cur.name,
+          kind: patch.kind ?? cur.kind,
+          parentId: patch.parentId === undefined ? cur.parentId : patch.parentId,
+          capacity: patch.capacity ?? cur.capacity,
+          timezone: patch.timezone ?? cur.timezone,
+          slotMinutes: patch.slotMinutes ?? cur.slotMinutes,
+          rules: { ...cur.rules, ...patch.rules },
+          metadata: patch.metadata ?? cur.metadata,
+        };
+        const row = await resourceRepository.update(q, next);
+        const slotsMove = next.capacity !== cur.capacity || next.timezone !== cur.timezone || next.slotMinutes !== cur.slotMinutes || next.parentId !== cur.parentId;
+        if (slotsMove) {
+          const code = next.capacity < cur.capacity ? 'capacity-conflict' : 'schedule-conflict';
+          await regenerateSubtree(q, tenantId, id, window(), code);
+        }
+        await eventRepository.append(q, tenantId, 'resource.updated', [id], { resource: resourceDto(row) });
+        return row;
+      }, flush);
+      return resourceDto(r);
+    },
+
+    /** Archives a resource with no live children, holds or bookings ahead; its future slots go. */
+    async archive(tenantId: string, id: string): Promise<Resource> {
+      const r = await store.tx(async (q) => {
+        const cur = await load(q, tenantId, id, true);
+        const now = clock.now();
+        if (await resourceRepository.hasLiveChildren(q, id)) throw new DomainError('resource-in-use', 'archive its children first');
+        const live = (await holdRepository.liveOn(q, id, now)) + (await bookingRepository.liveOn(q, id, now));
+        if (live > 0) throw new DomainError('resource-in-use', `${live} live hold(s) or booking(s) ahead use this resource`);
+        const row = await resourceRepository.update(q, { ...cur, archivedAt: now });
+        const future = await slotRepository.lock(q, tenantId, [{ resourceId: id, start: now, end: now + 3650 * 86_400_000 }]);
+        await slotRepository.delete(q, future.filter((s) => s.start >= now).map((s) => s.id));
+        await eventRepository.append(q, tenantId, 'resource.archived', [id], { resource: resourceDto(row) });
+        return row;
+      }, flush);
+      return resourceDto(r);
+    },
+
+    /** Replaces the schedule and regenerates slots of the resource and its descendants up to the horizon. */
+    async putSchedule(tenantId: string, id: string, input: ScheduleInput) {
+      return store.tx(async (q) => {
+        const r = await load(q, tenantId, id, true);
+        const win = window();
+        const schedule = await scheduleRepository.upsert(q, tenantId, {
+          resourceId: id,
+          timezone: input.timezone ?? r.timezone,
+          weekly: input.weekly,
+          overrides: input.overrides,
+          generatedTo: win.end,
+        });
+        await regenerateSubtree(q, tenantId, id, win, 'schedule-conflict');
+        const subtreeIds = (await resourceRepository.subtree(q, tenantId, id)).map((x) => x.id);
+        const slots = await slotRepository.countOpen(q, subtreeIds, win.start);
+        const { generatedTo, resourceId: _, ...shown } = schedule;
+        await eventRepository.append(q, tenantId, 'schedule.updated', [id], { resourceId: id, schedule: shown });
+        return { schedule: shown, horizon: { from: iso(win.start), to: iso(generatedTo) }, slots };
+      }, flush);
+    },
+
+    /** Reads the schedule of a resource. */
+    async getSchedule(tenantId: string, id: string) {
+      await load(store.pool, tenantId, id);
+      const s = (await scheduleRepository.forResources(store.pool, [id])).get(id);
+      if (!s) throw notFound(`schedule of resource ${id}`);
+      const { generatedTo, resourceId: _, ...shown } = s;
+      return { schedule: shown, horizon: { from: iso(clock.now()), to: iso(generatedTo) } };
+    },
+
+    /** Closes the resource and its descendants over a range; 409 when seats are taken there. */
+    async addBlock(tenantId: string, id: string, start: number, end: number, reason: string | null) {
+      const b = await store.tx(async (q) => {
+        await load(q, tenantId, id, true);
+        const block = await blockRepository.insert(q, tenantId, id, start, end, reason);
+        await regenerateSubtree(q, tenantId, id, { start: Math.max(start, clock.now()), end }, 'block-conflict');
+        await eventRepository.append(q, tenantId, 'block.created', [id], { block: blockDto(block) });
+        return block;
+      }, flush);
+      return blockDto(b);
+    },
+
+    /** Lifts a block; slots it closed reopen unless another block still covers them. */
+    async removeBlock(tenantId: string, blockId: string) {
+      const b = await store.tx(async (q) => {
+        const block = await blockRepository.delete(q, tenantId, blockId);
+        if (!block) throw notFound(`block ${blockId}`);
+        await regenerateSubtree(q, tenantId, block.resourceId, { start: Math.max(block.start, clock.now()), end: block.end }, 'block-conflict');
+        await eventRepository.append(q, tenantId, 'block.deleted', [block.resourceId], { block: blockDto(block) });
+        return block;
+      }, flush);
+      return blockDto(b);
+    },
+
+    /**
+     * Extends every lagging schedule to the horizon. Any node may run it at
+     * any time: SKIP LOCKED hands each schedule to one node, and a schedule
+     * already extended is not picked again.
+     */
+    async extendHorizon(batch = 50): Promise<number> {
+      const target = horizonEnd(clock.now(), config.slotHorizonDays);
+      let extended = 0;
+      for (;;) {
+        const n = await store.tx(async (q) => {
+          const lagging = await scheduleRepository.lockLagging(q, target, batch);
+          for (const s of lagging) {
+            await scheduleRepository.setGeneratedTo(q, [s.resourceId], target);
+            await regenerateOne(q, s.tenantId, s.resourceId, { start: Math.max(s.generatedTo, clock.now()), end: target });
+          }
+          return lagging.length;
+        });
+        extended += n;
+        if (n < batch) return extended;
+      }
+    },
+  };
+}
+
+/** Regenerates one resource's own slots (not its subtree: each descendant's schedule is extended on its own). */
+async function regenerateOne(q: Queryable, tenantId: string, id: string, win: { start: number; end: number }) {
+  if (win.end > win.start) await regenerateSubtree(q, tenantId, id, win, 'schedule-conflict', false);
+}
+
+function blockDto(b: { id: string; resourceId: string; start: number; end: number; reason: string | null; createdAt: number }) {
+  return { id: b.id, resourceId: b.resourceId, start: iso(b.start), end: iso(b.end), reason: b.reason, createdAt: iso(b.createdAt) };
+}
+
+export type ResourceService = ReturnType<typeof resourceService>;

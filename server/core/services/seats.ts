@@ -1,0 +1,118 @@
+/**
+ * Seat accounting shared by holds, bookings and expiry. Every change to
+ * seats_taken goes through `changeSeats`, which locks the slots it reads in one
+ * global order, decides with the pure rules, and writes one batch of deltas.
+ */
+import type { Queryable } from '../../db/pool';
+import { eventRepository } from '../../db/repositories/events';
+import { holdRepository } from '../../db/repositories/holds';
+import { resourceRepository } from '../../db/repositories/resources';
+import { slotRepository, type SlotWindow } from '../../db/repositories/slots';
+import { holdDto } from '../dto';
+import { DomainError, notFound } from '../errors';
+import { checkTiming, evaluateSeats, lockWindow, type Range } from '../rules';
+import type { HoldRow, ResourceRow, SeatRequest, SlotRow } from '../types';
+
+/** Seats to give back in the same transaction (a rescheduled booking's old range). */
+export interface SeatRelease {
+  resourceIds: string[];
+  start: number;
+  end: number;
+  seats: number;
+}
+
+/** Loads live resources of the tenant, in request order; 404 when any is missing or archived. */
+export async function liveResources(q: Queryable, tenantId: string, ids: string[]): Promise<ResourceRow[]> {
+  const rows = await resourceRepository.byIds(q, tenantId, ids);
+  const byId = new Map(rows.filter((r) => r.archivedAt === null).map((r) => [r.id, r]));
+  return ids.map((id) => {
+    const r = byId.get(id);
+    if (!r) throw notFound(`resource ${id}`);
+    return r;
+  });
+}
+
+/** Checks grid, notice and advance rules of a request on every resource. */
+export function checkRequestTiming(resources: ResourceRow[], range: Range, now: number): void {
+  for (const r of resources) checkTiming(r, range, now);
+}
+
+const windowsFor = (resourceIds: string[], range: Range): SlotWindow[] => resourceIds.map((resourceId) => ({ resourceId, ...range }));
+
+/** Adds `delta` to every locked slot of the resources inside the range. */
+function addOver(deltas: Map<number, number>, slots: SlotRow[], resourceIds: string[], range: Range, delta: number): void {
+  const ids = new Set(resourceIds);
+  for (const s of slots) {
+    if (ids.has(s.resourceId) && s.start >= range.start && s.end <= range.end) deltas.set(s.id, (deltas.get(s.id) ?? 0) + delta);
+  }
+}
+
+/** Marks locked, due holds expired and records one event each; seats are returned through `deltas`. */
+async function expireInto(q: Queryable, due: HoldRow[], slots: SlotRow[], deltas: Map<number, number>): Promise<void> {
+  for (const h of due) {
+    addOver(deltas, slots, h.resourceIds, h, -h.seats);
+    await holdRepository.setStatus(q, h.id, 'expired');
+    await eventRepository.append(q, h.tenantId, 'hold.expired', h.resourceIds, { hold: holdDto({ ...h, status: 'expired' }) });
+  }
+}
+
+/**
+ * Takes `req.seats` on every requested resource for the range, optionally
+ * giving back `release` first, inside the caller's transaction. Holds on these
+ * slots that are past their expiry are reclaimed here rather than waiting for
+ * the sweeper. Throws 409 slot-unavailable with the conflicts.
+ */
+export async function changeSeats(q: Queryable, tenantId: string, resources: ResourceRow[], req: SeatRequest, release?: SeatRelease): Promise<void> {
+  const windows = resources.map((r) => ({ resourceId: r.id, ...lockWindow(req, [r]) }));
+  if (release) windows.push(...windowsFor(release.resourceIds, release));
+  const span = { start: Math.min(...windows.map((w) => w.start)), end: Math.max(...windows.map((w) => w.end)) };
+  const touched = [...new Set(windows.map((w) => w.resourceId))];
+
+  // Expired holds are rare (the sweeper keeps up), so probe without locks first.
+  let due: HoldRow[] = [];
+  if (await holdRepository.anyDueNear(q, touched, span.start, span.end)) {
+    due = await holdRepository.lockDue(q, 100, { tenantId, resourceIds: touched, ...span });
+    for (const h of due) windows.push(...windowsFor(h.resourceIds, h));
+  }
+
+  const slots = await slotRepository.lock(q, tenantId, windows);
+  const deltas = new Map<number, number>();
+  await expireInto(q, due, slots, deltas);
+  if (release) addOver(deltas, slots, release.resourceIds, release, -release.seats);
+  const freed = new Map([...deltas].map(([id, d]) => [id, -d]));
+
+  const conflicts = [];
+  for (const r of resources) {
+    const { targets, conflicts: c } = evaluateSeats(r, slots.filter((s) => s.resourceId === r.id), req, req.seats, freed);
+    conflicts.push(...c);
+    for (const s of targets) deltas.set(s.id, (deltas.get(s.id) ?? 0) + req.seats);
+  }
+  if (conflicts.length > 0) {
+    throw new DomainError('slot-unavailable', `${conflicts.length} slot(s) cannot take ${req.seats} more seat(s)`, { conflicts });
+  }
+  await slotRepository.addSeats(q, deltas);
+}
+
+/** Gives seats back (release, cancel), locking the slots in the global order. */
+export async function returnSeats(q: Queryable, tenantId: string, release: SeatRelease): Promise<void> {
+  const slots = await slotRepository.lock(q, tenantId, windowsFor(release.resourceIds, release));
+  const deltas = new Map<number, number>();
+  addOver(deltas, slots, release.resourceIds, release, -release.seats);
+  await slotRepository.addSeats(q, deltas);
+}
+
+/** Expires up to `limit` due holds cluster-wide; safe to run on every node at once. Returns how many. */
+export async function expireDueHolds(q: Queryable, limit: number): Promise<HoldRow[]> {
+  const due = await holdRepository.lockDue(q, limit);
+  if (due.length === 0) return [];
+  const byTenant = new Map<string, HoldRow[]>();
+  for (const h of due) byTenant.set(h.tenantId, [...(byTenant.get(h.tenantId) ?? []), h]);
+  // Tenants in a fixed order, so two sweepers lock slots in the same order.
+  for (const [tenantId, holds] of [...byTenant].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const slots = await slotRepository.lock(q, tenantId, holds.flatMap((h) => windowsFor(h.resourceIds, h)));
+    const deltas = new Map<number, number>();
+    await expireInto(q, holds, slots, deltas);
+    await slotRepository.addSeats(q, deltas);
+  }
+  return due;
+}

@@ -1,0 +1,104 @@
+/** The pg pool, transactions, and the ambient transaction an edge may open around a request. */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pg from 'pg';
+
+/** Anything that can run a query: the pool or a client inside a transaction. */
+export type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
+
+type AfterCommit = () => void | Promise<void>;
+
+interface TxContext {
+  client: pg.PoolClient;
+  afterCommit: AfterCommit[];
+}
+
+// Postgres codes worth one more try: the statement lost a race it could not
+// know about in advance (deadlock, serialization failure).
+const RETRYABLE = new Set(['40P01', '40001']);
+
+// timestamptz and int8 come back as numbers/strings we control.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+/** The database handle every repository and service receives. */
+export class Db {
+  readonly pool: pg.Pool;
+  readonly readPool: pg.Pool;
+  private readonly ambient = new AsyncLocalStorage<TxContext>();
+
+  constructor(url: string, opts: { readUrl?: string; max?: number; onError?: (err: Error) => void } = {}) {
+    const common = { max: opts.max ?? 20, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 };
+    this.pool = new pg.Pool({ connectionString: url, ...common });
+    this.readPool = opts.readUrl ? new pg.Pool({ connectionString: opts.readUrl, ...common }) : this.pool;
+    const onError = opts.onError ?? (() => {});
+    // An idle client losing its connection must not crash the process.
+    this.pool.on('error', onError);
+    if (this.readPool !== this.pool) this.readPool.on('error', onError);
+  }
+
+  /** Runs fn in a transaction; joins the ambient one when a request opened it. */
+  async tx<T>(fn: (q: pg.PoolClient) => Promise<T>, afterCommit?: AfterCommit): Promise<T> {
+    const ctx = this.ambient.getStore();
+    if (ctx) {
+      const result = await fn(ctx.client);
+      if (afterCommit) ctx.afterCommit.push(afterCommit);
+      return result;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.ownTx(fn);
+        await afterCommit?.();
+        return result;
+      } catch (err) {
+        if (attempt < 3 && RETRYABLE.has((err as { code?: string }).code ?? '')) continue;
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Opens a transaction that every `tx` call inside `fn` joins, so an edge can
+   * make the request and its idempotency record one atomic unit. `fn` decides
+   * to commit by returning `{commit: true}`.
+   */
+  async ambientTx<T>(fn: (q: pg.PoolClient) => Promise<{ commit: boolean; value: T }>): Promise<T> {
+    const client = await this.pool.connect();
+    const ctx: TxContext = { client, afterCommit: [] };
+    let result: { commit: boolean; value: T };
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      result = await this.ambient.run(ctx, () => fn(client));
+      await client.query(result.commit ? 'COMMIT' : 'ROLLBACK');
+    } catch (err) {
+      broken = await client.query('ROLLBACK').then(() => false, () => true);
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+    // Hooks run after the client is back in the pool: they may need a connection themselves.
+    if (result.commit) for (const hook of ctx.afterCommit) await hook();
+    return result.value;
+  }
+
+  private async ownTx<T>(fn: (q: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      broken = await client.query('ROLLBACK').then(() => false, () => true);
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Closes both pools. */
+  async close(): Promise<void> {
+    await this.pool.end();
+    if (this.readPool !== this.pool) await this.readPool.end();
+  }
+}

@@ -1,0 +1,130 @@
+/** Bookings and their resources (a junction table, never an array column). */
+import type { BookingRow } from '../../core/types';
+import type { Queryable } from '../pool';
+
+const SELECT = `SELECT b.*, ARRAY(SELECT br.resource_id FROM booking_resources br WHERE br.booking_id = b.id ORDER BY br.resource_id) AS resource_ids
+  FROM bookings b`;
+
+const toBooking = (r: Record<string, any>): BookingRow => ({
+  id: r.id,
+  tenantId: r.tenant_id,
+  holdId: r.hold_id,
+  ownerId: r.owner_id,
+  resourceIds: r.resource_ids,
+  start: r.start_at.getTime(),
+  end: r.end_at.getTime(),
+  seats: r.seats,
+  status: r.status,
+  customer: r.customer,
+  attendees: r.attendees,
+  metadata: r.metadata,
+  version: r.version,
+  cancelReason: r.cancel_reason,
+  createdAt: r.created_at.getTime(),
+  updatedAt: r.updated_at.getTime(),
+});
+
+export interface NewBooking {
+  holdId: string | null;
+  ownerId: string | null;
+  resourceIds: string[];
+  start: number;
+  end: number;
+  seats: number;
+  customer: { name: string; email: string };
+  attendees: { name: string; email?: string }[];
+  metadata: Record<string, unknown>;
+}
+
+export interface BookingFilter {
+  ownerId?: string;
+  resourceId?: string;
+  from?: number;
+  to?: number;
+  status?: string;
+}
+
+export const bookingRepository = {
+  /** Inserts a confirmed booking with its resources. */
+  async insert(q: Queryable, tenantId: string, b: NewBooking): Promise<BookingRow> {
+    const { rows } = await q.query(
+      `WITH b AS (
+         INSERT INTO bookings (tenant_id, hold_id, owner_id, start_at, end_at, seats, status, customer, attendees, metadata)
+         VALUES ($1, $2, $3, $4, $5, $6, 'confirmed', $7, $8, $9) RETURNING *
+       ), br AS (
+         INSERT INTO booking_resources (booking_id, resource_id) SELECT b.id, unnest($10::uuid[]) FROM b
+       )
+       SELECT b.*, $10::uuid[] AS resource_ids FROM b`,
+      [tenantId, b.holdId, b.ownerId, new Date(b.start), new Date(b.end), b.seats, b.customer, JSON.stringify(b.attendees), b.metadata,
+        [...b.resourceIds].sort()],
+    );
+    return toBooking(rows[0]);
+  },
+
+  /** Reads one booking of a tenant; `lock` takes its row lock. */
+  async get(q: Queryable, tenantId: string, id: string, lock = false): Promise<BookingRow | null> {
+    const { rows } = await q.query(`${SELECT} WHERE b.tenant_id = $1 AND b.id = $2 ${lock ? 'FOR UPDATE OF b' : ''}`, [tenantId, id]);
+    return rows[0] ? toBooking(rows[0]) : null;
+  },
+
+  /** The booking made from a hold. */
+  async byHold(q: Queryable, holdId: string): Promise<BookingRow | null> {
+    const { rows } = await q.query(`${SELECT} WHERE b.hold_id = $1`, [holdId]);
+    return rows[0] ? toBooking(rows[0]) : null;
+  },
+
+  /** Cancels a locked booking. */
+  async cancel(q: Queryable, id: string, reason: string | null): Promise<BookingRow> {
+    const { rows } = await q.query(
+      `WITH b AS (UPDATE bookings SET status = 'cancelled', cancel_reason = $2, version = version + 1, updated_at = now() WHERE id = $1 RETURNING *)
+       SELECT b.*, ARRAY(SELECT br.resource_id FROM booking_resources br WHERE br.booking_id = b.id ORDER BY br.resource_id) AS resource_ids FROM b`,
+      [id, reason],
+    );
+    return toBooking(rows[0]);
+  },
+
+  /** Writes a locked booking's new range, resources, seats and metadata; bumps its version. */
+  async reschedule(q: Queryable, b: Pick<BookingRow, 'id' | 'resourceIds' | 'start' | 'end' | 'seats' | 'metadata'>): Promise<BookingRow> {
+    const ids = [...b.resourceIds].sort();
+    const { rows } = await q.query(
+      `WITH b AS (
+         UPDATE bookings SET start_at = $2, end_at = $3, seats = $4, metadata = $5, version = version + 1, updated_at = now()
+         WHERE id = $1 RETURNING *
+       ), del AS (
+         DELETE FROM booking_resources WHERE booking_id = $1 AND resource_id <> ALL($6::uuid[])
+       ), ins AS (
+         INSERT INTO booking_resources (booking_id, resource_id) SELECT $1, unnest($6::uuid[]) ON CONFLICT DO NOTHING
+       )
+       SELECT b.*, $6::uuid[] AS resource_ids FROM b`,
+      [b.id, new Date(b.start), new Date(b.end), b.seats, b.metadata, ids],
+    );
+    return toBooking(rows[0]);
+  },
+
+  /** One page of bookings, newest range last, filtered. */
+  async page(q: Queryable, tenantId: string, f: BookingFilter, after: { createdAt: number; id: string } | null, limit: number): Promise<BookingRow[]> {
+    const { rows } = await q.query(
+      `${SELECT} WHERE b.tenant_id = $1
+         AND ($2::text IS NULL OR b.owner_id = $2)
+         AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM booking_resources x WHERE x.booking_id = b.id AND x.resource_id = $3))
+         AND ($4::timestamptz IS NULL OR b.end_at > $4)
+         AND ($5::timestamptz IS NULL OR b.start_at < $5)
+         AND ($6::text IS NULL OR b.status = $6)
+         AND ($7::timestamptz IS NULL OR (b.created_at, b.id) > ($7::timestamptz, $8::uuid))
+       ORDER BY b.created_at, b.id LIMIT $9`,
+      [tenantId, f.ownerId ?? null, f.resourceId ?? null, f.from ? new Date(f.from) : null, f.to ? new Date(f.to) : null, f.status ?? null,
+        after ? new Date(after.createdAt) : null, after?.id ?? null, limit],
+    );
+    return rows.map(toBooking);
+  },
+
+  /** Confirmed bookings on a resource ending after `from` (for archive checks). */
+  async liveOn(q: Queryable, resourceId: string, from: number): Promise<number> {
+    const { rows } = await q.query(
+      `SELECT count(*)::int AS n FROM bookings b JOIN booking_resources br ON br.booking_id = b.id
+       WHERE br.resource_id = $1 AND b.status = 'confirmed' AND b.end_at > $2`,
+      [resourceId, new Date(from)],
+    );
+    return rows[0].n;
+  },
+};

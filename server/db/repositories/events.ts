@@ -1,0 +1,53 @@
+/** The outbox: events written in the changing transaction, numbered after commit. */
+import type { Queryable } from '../pool';
+
+export interface EventRow {
+  seq: number;
+  tenantId: string;
+  type: string;
+  resourceIds: string[];
+  data: Record<string, unknown>;
+  at: number;
+}
+
+const toEvent = (r: Record<string, any>): EventRow => ({
+  seq: r.seq,
+  tenantId: r.tenant_id,
+  type: r.type,
+  resourceIds: r.resource_ids,
+  data: r.data,
+  at: r.created_at.getTime(),
+});
+
+export const eventRepository = {
+  /** Writes an event in the caller's transaction; it gets its seq once committed and sequenced. */
+  async append(q: Queryable, tenantId: string, type: string, resourceIds: string[], data: Record<string, unknown>): Promise<void> {
+    await q.query('INSERT INTO events (tenant_id, type, resource_ids, data) VALUES ($1, $2, $3, $4)', [tenantId, type, resourceIds, data]);
+  },
+
+  /** Numbers committed events in commit order (one sequencer at a time cluster-wide); returns them. */
+  async sequence(q: Queryable, maxRows: number): Promise<EventRow[]> {
+    const { rows } = await q.query('SELECT * FROM sequence_events($1)', [maxRows]);
+    return rows.map(toEvent);
+  },
+
+  /** A tenant's numbered events after `after`, oldest first. */
+  async feed(q: Queryable, tenantId: string, after: number, limit: number): Promise<EventRow[]> {
+    const { rows } = await q.query(
+      'SELECT * FROM events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      [tenantId, after, limit],
+    );
+    return rows.map(toEvent);
+  },
+
+  /** Marks events as handed to the bus. */
+  async markPublished(q: Queryable, seqs: number[]): Promise<void> {
+    if (seqs.length) await q.query('UPDATE events SET published_at = now() WHERE seq = ANY($1::bigint[])', [seqs]);
+  },
+
+  /** True when committed events still wait for a number. */
+  async hasUnsequenced(q: Queryable): Promise<boolean> {
+    const { rows } = await q.query('SELECT 1 FROM events WHERE seq IS NULL LIMIT 1');
+    return rows.length > 0;
+  },
+};

@@ -1,0 +1,94 @@
+/** Slot rows: the only place seats are counted. */
+import type { SlotRow } from '../../core/types';
+import type { Queryable } from '../pool';
+
+const toSlot = (r: Record<string, any>): SlotRow => ({
+  id: r.id,
+  resourceId: r.resource_id,
+  start: r.start_at.getTime(),
+  end: r.end_at.getTime(),
+  capacity: r.capacity,
+  seatsTaken: r.seats_taken,
+  blocked: r.blocked,
+});
+
+export interface SlotWindow {
+  resourceId: string;
+  start: number;
+  end: number;
+}
+
+export const slotRepository = {
+  /**
+   * Locks every slot overlapping any of the windows, in one global order
+   * (resource, start). Every writer locks slots this way and only this way,
+   * which is why concurrent multi-resource requests cannot deadlock.
+   */
+  async lock(q: Queryable, tenantId: string, windows: SlotWindow[]): Promise<SlotRow[]> {
+    if (windows.length === 0) return [];
+    const { rows } = await q.query(
+      `SELECT s.id, s.resource_id, s.start_at, s.end_at, s.capacity, s.seats_taken, s.blocked
+       FROM slots s JOIN unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS w(resource_id, from_at, to_at)
+         ON s.resource_id = w.resource_id AND s.start_at < w.to_at AND s.end_at > w.from_at
+       WHERE s.tenant_id = $1
+       ORDER BY s.resource_id, s.start_at
+       FOR UPDATE OF s`,
+      [tenantId, windows.map((w) => w.resourceId), windows.map((w) => new Date(w.start)), windows.map((w) => new Date(w.end))],
+    );
+    // Two windows of one resource may overlap: keep each slot once.
+    const seen = new Set<number>();
+    return rows.map(toSlot).filter((s) => !seen.has(s.id) && (seen.add(s.id), true));
+  },
+
+  /** Adds a seat delta to each slot; the table's CHECK refuses any oversell. */
+  async addSeats(q: Queryable, deltas: Map<number, number>): Promise<void> {
+    const entries = [...deltas].filter(([, d]) => d !== 0);
+    if (entries.length === 0) return;
+    await q.query(
+      `UPDATE slots s SET seats_taken = s.seats_taken + d.delta
+       FROM unnest($1::bigint[], $2::int[]) AS d(id, delta) WHERE s.id = d.id`,
+      [entries.map(([id]) => id), entries.map(([, d]) => d)],
+    );
+  },
+
+  /** Unlocked read of slots for availability, sorted by resource and start. */
+  async read(q: Queryable, tenantId: string, resourceIds: string[], from: number, to: number): Promise<SlotRow[]> {
+    const { rows } = await q.query(
+      `SELECT id, resource_id, start_at, end_at, capacity, seats_taken, blocked FROM slots
+       WHERE tenant_id = $1 AND resource_id = ANY($2::uuid[]) AND start_at < $4 AND end_at > $3
+       ORDER BY resource_id, start_at`,
+      [tenantId, resourceIds, new Date(from), new Date(to)],
+    );
+    return rows.map(toSlot);
+  },
+
+  /** Inserts new slots and updates changed ones (end, capacity, blocked). */
+  async upsert(q: Queryable, tenantId: string, slots: Omit<SlotRow, 'id' | 'seatsTaken'>[]): Promise<void> {
+    for (let i = 0; i < slots.length; i += 5000) {
+      const chunk = slots.slice(i, i + 5000);
+      await q.query(
+        `INSERT INTO slots (tenant_id, resource_id, start_at, end_at, capacity, blocked)
+         SELECT $1, * FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::bool[])
+         ON CONFLICT (resource_id, start_at) DO UPDATE
+           SET end_at = EXCLUDED.end_at, capacity = EXCLUDED.capacity, blocked = EXCLUDED.blocked
+           WHERE (slots.end_at, slots.capacity, slots.blocked) IS DISTINCT FROM (EXCLUDED.end_at, EXCLUDED.capacity, EXCLUDED.blocked)`,
+        [tenantId, chunk.map((s) => s.resourceId), chunk.map((s) => new Date(s.start)), chunk.map((s) => new Date(s.end)),
+          chunk.map((s) => s.capacity), chunk.map((s) => s.blocked)],
+      );
+    }
+  },
+
+  /** Deletes slots by id (callers have checked they hold no seats). */
+  async delete(q: Queryable, ids: number[]): Promise<void> {
+    if (ids.length) await q.query('DELETE FROM slots WHERE id = ANY($1::bigint[]) AND seats_taken = 0', [ids]);
+  },
+
+  /** Count of open slots of the resources from `from` on. */
+  async countOpen(q: Queryable, resourceIds: string[], from: number): Promise<number> {
+    const { rows } = await q.query('SELECT count(*)::int AS n FROM slots WHERE resource_id = ANY($1::uuid[]) AND start_at >= $2 AND NOT blocked', [
+      resourceIds,
+      new Date(from),
+    ]);
+    return rows[0].n;
+  },
+};

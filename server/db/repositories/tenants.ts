@@ -1,0 +1,37 @@
+/** Tenants, their hashed API keys, and node-independent settings. */
+import type { Queryable } from '../pool';
+
+export const tenantRepository = {
+  /** Inserts a tenant and returns its row. */
+  async create(q: Queryable, name: string): Promise<{ id: string; name: string; createdAt: number }> {
+    const { rows } = await q.query('INSERT INTO tenants (name) VALUES ($1) RETURNING id, name, created_at', [name]);
+    const r = rows[0];
+    return { id: r.id, name: r.name, createdAt: r.created_at.getTime() };
+  },
+
+  /** Stores the hash of a new API key. */
+  async addKey(q: Queryable, tenantId: string, keyHash: Buffer, prefix: string): Promise<void> {
+    await q.query('INSERT INTO api_keys (tenant_id, key_hash, prefix) VALUES ($1, $2, $3)', [tenantId, keyHash, prefix]);
+  },
+
+  /** The tenant owning a live key with this hash, if any. */
+  async tenantForKey(q: Queryable, keyHash: Buffer): Promise<string | null> {
+    const { rows } = await q.query('SELECT tenant_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL', [keyHash]);
+    return rows[0]?.tenant_id ?? null;
+  },
+};
+
+export const settingsRepository = {
+  /** Reads a setting, or inserts `fallback` when absent (first writer wins across nodes). */
+  async getOrInit<T>(q: Queryable, key: string, fallback: T): Promise<T> {
+    await q.query('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [key, JSON.stringify(fallback)]);
+    const { rows } = await q.query('SELECT value FROM settings WHERE key = $1', [key]);
+    return rows[0].value as T;
+  },
+
+  /** Reads a setting. */
+  async get<T>(q: Queryable, key: string): Promise<T | null> {
+    const { rows } = await q.query('SELECT value FROM settings WHERE key = $1', [key]);
+    return (rows[0]?.value as T) ?? null;
+  },
+};

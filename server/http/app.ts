@@ -1,0 +1,57 @@
+/** The Hono app factory: middleware, routes, problem+json errors. */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
+import { cors } from 'hono/cors';
+import type { Registry } from 'prom-client';
+import { problem } from '../../shared/errors';
+import type { Logger } from '../core/ports';
+import type { Db } from '../db/pool';
+import { auth, type AuthEnv } from './middleware/auth';
+import { idempotency } from './middleware/idempotency';
+import { httpMetrics } from './middleware/metrics';
+import { sendProblem, toProblem } from './problem';
+import { bookingRoutes } from './routes/booking';
+import { eventRoutes } from './routes/events';
+import { resourceRoutes } from './routes/resources';
+import { systemRoutes, type Readiness } from './routes/system';
+import { tenantRoutes } from './routes/tenants';
+import type { Services } from './routes/types';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface HttpDeps {
+  db: Db;
+  services: Services;
+  registry: Registry;
+  readiness: Readiness;
+  log: Logger;
+  version: string;
+}
+
+/** Builds the HTTP app; nothing global, so a test can run several in one process. */
+export function createHttpApp(deps: HttpDeps) {
+  const app = new OpenAPIHono<AuthEnv>();
+  app.use('*', requestId());
+  app.use('*', secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }));
+  app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'If-None-Match'], exposeHeaders: ['ETag', 'Location', 'Idempotent-Replayed'] }));
+  app.use('*', httpMetrics(deps.registry));
+  app.use('/v1/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => sendProblem(c, problem('payload-too-large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`)) }));
+  app.use('/v1/*', auth(deps.services.tenants));
+  app.use('/v1/*', idempotency(deps.db));
+
+  tenantRoutes(app, deps.services);
+  resourceRoutes(app, deps.services);
+  bookingRoutes(app, deps.services);
+  eventRoutes(app, deps.services);
+  systemRoutes(app, deps);
+
+  app.notFound((c) => sendProblem(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`)));
+  app.onError((err, c) => {
+    const body = toProblem(err, deps.log);
+    if (body.status === 401) c.header('WWW-Authenticate', 'Bearer');
+    return sendProblem(c, body);
+  });
+  return app;
+}

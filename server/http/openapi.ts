@@ -1,0 +1,99 @@
+/**
+ * Declaring and validating routes. Each route registers its OpenAPI entry
+ * from the same zod schemas its handler validates with, so /openapi.json and
+ * the server cannot drift apart.
+ */
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { ProblemSchema } from '../../shared/schemas';
+import { DomainError } from '../core/errors';
+import { validationProblem } from './problem';
+
+const problemContent = { 'application/problem+json': { schema: ProblemSchema } };
+
+export interface RouteDoc {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  /** Hono-style path (`/v1/holds/:id`). */
+  path: string;
+  tag: string;
+  summary: string;
+  body?: z.ZodType;
+  bodyRequired?: boolean;
+  query?: z.ZodType;
+  idempotent?: boolean;
+  ifMatch?: boolean;
+  ok: { status: number; schema?: z.ZodType; description: string };
+  errors?: Record<number, string>;
+  auth?: string;
+}
+
+const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+/** Registers one route's OpenAPI description. */
+export function describe(registry: OpenAPIHono['openAPIRegistry'], d: RouteDoc): void {
+  const params = [...d.path.matchAll(/:(\w+)/g)].map((m) => m[1]!);
+  const headers: Record<string, z.ZodType> = {};
+  if (d.idempotent) headers['Idempotency-Key'] = z.string().max(255).optional().openapi({ description: 'Retries with the same key and body replay the first response (kept 24 h).' });
+  if (d.ifMatch) headers['If-Match'] = z.string().openapi({ description: 'The ETag (version) you last read' });
+  registry.registerPath({
+    method: d.method,
+    path: d.path.replace(/:(\w+)/g, '{$1}'),
+    tags: [d.tag],
+    summary: d.summary,
+    description: d.auth ? `Credential: ${d.auth}.` : undefined,
+    security: d.auth === 'none' ? [] : [{ bearer: [] }],
+    request: {
+      ...(params.length ? { params: z.object(Object.fromEntries(params.map((p) => [p, z.uuid()]))) } : {}),
+      ...(d.query ? { query: d.query as z.ZodObject } : {}),
+      ...(Object.keys(headers).length ? { headers: z.object(headers) } : {}),
+      ...(d.body ? { body: { required: d.bodyRequired ?? true, content: { 'application/json': { schema: d.body } } } } : {}),
+    },
+    responses: {
+      [d.ok.status]: d.ok.schema ? { description: d.ok.description, content: { 'application/json': { schema: d.ok.schema } } } : { description: d.ok.description },
+      400: { description: 'Invalid request', content: problemContent },
+      ...(d.auth === 'none' ? {} : { 401: { description: 'Missing or invalid credential', content: problemContent }, 403: { description: 'The credential may not do this', content: problemContent } }),
+      ...Object.fromEntries(Object.entries(d.errors ?? {}).map(([s, description]) => [s, { description, content: problemContent }])),
+    },
+  });
+}
+
+/** Parses and validates the JSON body; an absent body counts as `{}` only when `optional`. */
+export async function body<T extends z.ZodType>(c: Context, schema: T, optional = false): Promise<z.output<T>> {
+  const text = await c.req.text();
+  let value: unknown = {};
+  if (text.trim() !== '' || !optional) {
+    const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim();
+    if (!JSON_TYPE.test(type)) throw new DomainError('unsupported-media-type', 'send the body as application/json');
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new DomainError('malformed-json', `the body is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw invalid(parsed.error, 'body');
+  return parsed.data;
+}
+
+/** Validates the query string. */
+export function query<T extends z.ZodType>(c: Context, schema: T): z.output<T> {
+  const parsed = schema.safeParse(c.req.query());
+  if (!parsed.success) throw invalid(parsed.error, 'query');
+  return parsed.data;
+}
+
+const UUID = z.uuid();
+/** A path parameter that must be a UUID. */
+export function idParam(c: Context, name = 'id'): string {
+  const v = c.req.param(name) ?? '';
+  if (!UUID.safeParse(v).success) {
+    throw new DomainError('validation-failed', `${name} must be a UUID`, { errors: [{ path: `path.${name}`, message: 'must be a UUID' }] });
+  }
+  return v;
+}
+
+function invalid(err: z.ZodError, where: string): DomainError {
+  const p = validationProblem(err, where);
+  return new DomainError('validation-failed', p.detail, { errors: p.errors });
+}

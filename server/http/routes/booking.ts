@@ -1,0 +1,155 @@
+/** Availability, holds and bookings. */
+import { createHash } from 'node:crypto';
+import {
+  AvailabilityOptions, AvailabilityQuery, AvailabilitySlots, Booking, BookingCancel, BookingCreate, BookingListQuery, BookingPatch,
+  Hold, HoldConfirm, HoldCreate, HoldExtend, Page,
+} from '../../../shared/schemas';
+import { DomainError } from '../../core/errors';
+import { requireTenantOrUser } from '../middleware/auth';
+import { body, describe, idParam, query } from '../openapi';
+import type { App, Services } from './types';
+
+const ms = (iso: string) => Date.parse(iso);
+
+/** Parses If-Match: `"3"`, `W/"3"` or `3`. */
+function ifMatchVersion(header: string | undefined): number {
+  if (!header) throw new DomainError('precondition-required', 'send If-Match with the ETag you last read');
+  const m = /^(?:W\/)?"?(\d{1,9})"?$/.exec(header.trim());
+  if (!m) throw new DomainError('precondition-failed', 'If-Match must be an ETag of this booking, such as "3"');
+  return Number(m[1]);
+}
+
+/** Registers availability, hold and booking routes. */
+export function bookingRoutes(app: App, s: Services): void {
+  const r = app.openAPIRegistry;
+  const anyone = 'tenant API key or user token';
+  const owner = 'the owner (user token) or the tenant API key';
+
+  describe(r, {
+    method: 'get', path: '/v1/availability', tag: 'Availability', auth: anyone,
+    summary: 'Free slots, or bookable options of a duration (mode all|any) across resources; ETag',
+    query: AvailabilityQuery, ok: { status: 200, schema: AvailabilitySlots.or(AvailabilityOptions), description: 'Slots per resource, or options' },
+    errors: { 404: 'A resource was not found', 422: 'duration is not on the grid' },
+  });
+  app.get('/v1/availability', async (c) => {
+    const p = requireTenantOrUser(c);
+    const q = query(c, AvailabilityQuery);
+    const result = await s.availability.query(p.tenantId, { ...q, from: ms(q.from), to: ms(q.to) });
+    const text = JSON.stringify(result);
+    const etag = `W/"${createHash('sha1').update(text).digest('base64url')}"`;
+    c.header('ETag', etag);
+    c.header('Cache-Control', 'private, no-cache');
+    if (c.req.header('If-None-Match') === etag) return c.body(null, 304);
+    return c.body(text, 200, { 'Content-Type': 'application/json' });
+  });
+
+  describe(r, {
+    method: 'post', path: '/v1/holds', tag: 'Holds', auth: anyone, summary: 'Hold seats on one or more resources until expiresAt',
+    body: HoldCreate, idempotent: true, ok: { status: 201, schema: Hold, description: 'The hold' },
+    errors: { 404: 'A resource was not found', 409: 'slot-unavailable, with conflicts', 422: 'Grid, notice, advance or opening-hours rule broken' },
+  });
+  app.post('/v1/holds', async (c) => {
+    const p = requireTenantOrUser(c);
+    const b = await body(c, HoldCreate);
+    const hold = await s.holds.create(p, { ...b, start: ms(b.start), end: ms(b.end) });
+    return c.json(hold, 201, { Location: `/v1/holds/${hold.id}` });
+  });
+
+  describe(r, {
+    method: 'get', path: '/v1/holds/:id', tag: 'Holds', auth: owner, summary: 'Read a hold',
+    ok: { status: 200, schema: Hold, description: 'The hold' }, errors: { 404: 'Not found' },
+  });
+  app.get('/v1/holds/:id', async (c) => c.json(await s.holds.get(requireTenantOrUser(c), idParam(c))));
+
+  describe(r, {
+    method: 'post', path: '/v1/holds/:id/extend', tag: 'Holds', auth: owner, summary: 'Move the expiry to ttlSeconds from now (30 minutes in total at most)',
+    body: HoldExtend, idempotent: true, ok: { status: 200, schema: Hold, description: 'The hold' },
+    errors: { 404: 'Not found', 409: 'Not active', 410: 'Expired', 422: 'Beyond 30 minutes in total' },
+  });
+  app.post('/v1/holds/:id/extend', async (c) => {
+    const p = requireTenantOrUser(c);
+    const id = idParam(c);
+    return c.json(await s.holds.extend(p, id, (await body(c, HoldExtend)).ttlSeconds));
+  });
+
+  describe(r, {
+    method: 'delete', path: '/v1/holds/:id', tag: 'Holds', auth: owner, summary: 'Release a hold (idempotent)',
+    ok: { status: 200, schema: Hold, description: 'The hold, released' }, errors: { 404: 'Not found', 409: 'Already confirmed' },
+  });
+  app.delete('/v1/holds/:id', async (c) => c.json(await s.holds.release(requireTenantOrUser(c), idParam(c))));
+
+  describe(r, {
+    method: 'post', path: '/v1/holds/:id/confirm', tag: 'Holds', auth: owner, summary: 'Confirm a hold into a booking (a retry returns the same booking)',
+    body: HoldConfirm, idempotent: true, ok: { status: 201, schema: Booking, description: 'The booking' },
+    errors: { 404: 'Not found', 409: 'Released', 410: 'hold-expired' },
+  });
+  app.post('/v1/holds/:id/confirm', async (c) => {
+    const p = requireTenantOrUser(c);
+    const id = idParam(c);
+    const { booking, created } = await s.holds.confirm(p, id, await body(c, HoldConfirm));
+    return c.json(booking, created ? 201 : 200, { ETag: `"${booking.version}"`, Location: `/v1/bookings/${booking.id}` });
+  });
+
+  describe(r, {
+    method: 'post', path: '/v1/bookings', tag: 'Bookings', auth: anyone, summary: 'Book directly, without a hold (atomic)',
+    body: BookingCreate, idempotent: true, ok: { status: 201, schema: Booking, description: 'The booking' },
+    errors: { 404: 'A resource was not found', 409: 'slot-unavailable, with conflicts', 422: 'Rule broken' },
+  });
+  app.post('/v1/bookings', async (c) => {
+    const p = requireTenantOrUser(c);
+    const b = await body(c, BookingCreate);
+    const booking = await s.bookings.create(p, { ...b, start: ms(b.start), end: ms(b.end) });
+    return c.json(booking, 201, { ETag: `"${booking.version}"`, Location: `/v1/bookings/${booking.id}` });
+  });
+
+  describe(r, {
+    method: 'get', path: '/v1/bookings', tag: 'Bookings', auth: `${owner} (users see their own)`, summary: 'List bookings (filters, cursor paging)',
+    query: BookingListQuery, ok: { status: 200, schema: Page(Booking), description: 'A page of bookings' },
+  });
+  app.get('/v1/bookings', async (c) => {
+    const p = requireTenantOrUser(c);
+    const q = query(c, BookingListQuery);
+    const filter = { resourceId: q.resourceId, status: q.status, from: q.from ? ms(q.from) : undefined, to: q.to ? ms(q.to) : undefined };
+    return c.json(await s.bookings.list(p, filter, q.cursor, q.limit));
+  });
+
+  describe(r, {
+    method: 'get', path: '/v1/bookings/:id', tag: 'Bookings', auth: owner, summary: 'Read a booking (ETag = version)',
+    ok: { status: 200, schema: Booking, description: 'The booking' }, errors: { 404: 'Not found' },
+  });
+  app.get('/v1/bookings/:id', async (c) => {
+    const b = await s.bookings.get(requireTenantOrUser(c), idParam(c));
+    return c.json(b, 200, { ETag: `"${b.version}"` });
+  });
+
+  describe(r, {
+    method: 'patch', path: '/v1/bookings/:id', tag: 'Bookings', auth: owner, summary: 'Reschedule atomically (If-Match required)',
+    body: BookingPatch, idempotent: true, ifMatch: true, ok: { status: 200, schema: Booking, description: 'The booking' },
+    errors: { 404: 'Not found', 409: 'Conflict or cancelled', 412: 'Stale version', 422: 'Rule broken', 428: 'If-Match missing' },
+  });
+  app.patch('/v1/bookings/:id', async (c) => {
+    const p = requireTenantOrUser(c);
+    const id = idParam(c);
+    const version = ifMatchVersion(c.req.header('If-Match'));
+    const b = await body(c, BookingPatch);
+    const booking = await s.bookings.reschedule(p, id, version, {
+      ...b,
+      start: b.start ? ms(b.start) : undefined,
+      end: b.end ? ms(b.end) : undefined,
+    });
+    return c.json(booking, 200, { ETag: `"${booking.version}"` });
+  });
+
+  describe(r, {
+    method: 'post', path: '/v1/bookings/:id/cancel', tag: 'Bookings', auth: owner, summary: 'Cancel (idempotent)',
+    body: BookingCancel, bodyRequired: false, idempotent: true, ok: { status: 200, schema: Booking, description: 'The cancelled booking' },
+    errors: { 404: 'Not found' },
+  });
+  app.post('/v1/bookings/:id/cancel', async (c) => {
+    const p = requireTenantOrUser(c);
+    const id = idParam(c);
+    const b = await body(c, BookingCancel, true);
+    const booking = await s.bookings.cancel(p, id, b.reason ?? null);
+    return c.json(booking, 200, { ETag: `"${booking.version}"` });
+  });
+}

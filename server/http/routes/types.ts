@@ -1,0 +1,20 @@
+/** What every routes file receives. */
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { AvailabilityService } from '../../core/services/availability';
+import type { BookingService } from '../../core/services/bookings';
+import type { eventService } from '../../core/services/events';
+import type { HoldService } from '../../core/services/holds';
+import type { ResourceService } from '../../core/services/resources';
+import type { TenantService } from '../../core/services/tenants';
+import type { AuthEnv } from '../middleware/auth';
+
+export interface Services {
+  tenants: TenantService;
+  resources: ResourceService;
+  availability: AvailabilityService;
+  holds: HoldService;
+  bookings: BookingService;
+  events: ReturnType<typeof eventService>;
+}
+
+export type App = OpenAPIHono<AuthEnv>;

@@ -1,0 +1,63 @@
+/**
+ * Background work every node runs: the hold sweeper, the daily slot horizon
+ * and key purging. Each is safe to run on all nodes at once (row locks with
+ * SKIP LOCKED), so no leader election is needed.
+ */
+import type { Logger, Outbox } from './core/ports';
+import { expireDueHolds } from './core/services/seats';
+import type { ResourceService } from './core/services/resources';
+import type { Db } from './db/pool';
+import { idempotencyRepository } from './db/repositories/idempotency';
+
+const HOUR = 3_600_000;
+
+export interface Workers {
+  stop(): Promise<void>;
+}
+
+/** A loop that runs `fn`, then waits `everyMs`, until stopped; never two runs at once. */
+function loop(name: string, everyMs: number, fn: () => Promise<unknown>, log: Logger) {
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let current: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    current = fn()
+      .catch((err) => log.warn({ err: (err as Error).message, worker: name }, 'background work failed; retrying'))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, everyMs);
+      });
+  };
+  tick();
+  return async () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    await current;
+  };
+}
+
+/** Starts the sweeper (every `sweepMs`), the horizon extension and the key purge (hourly). */
+export function startWorkers(opts: { db: Db; outbox: Outbox; resources: ResourceService; log: Logger; sweepMs: number }): Workers {
+  const { db, outbox, resources, log } = opts;
+  const sweep = async () => {
+    // Drain in batches: a burst of expiries is cleared in one tick.
+    for (;;) {
+      const expired = await db.tx((q) => expireDueHolds(q, 200));
+      if (expired.length === 0) return;
+      await outbox.flush();
+      log.debug({ count: expired.length }, 'holds expired');
+      if (expired.length < 200) return;
+    }
+  };
+  const stops = [
+    loop('hold-sweeper', opts.sweepMs, sweep, log),
+    loop('slot-horizon', HOUR, async () => {
+      const n = await resources.extendHorizon();
+      if (n > 0) {
+        await outbox.flush();
+        log.info({ schedules: n }, 'slot horizon extended');
+      }
+    }, log),
+    loop('idempotency-purge', HOUR, () => idempotencyRepository.purge(db.pool), log),
+  ];
+  return { stop: async () => void (await Promise.all(stops.map((s) => s()))) };
+}

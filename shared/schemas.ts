@@ -1,0 +1,315 @@
+/**
+ * Request and response schemas shared by the server and browser clients.
+ * The server validates every request against these once, at the edge, and
+ * generates /openapi.json from the same objects.
+ */
+import { z } from '@hono/zod-openapi';
+
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export const MAX_SEATS = 10_000;
+export const MAX_RESOURCES_PER_REQUEST = 20;
+export const MAX_AVAILABILITY_DAYS = 62;
+/** A hold or booking may span at most this many days. */
+export const MAX_BOOKING_DAYS = 31;
+
+/** True when `tz` names an IANA zone this runtime knows. */
+export function isTimeZone(tz: string): boolean {
+  if (!tz || /^[+-]|^UTC[+-]/i.test(tz)) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const Id = z.uuid({ message: 'must be a UUID' }).openapi({ example: '0b6f3c2e-8d0a-4c1e-9b1f-2f8a6c1d9e01' });
+/** An RFC 3339 instant; the offset (Z or ±hh:mm) is mandatory. */
+export const Instant = z
+  .iso.datetime({ offset: true, message: 'must be an RFC 3339 time with Z or an offset' })
+  .openapi({ example: '2027-01-12T09:00:00Z' });
+const WallTime = z.string().regex(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, 'must be HH:MM (00:00 to 24:00)');
+const Name = z.string().trim().min(1).max(200);
+const Metadata = z.record(z.string().max(100), z.unknown()).openapi({ example: { source: 'web' } });
+export const TimeZone = z.string().max(64).refine(isTimeZone, 'must be an IANA time zone such as Europe/Berlin');
+export const SlotMinutes = z
+  .number()
+  .int()
+  .min(5)
+  .max(1440)
+  .refine((n) => 1440 % n === 0, 'must divide a day (1440 minutes)');
+const Seats = z.number().int().min(1).max(MAX_SEATS);
+const ResourceIds = z
+  .array(Id)
+  .min(1)
+  .max(MAX_RESOURCES_PER_REQUEST)
+  .refine((ids) => new Set(ids).size === ids.length, 'must not repeat an id');
+
+/** Checks end > start on objects with RFC 3339 start/end, and a sane length. */
+function rangeOk(v: { start?: string; end?: string }, maxDays: number, ctx: z.RefinementCtx, endPath = 'end'): void {
+  if (v.start === undefined || v.end === undefined) return;
+  const s = Date.parse(v.start);
+  const e = Date.parse(v.end);
+  if (!(e > s)) ctx.addIssue({ code: 'custom', path: [endPath], message: `${endPath} must be after the start` });
+  else if (e - s > maxDays * 86_400_000) ctx.addIssue({ code: 'custom', path: [endPath], message: `the range may span at most ${maxDays} days` });
+}
+
+export const Rules = z
+  .strictObject({
+    minNoticeMinutes: z.number().int().min(0).max(525_600).default(0),
+    maxAdvanceDays: z.number().int().min(1).max(3650).default(365),
+    bufferBeforeMinutes: z.number().int().min(0).max(1440).default(0),
+    bufferAfterMinutes: z.number().int().min(0).max(1440).default(0),
+  })
+  .openapi('Rules');
+export type Rules = z.infer<typeof Rules>;
+
+export const TenantCreate = z.strictObject({ name: Name }).openapi('TenantCreate');
+export const Tenant = z.object({ id: Id, name: z.string(), apiKey: z.string(), createdAt: Instant }).openapi('TenantWithKey');
+
+export const TokenCreate = z
+  .strictObject({
+    userId: z.string().trim().min(1).max(200),
+    name: Name,
+    role: z.enum(['member', 'organizer']),
+    ttlSeconds: z.number().int().min(60).max(30 * 86_400).optional(),
+  })
+  .openapi('TokenCreate');
+export const Token = z.object({ token: z.string(), expiresAt: Instant }).openapi('UserToken');
+
+export const ResourceCreate = z
+  .strictObject({
+    name: Name,
+    kind: z.string().trim().min(1).max(50).default('resource'),
+    parentId: Id.nullable().optional(),
+    capacity: Seats.default(1),
+    timezone: TimeZone.default('UTC'),
+    slotMinutes: SlotMinutes.default(30),
+    rules: Rules.default({ minNoticeMinutes: 0, maxAdvanceDays: 365, bufferBeforeMinutes: 0, bufferAfterMinutes: 0 }),
+    metadata: Metadata.default({}),
+  })
+  .openapi('ResourceCreate');
+export type ResourceCreate = z.infer<typeof ResourceCreate>;
+
+export const ResourcePatch = z
+  .strictObject({
+    name: Name.optional(),
+    kind: z.string().trim().min(1).max(50).optional(),
+    parentId: Id.nullable().optional(),
+    capacity: Seats.optional(),
+    timezone: TimeZone.optional(),
+    slotMinutes: SlotMinutes.optional(),
+    rules: Rules.partial().optional(),
+    metadata: Metadata.optional(),
+  })
+  .openapi('ResourcePatch');
+export type ResourcePatch = z.infer<typeof ResourcePatch>;
+
+export const Resource = z
+  .object({
+    id: Id,
+    name: z.string(),
+    kind: z.string(),
+    parentId: Id.nullable(),
+    capacity: z.number().int(),
+    timezone: z.string(),
+    slotMinutes: z.number().int(),
+    rules: Rules,
+    metadata: Metadata,
+    version: z.number().int(),
+    archivedAt: Instant.nullable(),
+    createdAt: Instant,
+    updatedAt: Instant,
+  })
+  .openapi('Resource');
+export type Resource = z.infer<typeof Resource>;
+
+const Interval = z
+  .strictObject({ start: WallTime, end: WallTime })
+  .refine((i) => i.end > i.start, { message: 'end must be after start', path: ['end'] });
+export const ScheduleInput = z
+  .strictObject({
+    timezone: TimeZone.optional(),
+    weekly: z
+      .array(
+        z
+          .strictObject({
+            days: z.array(z.enum(WEEKDAYS)).min(1).max(7),
+            start: WallTime,
+            end: WallTime,
+          })
+          .refine((i) => i.end > i.start, { message: 'end must be after start', path: ['end'] }),
+      )
+      .max(50),
+    overrides: z
+      .array(
+        z.strictObject({
+          date: z.iso.date({ message: 'must be a date YYYY-MM-DD' }),
+          intervals: z.array(Interval).max(20),
+        }),
+      )
+      .max(500)
+      .default([]),
+  })
+  .openapi('ScheduleInput');
+export type ScheduleInput = z.infer<typeof ScheduleInput>;
+
+export const SlotRef = z.object({ resourceId: Id, start: Instant, end: Instant, seatsTaken: z.number().int() }).openapi('SlotRef');
+export const ScheduleResult = z
+  .object({
+    schedule: z.object({ timezone: z.string(), weekly: z.array(z.any()), overrides: z.array(z.any()), version: z.number().int() }),
+    horizon: z.object({ from: Instant, to: Instant }),
+    slots: z.number().int().openapi({ description: 'open slots now generated for this resource and its descendants' }),
+  })
+  .openapi('ScheduleResult');
+
+export const BlockCreate = z
+  .strictObject({ start: Instant, end: Instant, reason: z.string().max(500).optional() })
+  .superRefine((v, ctx) => rangeOk(v, 366, ctx))
+  .openapi('BlockCreate');
+export const Block = z
+  .object({ id: Id, resourceId: Id, start: Instant, end: Instant, reason: z.string().nullable(), createdAt: Instant })
+  .openapi('Block');
+
+export const AvailabilityQuery = z
+  .object({
+    resourceIds: z
+      .string()
+      .transform((s) => s.split(',').filter(Boolean))
+      .pipe(z.array(Id).min(1).max(100)),
+    from: Instant,
+    to: Instant,
+    duration: z.coerce.number().int().min(1).max(MAX_BOOKING_DAYS * 1440).optional(),
+    seats: z.coerce.number().int().min(1).max(MAX_SEATS).default(1),
+    mode: z.enum(['all', 'any']).default('all'),
+  })
+  .strict()
+  .superRefine((v, ctx) => rangeOk({ start: v.from, end: v.to }, MAX_AVAILABILITY_DAYS, ctx, 'to'));
+export const AvailabilitySlots = z
+  .object({
+    resources: z.array(
+      z.object({
+        resourceId: Id,
+        slots: z.array(z.object({ start: Instant, end: Instant, capacity: z.number().int(), remaining: z.number().int() })),
+      }),
+    ),
+  })
+  .openapi('AvailabilitySlots');
+export const AvailabilityOptions = z
+  .object({ options: z.array(z.object({ start: Instant, end: Instant, resourceIds: z.array(Id) })) })
+  .openapi('AvailabilityOptions');
+
+export const HoldCreate = z
+  .strictObject({
+    resourceIds: ResourceIds,
+    start: Instant,
+    end: Instant,
+    seats: Seats.default(1),
+    ttlSeconds: z.number().int().min(30).max(900).optional(),
+  })
+  .superRefine((v, ctx) => rangeOk(v, MAX_BOOKING_DAYS, ctx))
+  .openapi('HoldCreate');
+export type HoldCreate = z.infer<typeof HoldCreate>;
+export const HoldExtend = z.strictObject({ ttlSeconds: z.number().int().min(30).max(900) }).openapi('HoldExtend');
+export const Hold = z
+  .object({
+    id: Id,
+    status: z.enum(['held', 'confirmed', 'released', 'expired']),
+    resourceIds: z.array(Id),
+    start: Instant,
+    end: Instant,
+    seats: z.number().int(),
+    expiresAt: Instant,
+    bookingId: Id.nullable(),
+    ownerId: z.string().nullable(),
+    createdAt: Instant,
+  })
+  .openapi('Hold');
+export type Hold = z.infer<typeof Hold>;
+
+const Customer = z.strictObject({ name: Name, email: z.email().max(320) }).openapi('Customer');
+const Attendees = z.array(z.strictObject({ name: Name, email: z.email().max(320).optional() })).max(500);
+export const HoldConfirm = z
+  .strictObject({ customer: Customer, attendees: Attendees.optional(), metadata: Metadata.optional() })
+  .openapi('HoldConfirm');
+export type HoldConfirm = z.infer<typeof HoldConfirm>;
+
+export const BookingCreate = z
+  .strictObject({
+    resourceIds: ResourceIds,
+    start: Instant,
+    end: Instant,
+    seats: Seats.default(1),
+    customer: Customer,
+    attendees: Attendees.optional(),
+    metadata: Metadata.optional(),
+  })
+  .superRefine((v, ctx) => rangeOk(v, MAX_BOOKING_DAYS, ctx))
+  .openapi('BookingCreate');
+export type BookingCreate = z.infer<typeof BookingCreate>;
+export const BookingPatch = z
+  .strictObject({
+    start: Instant.optional(),
+    end: Instant.optional(),
+    resourceIds: ResourceIds.optional(),
+    seats: Seats.optional(),
+    metadata: Metadata.optional(),
+  })
+  .superRefine((v, ctx) => rangeOk(v, MAX_BOOKING_DAYS, ctx))
+  .openapi('BookingPatch');
+export type BookingPatch = z.infer<typeof BookingPatch>;
+export const BookingCancel = z.strictObject({ reason: z.string().max(500).optional() }).openapi('BookingCancel');
+export const Booking = z
+  .object({
+    id: Id,
+    status: z.enum(['confirmed', 'cancelled']),
+    resourceIds: z.array(Id),
+    start: Instant,
+    end: Instant,
+    seats: z.number().int(),
+    customer: Customer,
+    attendees: Attendees,
+    metadata: Metadata,
+    holdId: Id.nullable(),
+    ownerId: z.string().nullable(),
+    version: z.number().int(),
+    cancelReason: z.string().nullable(),
+    createdAt: Instant,
+    updatedAt: Instant,
+  })
+  .openapi('Booking');
+export type Booking = z.infer<typeof Booking>;
+
+export const Page = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+export const ListQuery = z.object({
+  cursor: z.string().max(500).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+export const BookingListQuery = ListQuery.extend({
+  resourceId: Id.optional(),
+  from: Instant.optional(),
+  to: Instant.optional(),
+  status: z.enum(['confirmed', 'cancelled']).optional(),
+}).strict();
+
+export const EventsQuery = z
+  .object({
+    after: z.coerce.number().int().min(0).default(0),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+export const Event = z
+  .object({ seq: z.number().int(), type: z.string(), resourceIds: z.array(Id), data: z.record(z.string(), z.unknown()), at: Instant })
+  .openapi('Event');
+export type Event = z.infer<typeof Event>;
+
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi('Problem');
