@@ -54,14 +54,22 @@ function rangeOk(v: { start?: string; end?: string }, maxDays: number, ctx: z.Re
   else if (e - s > maxDays * 86_400_000) ctx.addIssue({ code: 'custom', path: [endPath], message: `the range may span at most ${maxDays} days` });
 }
 
+const RuleFields = {
+  minNoticeMinutes: z.number().int().min(0).max(525_600),
+  maxAdvanceDays: z.number().int().min(1).max(3650),
+  bufferBeforeMinutes: z.number().int().min(0).max(1440),
+  bufferAfterMinutes: z.number().int().min(0).max(1440),
+};
 export const Rules = z
   .strictObject({
-    minNoticeMinutes: z.number().int().min(0).max(525_600).default(0),
-    maxAdvanceDays: z.number().int().min(1).max(3650).default(365),
-    bufferBeforeMinutes: z.number().int().min(0).max(1440).default(0),
-    bufferAfterMinutes: z.number().int().min(0).max(1440).default(0),
+    minNoticeMinutes: RuleFields.minNoticeMinutes.default(0),
+    maxAdvanceDays: RuleFields.maxAdvanceDays.default(365),
+    bufferBeforeMinutes: RuleFields.bufferBeforeMinutes.default(0),
+    bufferAfterMinutes: RuleFields.bufferAfterMinutes.default(0),
   })
   .openapi('Rules');
+// No defaults here: zod fills defaults even inside .partial(), which would reset the rules a PATCH leaves out.
+const RulesPatch = z.strictObject(RuleFields).partial().openapi('RulesPatch');
 export type Rules = z.infer<typeof Rules>;
 
 export const TenantCreate = z.strictObject({ name: Name }).openapi('TenantCreate');
@@ -99,7 +107,7 @@ export const ResourcePatch = z
     capacity: Seats.optional(),
     timezone: TimeZone.optional(),
     slotMinutes: SlotMinutes.optional(),
-    rules: Rules.partial().optional(),
+    rules: RulesPatch.optional(),
     metadata: Metadata.optional(),
   })
   .openapi('ResourcePatch');
@@ -205,12 +213,12 @@ export const HoldCreate = z
     start: Instant,
     end: Instant,
     seats: Seats.default(1),
-    ttlSeconds: z.number().int().min(30).max(900).optional(),
+    ttlSeconds: z.number().int().min(1).max(900).optional().openapi({ description: "Seconds until expiry (default HOLD_TTL_SECONDS, at least HOLD_MIN_TTL_SECONDS, normally 30)" }),
   })
   .superRefine((v, ctx) => rangeOk(v, MAX_BOOKING_DAYS, ctx))
   .openapi('HoldCreate');
 export type HoldCreate = z.infer<typeof HoldCreate>;
-export const HoldExtend = z.strictObject({ ttlSeconds: z.number().int().min(30).max(900) }).openapi('HoldExtend');
+export const HoldExtend = z.strictObject({ ttlSeconds: z.number().int().min(1).max(900) }).openapi('HoldExtend');
 export const Hold = z
   .object({
     id: Id,

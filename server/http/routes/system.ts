@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { z } from '@hono/zod-openapi';
 import type { Registry } from 'prom-client';
+import { describe } from '../openapi';
 import type { App } from './types';
 
 const require = createRequire(import.meta.url);
@@ -33,6 +35,19 @@ export function systemRoutes(app: App, opts: { registry: Registry; readiness: Re
     type: 'http',
     scheme: 'bearer',
     description: 'The admin token, a tenant API key (sw_...), or a user token (JWT) from POST /v1/tokens',
+  });
+  // Operators' routes belong in the API description too; only /openapi.json and /docs (the description itself) stay out.
+  describe(app.openAPIRegistry, {
+    method: 'get', path: '/healthz', tag: 'Operations', auth: 'none', summary: 'Liveness: the process answers',
+    ok: { status: 200, schema: z.object({ status: z.literal('ok') }), description: 'Alive' },
+  });
+  describe(app.openAPIRegistry, {
+    method: 'get', path: '/readyz', tag: 'Operations', auth: 'none', summary: 'Readiness: 200 when every dependency answers, else 503 with the same body',
+    ok: { status: 200, schema: z.object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.string()) }), description: 'Ready, with each check' },
+  });
+  describe(app.openAPIRegistry, {
+    method: 'get', path: '/metrics', tag: 'Operations', auth: 'none', summary: 'Prometheus metrics (text exposition format)',
+    ok: { status: 200, description: 'Metrics' },
   });
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {

@@ -1,0 +1,76 @@
+/**
+ * One fresh database per test run: on DATABASE_URL's server when set, else the
+ * local Postgres on 127.0.0.1:5432 (user postgres, then root), else an embedded
+ * Postgres in a temporary directory. Migrated once here; dropped at the end.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { startEmbeddedPostgres, type EmbeddedHandle } from '../../server/db/embedded';
+import { migrate } from '../../server/db/migrate';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    databaseUrl: string;
+    redisUrl: string;
+  }
+}
+
+async function reachable(url: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await c.connect();
+    await c.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+export default async function setup(project: TestProject) {
+  let embedded: EmbeddedHandle | null = null;
+  let tmp: string | null = null;
+  const candidates = process.env.DATABASE_URL
+    ? [process.env.DATABASE_URL]
+    : ['postgres://postgres@127.0.0.1:5432/postgres', 'postgres://root@127.0.0.1:5432/postgres'];
+  let serverUrl: string | undefined;
+  for (const c of candidates) {
+    if (await reachable(withDatabase(c, 'postgres'))) {
+      serverUrl = c;
+      break;
+    }
+  }
+  if (!serverUrl) {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'slotwise-test-pg-'));
+    embedded = await startEmbeddedPostgres(tmp, () => {});
+    serverUrl = embedded.url;
+  }
+  const name = `slotwise_test_${process.pid}_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: withDatabase(serverUrl, 'postgres') });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const databaseUrl = withDatabase(serverUrl, name);
+  const pool = new pg.Pool({ connectionString: databaseUrl });
+  await migrate(pool);
+  await pool.end();
+  project.provide('databaseUrl', databaseUrl);
+  project.provide('redisUrl', process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+
+  return async () => {
+    const a = new pg.Client({ connectionString: withDatabase(serverUrl!, 'postgres') });
+    await a.connect();
+    await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await a.end();
+    await embedded?.stop();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  };
+}
