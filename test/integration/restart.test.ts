@@ -21,7 +21,7 @@ interface Started {
 
 /** Runs `npm start` and resolves once it printed its banner. */
 async function npmStart(port: number): Promise<Started> {
-  const env = { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'info' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'info' };
   for (const k of ['DATABASE_URL', 'REDIS_URL', 'ADMIN_TOKEN', 'JWT_SECRET']) delete env[k];
   // Its own process group, so a signal reaches npm, tsx and node alike, as Ctrl-C in a terminal does.
   const proc = spawn('npm', ['start', '--silent'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
