@@ -16,7 +16,12 @@ import type { Clock } from './core/types';
 import { migrate } from './db/migrate';
 import { OutboxRelay } from './db/outbox';
 import { Db } from './db/pool';
+import { createBus, type Bus } from './bus/bus';
 import { createHttpApp } from './http/app';
+import { attachRealtime } from './realtime/attach';
+import { groupDocs } from './realtime/group-docs';
+import { DocRegistry } from './realtime/yjs/registry';
+import { groupService } from './core/services/groups';
 import { startWorkers, type Workers } from './workers';
 
 export const VERSION = '0.1.0';
@@ -25,6 +30,8 @@ export interface NodeOptions {
   config: Config & { databaseUrl: string };
   log?: Logger;
   clock?: Clock;
+  /** Test hook: commit but never publish, as a node that dies right after commit. */
+  breakPublish?: boolean;
 }
 
 export interface SlotwiseNode {
@@ -34,6 +41,8 @@ export interface SlotwiseNode {
   /** Development credentials, when the node made or found them. */
   dev?: { adminToken: string; tenantId: string; apiKey: string };
   adminToken: string;
+  bus: Bus;
+  server: Server;
   /** Starts HTTP on `port` (0 = any) and the workers; resolves with the bound port. */
   listen(port: number, host?: string): Promise<number>;
   /** Drains in-flight requests, stops workers, closes the pool. */
@@ -60,53 +69,67 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     log,
   };
   const secrets = await resolveSecrets(deps, { adminToken: config.adminToken, jwtSecret: config.jwtSecret });
+  const bus = createBus(config.nodeId, config.redisUrl, log);
+  const docs = new DocRegistry({ db, bus, log });
+  const holds = holdService(deps);
   const services = {
     tenants: tenantService(deps, secrets),
     resources: resourceService(deps),
     availability: availabilityService(deps),
-    holds: holdService(deps),
+    holds,
     bookings: bookingService(deps),
     events: eventService(deps),
+    groups: groupService(deps, groupDocs(docs), holds),
   };
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const readiness = {
     async check() {
-      const pgOk = await db.pool.query('SELECT 1').then(() => 'ok' as const, (e: Error) => e.message);
-      return { postgres: pgOk };
+      const checks: Record<string, string> = { postgres: await db.pool.query('SELECT 1').then(() => 'ok', (e: Error) => e.message) };
+      if (config.redisUrl) checks.redis = bus.healthy() ? 'ok' : 'not connected';
+      return checks;
     },
   };
   const app = createHttpApp({ db, services, registry, readiness, log, version: VERSION });
 
-  let server: Server | null = null;
+  const server: Server = createServer(getRequestListener(app.fetch));
+  const realtime = attachRealtime({ server, db, bus, outbox, services, docs, log, breakPublish: opts.breakPublish });
   let workers: Workers | null = null;
+  let listening = false;
   return {
     app,
     db,
     dev: secrets.dev,
     adminToken: secrets.adminToken,
+    bus,
+    server,
     async listen(port, host) {
-      server = createServer(getRequestListener(app.fetch));
       await new Promise<void>((resolve, reject) => {
-        server!.once('error', reject);
-        server!.listen(port, host, () => resolve());
+        server.once('error', reject);
+        server.listen(port, host, () => resolve());
       });
+      listening = true;
       outbox.start();
       workers = startWorkers({ db, outbox, resources: services.resources, log, sweepMs: config.sweepIntervalMs });
       return (server.address() as AddressInfo).port;
     },
     async stop() {
-      if (server) {
+      if (listening) {
         const s = server;
-        // close() stops accepting and resolves once in-flight requests finish; idle keep-alive sockets go now.
+        // close() stops accepting and resolves once in-flight requests finish; idle keep-alive
+        // sockets and live connections (Socket.IO, Yjs) go now.
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));
         s.closeIdleConnections();
+        await realtime.disconnectAll();
         const force = setTimeout(() => s.closeAllConnections(), 10_000);
         await closed;
         clearTimeout(force);
       }
       await workers?.stop();
       await outbox.stop();
+      // Documents are saved before the pool closes.
+      await realtime.close();
+      await bus.close();
       await db.close();
     },
   };

@@ -15,16 +15,31 @@ export interface Workers {
   stop(): Promise<void>;
 }
 
-/** A loop that runs `fn`, then waits `everyMs`, until stopped; never two runs at once. */
+const MAX_BACKOFF_MS = 10_000;
+
+/**
+ * A loop that runs `fn`, then waits `everyMs`, until stopped; never two runs
+ * at once. While it keeps failing (the database is down) it backs off and
+ * logs once per outage, not once per tick.
+ */
 function loop(name: string, everyMs: number, fn: () => Promise<unknown>, log: Logger) {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let current: Promise<unknown> = Promise.resolve();
+  let failures = 0;
   const tick = () => {
     current = fn()
-      .catch((err) => log.warn({ err: (err as Error).message, worker: name }, 'background work failed; retrying'))
+      .then(() => {
+        if (failures > 0) log.info({ worker: name, failures }, 'background work recovered');
+        failures = 0;
+      })
+      .catch((err) => {
+        if (failures === 0) log.warn({ err: (err as Error).message, worker: name }, 'background work failed; retrying with backoff');
+        failures++;
+      })
       .finally(() => {
-        if (!stopped) timer = setTimeout(tick, everyMs);
+        const wait = failures === 0 ? everyMs : Math.min(MAX_BACKOFF_MS, everyMs * 2 ** Math.min(failures, 10));
+        if (!stopped) timer = setTimeout(tick, Math.max(everyMs, wait));
       });
   };
   tick();

@@ -321,3 +321,34 @@ export const ProblemSchema = z
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
   .openapi('Problem');
+
+const GroupRole = z.enum(['organizer', 'participant']);
+const UserId = z.string().trim().min(1).max(200);
+export const GroupMember = z.strictObject({ userId: UserId, role: GroupRole }).openapi('GroupMember');
+export const GroupBookingCreate = z
+  .strictObject({
+    title: Name,
+    resourceIds: z.array(Id).max(MAX_RESOURCES_PER_REQUEST).optional(),
+    members: z.array(GroupMember).max(200).optional(),
+  })
+  .openapi('GroupBookingCreate');
+export type GroupBookingCreate = z.infer<typeof GroupBookingCreate>;
+export const GroupHold = z.strictObject({ ttlSeconds: z.number().int().min(1).max(900).optional() }).openapi('GroupHold');
+export const GroupConfirm = z.strictObject({ customer: Customer.optional(), metadata: Metadata.optional() }).openapi('GroupConfirm');
+export const GroupCancel = z.strictObject({ reason: z.string().max(500).optional() }).openapi('GroupCancel');
+export const GroupBooking = z
+  .object({
+    id: Id,
+    docName: z.string(),
+    title: z.string(),
+    status: z.enum(['draft', 'held', 'confirmed', 'cancelled', 'expired']),
+    holdId: Id.nullable(),
+    bookingId: Id.nullable(),
+    members: z.array(GroupMember.extend({ addedAt: Instant })),
+    document: z.record(z.string(), z.unknown()).openapi({ description: 'The converged Yjs document: draft, participants, notes, server' }),
+    hold: Hold.nullable(),
+    booking: Booking.nullable(),
+    createdAt: Instant,
+  })
+  .openapi('GroupBooking');
+export type GroupBooking = z.infer<typeof GroupBooking>;

@@ -37,3 +37,31 @@ export interface CoreDeps {
   config: CoreConfig;
   log: Logger;
 }
+
+export type GroupStatus = 'draft' | 'held' | 'confirmed' | 'cancelled' | 'expired';
+
+/** What the server writes into a group document's `server` map. */
+export interface GroupServerState {
+  status: GroupStatus;
+  holdId: string | null;
+  expiresAt: string | null;
+  bookingId: string | null;
+  error: string | null;
+}
+
+/** The converged content of a group booking document. */
+export interface GroupDocContent {
+  draft: { title?: unknown; start?: unknown; end?: unknown; resourceIds?: unknown; seats?: unknown };
+  participants: Record<string, { name?: unknown; email?: unknown; status?: unknown }>;
+  notes: string;
+  server: Record<string, unknown>;
+}
+
+/** The collaborative documents of group bookings (the Yjs side implements it). */
+export interface GroupDocs {
+  create(groupId: string, init: { title: string; resourceIds: string[] }): Promise<void>;
+  read(groupId: string): Promise<GroupDocContent>;
+  setServer(groupId: string, state: Partial<GroupServerState>): Promise<void>;
+  /** Disconnects a user's live connections to the document on every node. */
+  revoke(groupId: string, userId: string): Promise<void>;
+}

@@ -1,5 +1,5 @@
 /** The embedded Postgres a laptop gets when no DATABASE_URL is set; its data lives under DATA_DIR. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -24,6 +24,29 @@ async function importWithoutSignalHooks() {
     for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
   }
   return mod.default;
+}
+
+/**
+ * A previous run killed with SIGKILL leaves its Postgres running on the data
+ * directory, and a second one cannot start there. Stop it (fast shutdown).
+ */
+async function stopStalePostgres(dir: string, log: (msg: string) => void): Promise<void> {
+  const pidFile = path.join(dir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
+  log(`stopping a Postgres (pid ${pid}) left running on ${dir} by an earlier run`);
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Asks the OS for a free TCP port on loopback. */
@@ -57,11 +80,16 @@ export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) 
     onLog: () => {},
     onError: (msg: unknown) => log(String(msg)),
   });
+  await stopStalePostgres(dir, log);
   if (!existsSync(path.join(dir, 'PG_VERSION'))) {
     log(`initialising embedded Postgres in ${dir}`);
     await server.initialise();
   }
-  await server.start();
+  try {
+    await server.start();
+  } catch (err) {
+    throw new Error(`the embedded Postgres in ${dir} did not start: ${err instanceof Error ? err.message : String(err ?? 'no reason given')}`);
+  }
   const admin = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: 'postgres', database: 'postgres' });
   await admin.connect();
   try {

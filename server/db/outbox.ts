@@ -1,7 +1,8 @@
 /**
- * The outbox relay: numbers committed events (in commit order) and hands them
- * to listeners. Committing requests call `flush` so the feed is current when
- * they answer; a timer catches anything a crashed node left unnumbered.
+ * The outbox relay: numbers committed events (in commit order) and publishes
+ * them. Committing requests call `flush` so the feed is current when they
+ * answer; a timer catches anything a crashed node left unnumbered, and claims
+ * numbered events whose publisher died before marking them published.
  */
 import type { Logger, Outbox } from '../core/ports';
 import type { Db } from './pool';
@@ -9,26 +10,29 @@ import { eventRepository, type EventRow } from './repositories/events';
 
 const BATCH = 1000;
 
+export type Publisher = (events: EventRow[]) => Promise<void>;
+
 export class OutboxRelay implements Outbox {
   private running: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private readonly listeners: ((events: EventRow[]) => void)[] = [];
+  private publisher: Publisher = async () => {};
 
   constructor(
     private readonly db: Db,
     private readonly log: Logger,
+    private readonly strandedAfterMs = 2_000,
   ) {}
 
-  /** Calls fn with each batch of newly numbered events. */
-  onEvents(fn: (events: EventRow[]) => void): void {
-    this.listeners.push(fn);
+  /** Sets who receives each batch of newly numbered events (the live fan-out). */
+  setPublisher(fn: Publisher): void {
+    this.publisher = fn;
   }
 
   /**
-   * Resolves once every event committed before the call is numbered. Calls
-   * made while a pass runs share one follow-up pass, so a burst of commits
-   * costs a few passes, not one each. Never rejects: the timer retries.
+   * Resolves once every event committed before the call is numbered and
+   * published. Calls made while a pass runs share one follow-up pass, so a
+   * burst of commits costs a few passes, not one each. Never rejects.
    */
   flush(): Promise<void> {
     if (!this.running) {
@@ -44,7 +48,10 @@ export class OutboxRelay implements Outbox {
 
   /** Starts the safety-net timer. */
   start(intervalMs = 500): void {
-    this.timer = setInterval(() => void this.flush(), intervalMs);
+    this.timer = setInterval(() => {
+      void this.flush();
+      void this.rescueStranded();
+    }, intervalMs);
     this.timer.unref();
   }
 
@@ -61,17 +68,27 @@ export class OutboxRelay implements Outbox {
       for (;;) {
         const events = await eventRepository.sequence(this.db.pool, BATCH);
         if (events.length === 0) return;
-        for (const fn of this.listeners) {
-          try {
-            fn(events);
-          } catch (err) {
-            this.log.error({ err }, 'event listener failed');
-          }
-        }
+        await this.publisher(events);
+        await eventRepository.markPublished(this.db.pool, events.map((e) => e.seq));
         if (events.length < BATCH) return;
       }
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'outbox pass failed; the timer retries');
+    }
+  }
+
+  /** Publishes events another node numbered but never published (it died in between). */
+  private async rescueStranded(): Promise<void> {
+    try {
+      await this.db.tx(async (q) => {
+        const events = await eventRepository.lockStranded(q, this.strandedAfterMs, BATCH);
+        if (events.length === 0) return;
+        this.log.info({ count: events.length, first: events[0]!.seq }, 'publishing events a failed node left behind');
+        await this.publisher(events);
+        await eventRepository.markPublished(q, events.map((e) => e.seq));
+      });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'stranded-event rescue failed; the timer retries');
     }
   }
 }

@@ -14,6 +14,7 @@ import { httpMetrics } from './middleware/metrics';
 import { sendProblem, toProblem } from './problem';
 import { bookingRoutes } from './routes/booking';
 import { eventRoutes } from './routes/events';
+import { groupRoutes } from './routes/groups';
 import { resourceRoutes } from './routes/resources';
 import { systemRoutes, type Readiness } from './routes/system';
 import { tenantRoutes } from './routes/tenants';
@@ -45,6 +46,7 @@ export function createHttpApp(deps: HttpDeps) {
   resourceRoutes(app, deps.services);
   bookingRoutes(app, deps.services);
   eventRoutes(app, deps.services);
+  groupRoutes(app, deps.services);
   systemRoutes(app, deps);
 
   app.notFound((c) => sendProblem(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`)));

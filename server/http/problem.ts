@@ -13,10 +13,11 @@ export function sendProblem(c: Context, body: Problem): Response {
 
 /** Zod issues → the `errors` list of a validation problem. */
 export function validationProblem(err: ZodError, where?: string): Problem {
-  const errors = err.issues.map((i) => ({
-    path: [where, ...i.path.map(String)].filter(Boolean).join('.') || '(root)',
-    message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
-  }));
+  const at = (path: PropertyKey[]) => [where, ...path.map(String)].filter(Boolean).join('.') || '(root)';
+  // An unknown field gets an entry of its own, at its own path.
+  const errors = err.issues.flatMap((i) =>
+    i.code === 'unrecognized_keys' ? i.keys.map((k) => ({ path: at([...i.path, k]), message: 'unknown field' })) : [{ path: at(i.path), message: i.message }],
+  );
   return problem('validation-failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
 }
 

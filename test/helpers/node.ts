@@ -50,7 +50,7 @@ export interface TestNode {
 }
 
 /** Starts a node with test settings (short minimum TTL, fast sweeper) on a free port. */
-export async function startNode(env: Record<string, string> = {}): Promise<TestNode> {
+export async function startNode(env: Record<string, string> = {}, opts: { breakPublish?: boolean } = {}): Promise<TestNode> {
   const databaseUrl = env.DATABASE_URL ?? inject('databaseUrl');
   const config = loadConfig({
     ADMIN_TOKEN,
@@ -61,7 +61,7 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
     DATABASE_URL: databaseUrl,
     ...env,
   });
-  const node = await createNode({ config: { ...config, databaseUrl } });
+  const node = await createNode({ config: { ...config, databaseUrl }, breakPublish: opts.breakPublish });
   const port = await node.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
@@ -104,6 +104,38 @@ export async function isolatedDatabase(): Promise<{ url: string; drop(): Promise
       await c.end();
     },
   };
+}
+
+/** Starts `n` nodes sharing a database of their own and the run's Redis: a cluster in one process. */
+export async function startCluster(n: number, env: Record<string, string> = {}) {
+  const db = await isolatedDatabase();
+  const nodes: TestNode[] = [];
+  for (let i = 0; i < n; i++) nodes.push(await startNode({ REDIS_URL: inject('redisUrl'), NODE_ID: `node-${i}`, DATABASE_URL: db.url, ...env }));
+  return {
+    nodes,
+    db,
+    /** Adds a node to the cluster (e.g. one whose publishing is broken). */
+    async add(opts: { breakPublish?: boolean } = {}, extra: Record<string, string> = {}) {
+      const node = await startNode({ REDIS_URL: inject('redisUrl'), NODE_ID: `node-${nodes.length}`, DATABASE_URL: db.url, ...env, ...extra }, opts);
+      nodes.push(node);
+      return node;
+    },
+    async stop() {
+      for (const node of nodes) await node.stop().catch(() => {});
+      await db.drop();
+    },
+  };
+}
+
+/** Polls `cond` until it returns a truthy value or `ms` pass. */
+export async function waitFor<T>(cond: () => T | Promise<T>, ms = 5_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 const DAY = 86_400_000;

@@ -6,6 +6,7 @@ import { bookingDto } from '../dto';
 import { DomainError, notFound } from '../errors';
 import type { CoreDeps } from '../ports';
 import { bookingDecision } from '../rules';
+import type { Queryable } from '../../db/pool';
 import type { BookingRow, TenantPrincipal } from '../types';
 import { mayAccess, ownerOf } from './holds';
 import { changeSeats, checkRequestTiming, liveResources, returnSeats } from './seats';
@@ -27,6 +28,14 @@ export interface Reschedule {
   resourceIds?: string[];
   seats?: number;
   metadata?: Record<string, unknown>;
+}
+
+/** Cancels a locked, confirmed booking inside the caller's transaction. */
+export async function cancelBookingIn(q: Queryable, cur: BookingRow, reason: string | null): Promise<BookingRow> {
+  await returnSeats(q, cur.tenantId, cur);
+  const row = await bookingRepository.cancel(q, cur.id, reason);
+  await eventRepository.append(q, cur.tenantId, 'booking.cancelled', row.resourceIds, { booking: bookingDto(row) });
+  return row;
 }
 
 /** Builds the booking service over the core's ports. */
@@ -114,10 +123,7 @@ export function bookingService({ store, outbox, clock }: CoreDeps) {
       const b = await store.tx(async (q) => {
         const cur = await visible(q, p, id, true);
         if (bookingDecision(cur, 'cancel') === 'replay') return cur;
-        await returnSeats(q, p.tenantId, cur);
-        const row = await bookingRepository.cancel(q, cur.id, reason);
-        await eventRepository.append(q, p.tenantId, 'booking.cancelled', row.resourceIds, { booking: bookingDto(row) });
-        return row;
+        return cancelBookingIn(q, cur, reason);
       }, flush);
       return bookingDto(b);
     },

@@ -7,7 +7,8 @@ import { bookingDto, holdDto } from '../dto';
 import { DomainError, notFound } from '../errors';
 import type { CoreDeps } from '../ports';
 import { extendedExpiry, holdDecision } from '../rules';
-import type { HoldRow, TenantPrincipal } from '../types';
+import type { Queryable } from '../../db/pool';
+import type { BookingRow, HoldRow, TenantPrincipal } from '../types';
 import { changeSeats, checkRequestTiming, liveResources, returnSeats } from './seats';
 
 export interface CreateHold {
@@ -24,6 +25,44 @@ export const ownerOf = (p: TenantPrincipal) => (p.kind === 'user' ? p.userId : n
 /** True when the principal may act on something owned by ownerId. */
 export const mayAccess = (p: TenantPrincipal, ownerId: string | null) => p.kind === 'tenant' || ownerId === p.userId;
 
+/** Creates a hold inside the caller's transaction (shared by holds and group bookings). */
+export async function createHoldIn(q: Queryable, p: TenantPrincipal, cmd: CreateHold, ttlSeconds: number, now: number, extra: Record<string, unknown> = {}): Promise<HoldRow> {
+  const resources = await liveResources(q, p.tenantId, cmd.resourceIds);
+  checkRequestTiming(resources, cmd, now);
+  await changeSeats(q, p.tenantId, resources, cmd);
+  const h = await holdRepository.insert(q, p.tenantId, ownerOf(p), cmd, ttlSeconds);
+  await eventRepository.append(q, p.tenantId, 'hold.created', h.resourceIds, { hold: holdDto(h), ...extra });
+  return h;
+}
+
+/** Confirms a locked, live hold into a booking inside the caller's transaction. */
+export async function confirmHoldIn(q: Queryable, h: HoldRow, cmd: HoldConfirm, extra: Record<string, unknown> = {}): Promise<BookingRow> {
+  // The seats stay taken: they move from the hold to the booking.
+  const b = await bookingRepository.insert(q, h.tenantId, {
+    holdId: h.id,
+    ownerId: h.ownerId,
+    resourceIds: h.resourceIds,
+    start: h.start,
+    end: h.end,
+    seats: h.seats,
+    customer: cmd.customer,
+    attendees: cmd.attendees ?? [],
+    metadata: cmd.metadata ?? {},
+  });
+  await holdRepository.setStatus(q, h.id, 'confirmed', b.id);
+  await eventRepository.append(q, h.tenantId, 'booking.confirmed', b.resourceIds, { booking: bookingDto(b), holdId: h.id, ...extra });
+  return b;
+}
+
+/** Releases a locked, live hold inside the caller's transaction. */
+export async function releaseHoldIn(q: Queryable, h: HoldRow, extra: Record<string, unknown> = {}): Promise<HoldRow> {
+  await returnSeats(q, h.tenantId, h);
+  await holdRepository.setStatus(q, h.id, 'released');
+  const next: HoldRow = { ...h, status: 'released' };
+  await eventRepository.append(q, h.tenantId, 'hold.released', h.resourceIds, { hold: holdDto(next), ...extra });
+  return next;
+}
+
 /** Builds the hold service over the core's ports. */
 export function holdService({ store, outbox, clock, config }: CoreDeps) {
   const flush = () => outbox.flush();
@@ -35,28 +74,23 @@ export function holdService({ store, outbox, clock, config }: CoreDeps) {
     return hold;
   }
 
+  /** The TTL to use: the default, within [HOLD_MIN_TTL_SECONDS, 900]. */
   function ttlOf(ttlSeconds: number | undefined): number {
     const ttl = ttlSeconds ?? config.holdTtlSeconds;
     if (ttl < config.holdMinTtlSeconds || ttl > 900) {
       throw new DomainError('validation-failed', `ttlSeconds must be between ${config.holdMinTtlSeconds} and 900`, {
-        errors: [{ path: 'ttlSeconds', message: `must be between ${config.holdMinTtlSeconds} and 900` }],
+        errors: [{ path: 'body.ttlSeconds', message: `must be between ${config.holdMinTtlSeconds} and 900` }],
       });
     }
     return ttl;
   }
 
   return {
+    ttlOf,
     /** Takes seats on every resource for the range until the hold expires. */
     async create(p: TenantPrincipal, cmd: CreateHold): Promise<Hold> {
       const ttl = ttlOf(cmd.ttlSeconds);
-      const hold = await store.tx(async (q) => {
-        const resources = await liveResources(q, p.tenantId, cmd.resourceIds);
-        checkRequestTiming(resources, cmd, clock.now());
-        await changeSeats(q, p.tenantId, resources, cmd);
-        const h = await holdRepository.insert(q, p.tenantId, ownerOf(p), cmd, ttl);
-        await eventRepository.append(q, p.tenantId, 'hold.created', h.resourceIds, { hold: holdDto(h) });
-        return h;
-      }, flush);
+      const hold = await store.tx((q) => createHoldIn(q, p, cmd, ttl, clock.now()), flush);
       return holdDto(hold);
     },
 
@@ -84,11 +118,7 @@ export function holdService({ store, outbox, clock, config }: CoreDeps) {
       const hold = await store.tx(async (q) => {
         const h = await visibleHold(q, p, id, true);
         if (holdDecision(h, 'release', clock.now()) === 'replay') return h;
-        await returnSeats(q, p.tenantId, h);
-        await holdRepository.setStatus(q, h.id, 'released');
-        const next: HoldRow = { ...h, status: 'released' };
-        await eventRepository.append(q, p.tenantId, 'hold.released', h.resourceIds, { hold: holdDto(next) });
-        return next;
+        return releaseHoldIn(q, h);
       }, flush);
       return holdDto(hold);
     },
@@ -102,21 +132,7 @@ export function holdService({ store, outbox, clock, config }: CoreDeps) {
           if (!existing) throw new DomainError('hold-not-active', 'the hold is confirmed but its booking is gone');
           return { booking: bookingDto(existing), created: false };
         }
-        // The seats stay taken: they move from the hold to the booking.
-        const b = await bookingRepository.insert(q, p.tenantId, {
-          holdId: h.id,
-          ownerId: h.ownerId,
-          resourceIds: h.resourceIds,
-          start: h.start,
-          end: h.end,
-          seats: h.seats,
-          customer: cmd.customer,
-          attendees: cmd.attendees ?? [],
-          metadata: cmd.metadata ?? {},
-        });
-        await holdRepository.setStatus(q, h.id, 'confirmed', b.id);
-        await eventRepository.append(q, p.tenantId, 'booking.confirmed', b.resourceIds, { booking: bookingDto(b), holdId: h.id });
-        return { booking: bookingDto(b), created: true };
+        return { booking: bookingDto(await confirmHoldIn(q, h, cmd)), created: true };
       }, flush);
     },
   };

@@ -138,7 +138,7 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
       const b = await store.tx(async (q) => {
         await load(q, tenantId, id, true);
         const block = await blockRepository.insert(q, tenantId, id, start, end, reason);
-        await regenerateSubtree(q, tenantId, id, { start: Math.max(start, clock.now()), end }, 'block-conflict');
+        await regenerateSubtree(q, tenantId, id, blockWindow(start, end, clock.now()), 'block-conflict');
         await eventRepository.append(q, tenantId, 'block.created', [id], { block: blockDto(block) });
         return block;
       }, flush);
@@ -150,7 +150,7 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
       const b = await store.tx(async (q) => {
         const block = await blockRepository.delete(q, tenantId, blockId);
         if (!block) throw notFound(`block ${blockId}`);
-        await regenerateSubtree(q, tenantId, block.resourceId, { start: Math.max(block.start, clock.now()), end: block.end }, 'block-conflict');
+        await regenerateSubtree(q, tenantId, block.resourceId, blockWindow(block.start, block.end, clock.now()), 'block-conflict');
         await eventRepository.append(q, tenantId, 'block.deleted', [block.resourceId], { block: blockDto(block) });
         return block;
       }, flush);
@@ -184,6 +184,11 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
 /** Regenerates one resource's own slots (not its subtree: each descendant's schedule is extended on its own). */
 async function regenerateOne(q: Queryable, tenantId: string, id: string, win: { start: number; end: number }) {
   if (win.end > win.start) await regenerateSubtree(q, tenantId, id, win, 'schedule-conflict', false);
+}
+
+/** Slots a block can touch: those overlapping it, including one that starts before it (a block need not sit on the grid). */
+function blockWindow(start: number, end: number, now: number) {
+  return { start: Math.max(start - 86_400_000, now), end };
 }
 
 function blockDto(b: { id: string; resourceId: string; start: number; end: number; reason: string | null; createdAt: number }) {

@@ -51,7 +51,7 @@ CREATE TABLE schedules (
   weekly        jsonb NOT NULL,
   overrides     jsonb NOT NULL,
   version       int NOT NULL DEFAULT 1,
-  -- Slots exist up to here; the horizon job extends it daily.
+  -- Slots exist up to here; the horizon worker (hourly check) moves it forward a day at a time.
   generated_to  timestamptz NOT NULL,
   updated_at    timestamptz NOT NULL DEFAULT now()
 );
@@ -192,9 +192,3 @@ CREATE TABLE idempotency_keys (
   PRIMARY KEY (scope, key)
 );
 CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
-
--- Leases for periodic work that one node should do per period.
-CREATE TABLE job_leases (
-  name      text PRIMARY KEY,
-  last_run  timestamptz NOT NULL
-);

@@ -40,6 +40,36 @@ export const eventRepository = {
     return rows.map(toEvent);
   },
 
+  /** The highest seq handed out so far. */
+  async lastSeq(q: Queryable): Promise<number> {
+    const { rows } = await q.query('SELECT last_seq FROM event_counter WHERE id');
+    return rows[0].last_seq;
+  },
+
+  /** A tenant's numbered events on any of the resources after `after`, oldest first. */
+  async forResources(q: Queryable, tenantId: string, resourceIds: string[], after: number, limit: number): Promise<EventRow[]> {
+    const { rows } = await q.query(
+      'SELECT * FROM events WHERE tenant_id = $1 AND seq > $2 AND resource_ids && $3::uuid[] ORDER BY seq LIMIT $4',
+      [tenantId, after, resourceIds, limit],
+    );
+    return rows.map(toEvent);
+  },
+
+  /**
+   * Locks numbered events nobody published (their sequencer died between
+   * numbering and publishing), older than `olderThanMs`. Call inside a
+   * transaction and mark them published before committing: SKIP LOCKED hands
+   * each to one node, and a node dying mid-way leaves them for the next.
+   */
+  async lockStranded(q: Queryable, olderThanMs: number, limit: number): Promise<EventRow[]> {
+    const { rows } = await q.query(
+      `SELECT * FROM events WHERE seq IS NOT NULL AND published_at IS NULL AND created_at < now() - make_interval(secs => $1)
+       ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [olderThanMs / 1000, limit],
+    );
+    return rows.map(toEvent);
+  },
+
   /** Marks events as handed to the bus. */
   async markPublished(q: Queryable, seqs: number[]): Promise<void> {
     if (seqs.length) await q.query('UPDATE events SET published_at = now() WHERE seq = ANY($1::bigint[])', [seqs]);

@@ -62,6 +62,19 @@ export const slotRepository = {
     return rows.map(toSlot);
   },
 
+  /** Unlocked read of the slots overlapping each window, sorted by resource and start. */
+  async readWindows(q: Queryable, windows: SlotWindow[]): Promise<SlotRow[]> {
+    if (windows.length === 0) return [];
+    const { rows } = await q.query(
+      `SELECT DISTINCT s.id, s.resource_id, s.start_at, s.end_at, s.capacity, s.seats_taken, s.blocked
+       FROM slots s JOIN unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS w(resource_id, from_at, to_at)
+         ON s.resource_id = w.resource_id AND s.start_at < w.to_at AND s.end_at > w.from_at
+       ORDER BY s.resource_id, s.start_at`,
+      [windows.map((w) => w.resourceId), windows.map((w) => new Date(w.start)), windows.map((w) => new Date(w.end))],
+    );
+    return rows.map(toSlot);
+  },
+
   /** Inserts new slots and updates changed ones (end, capacity, blocked). */
   async upsert(q: Queryable, tenantId: string, slots: Omit<SlotRow, 'id' | 'seatsTaken'>[]): Promise<void> {
     for (let i = 0; i < slots.length; i += 5000) {

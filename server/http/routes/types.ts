@@ -3,6 +3,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AvailabilityService } from '../../core/services/availability';
 import type { BookingService } from '../../core/services/bookings';
 import type { eventService } from '../../core/services/events';
+import type { GroupService } from '../../core/services/groups';
 import type { HoldService } from '../../core/services/holds';
 import type { ResourceService } from '../../core/services/resources';
 import type { TenantService } from '../../core/services/tenants';
@@ -15,6 +16,7 @@ export interface Services {
   holds: HoldService;
   bookings: BookingService;
   events: ReturnType<typeof eventService>;
+  groups: GroupService;
 }
 
 export type App = OpenAPIHono<AuthEnv>;

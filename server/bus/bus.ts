@@ -1,0 +1,112 @@
+/**
+ * Cross-node messages. Every message is an envelope `{type, nodeId, payload}`;
+ * a node never sees its own (it already acted locally). With REDIS_URL the
+ * bus is Redis pub/sub; without it a node is alone and publishing is a no-op.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from '../core/ports';
+
+export interface Envelope<T = unknown> {
+  type: string;
+  nodeId: string;
+  payload: T;
+}
+
+export type Handler = (env: Envelope) => void;
+
+export interface Bus {
+  readonly nodeId: string;
+  /** Sends to every other node subscribed to the channel. */
+  publish(channel: string, type: string, payload: unknown): Promise<void>;
+  /** Calls handler for other nodes' messages on the channel; returns an unsubscribe function. */
+  subscribe(channel: string, handler: Handler): Promise<() => Promise<void>>;
+  /** True when messages can currently flow to other nodes. */
+  healthy(): boolean;
+  close(): Promise<void>;
+}
+
+/** The bus of a node that runs alone. */
+export class LocalBus implements Bus {
+  constructor(readonly nodeId: string) {}
+  async publish(): Promise<void> {}
+  async subscribe(): Promise<() => Promise<void>> {
+    return async () => {};
+  }
+  healthy(): boolean {
+    return true;
+  }
+  async close(): Promise<void> {}
+}
+
+/** Redis pub/sub: one connection publishes, one subscribes; handlers per channel. */
+export class RedisBus implements Bus {
+  readonly pub: Redis;
+  readonly sub: Redis;
+  private readonly handlers = new Map<string, Set<Handler>>();
+
+  constructor(
+    readonly nodeId: string,
+    url: string,
+    private readonly log: Logger,
+  ) {
+    const opts = { maxRetriesPerRequest: 2, enableOfflineQueue: true, retryStrategy: (n: number) => Math.min(n * 100, 1000) };
+    this.pub = new Redis(url, opts);
+    this.sub = new Redis(url, opts);
+    for (const c of [this.pub, this.sub]) c.on('error', (err) => this.log.warn({ err: err.message }, 'redis connection error'));
+    this.sub.on('message', (channel: string, message: string) => {
+      const set = this.handlers.get(channel);
+      if (!set) return;
+      let env: Envelope;
+      try {
+        env = JSON.parse(message);
+      } catch {
+        return;
+      }
+      if (env.nodeId === this.nodeId) return;
+      for (const h of set) {
+        try {
+          h(env);
+        } catch (err) {
+          this.log.error({ err, channel }, 'bus handler failed');
+        }
+      }
+    });
+  }
+
+  async publish(channel: string, type: string, payload: unknown): Promise<void> {
+    await this.pub.publish(channel, JSON.stringify({ type, nodeId: this.nodeId, payload }));
+  }
+
+  async subscribe(channel: string, handler: Handler): Promise<() => Promise<void>> {
+    let set = this.handlers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+      await this.sub.subscribe(channel);
+    }
+    set.add(handler);
+    return async () => {
+      const s = this.handlers.get(channel);
+      if (!s) return;
+      s.delete(handler);
+      if (s.size === 0) {
+        this.handlers.delete(channel);
+        await this.sub.unsubscribe(channel).catch(() => {});
+      }
+    };
+  }
+
+  healthy(): boolean {
+    return this.pub.status === 'ready' && this.sub.status === 'ready';
+  }
+
+  async close(): Promise<void> {
+    this.pub.disconnect();
+    this.sub.disconnect();
+  }
+}
+
+/** Picks the bus for the configuration. */
+export function createBus(nodeId: string, redisUrl: string | undefined, log: Logger): Bus {
+  return redisUrl ? new RedisBus(nodeId, redisUrl, log) : new LocalBus(nodeId);
+}

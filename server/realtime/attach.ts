@@ -1,0 +1,63 @@
+/**
+ * Wires the live side of a node onto its HTTP server: Socket.IO with the
+ * outbox fan-out, and the Yjs gateway over the document registry.
+ */
+import type { Server } from 'node:http';
+import type { Bus } from '../bus/bus';
+import type { Logger } from '../core/ports';
+import type { GroupService } from '../core/services/groups';
+import type { TenantService } from '../core/services/tenants';
+import type { OutboxRelay } from '../db/outbox';
+import type { Db } from '../db/pool';
+import type { Services } from '../http/routes/types';
+import { createFanout } from './fanout';
+import { attachSocketGateway } from './socket';
+import { attachYjsGateway } from './yjs/gateway';
+import type { DocRegistry } from './yjs/registry';
+
+export interface RealtimeOptions {
+  server: Server;
+  db: Db;
+  bus: Bus;
+  outbox: OutboxRelay;
+  services: Services & { groups: GroupService; tenants: TenantService };
+  docs: DocRegistry;
+  log: Logger;
+  /** Test hook: the node commits but never publishes (as if it died right after commit). */
+  breakPublish?: boolean;
+}
+
+export interface Realtime {
+  /** Closes every live connection (Socket.IO and Yjs). */
+  disconnectAll(): Promise<void>;
+  /** Saves every document and releases the gateway's resources. */
+  close(): Promise<void>;
+}
+
+/** Attaches Socket.IO, the fan-out and the Yjs gateway. */
+export function attachRealtime(opts: RealtimeOptions): Realtime {
+  const { server, db, bus, outbox, services, docs, log } = opts;
+  const io = attachSocketGateway(server, { db, bus, services, log });
+  const fanout = createFanout(io, db, log);
+  outbox.setPublisher(async (events) => {
+    if (opts.breakPublish) throw new Error('publishing is broken on this node (test hook)');
+    await fanout.emit(events);
+    await services.groups.onEvents(events);
+  });
+  const yjs = attachYjsGateway(server, {
+    registry: docs,
+    authorize: async (token, docName) => services.groups.authorizeDoc(token ? await services.tenants.authenticate(token) : null, docName),
+    log,
+  });
+  return {
+    async disconnectAll() {
+      io.disconnectSockets(true);
+      await yjs.disconnectAll();
+    },
+    async close() {
+      await yjs.close();
+      await docs.close();
+      io.engine.close();
+    },
+  };
+}

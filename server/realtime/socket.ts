@@ -1,0 +1,161 @@
+/**
+ * The Socket.IO gateway: tenant-scoped rooms per resource, subscribe with a
+ * snapshot, resync from the event table, and hold commands that call the same
+ * core services as REST and answer `{ok, data}` or `{ok: false, error}`.
+ */
+import type { Server as HttpServer } from 'node:http';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Server, type Socket } from 'socket.io';
+import type { z } from 'zod';
+import { HoldIdInput, RESYNC_LIMIT, ResyncInput, SubscribeInput, UnsubscribeInput, type ClientToServerEvents, type ServerToClientEvents } from '../../shared/live';
+import { HoldConfirm, HoldCreate, HoldExtend } from '../../shared/schemas';
+import { RedisBus, type Bus } from '../bus/bus';
+import { DomainError } from '../core/errors';
+import type { Logger } from '../core/ports';
+import type { TenantPrincipal } from '../core/types';
+import { checkKey, fingerprintOf, idempotencyScope, runIdempotent } from '../db/idempotent';
+import type { Db } from '../db/pool';
+import { eventRepository } from '../db/repositories/events';
+import { toProblem, validationProblem } from '../http/problem';
+import type { Services } from '../http/routes/types';
+
+interface SocketData {
+  principal: TenantPrincipal;
+}
+type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+/** The room of one resource of one tenant: ids alone could collide across tenants in theory, and rooms must never. */
+export const roomOf = (tenantId: string, resourceId: string) => `t:${tenantId}:r:${resourceId}`;
+
+const ms = (iso: string) => Date.parse(iso);
+
+/** Parses a payload or throws the same validation problem REST would send. */
+function parse<T extends z.ZodType>(schema: T, payload: unknown): z.output<T> {
+  const r = schema.safeParse(payload);
+  if (!r.success) {
+    const p = validationProblem(r.error);
+    throw new DomainError('validation-failed', p.detail, { errors: p.errors });
+  }
+  return r.data;
+}
+
+/** Splits the optional idempotencyKey off a command payload. */
+function splitKey(payload: unknown): { key?: string; body: unknown } {
+  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return { body: payload };
+  const { idempotencyKey, ...body } = payload as Record<string, unknown>;
+  if (idempotencyKey === undefined) return { body };
+  if (typeof idempotencyKey !== 'string') throw new DomainError('validation-failed', 'idempotencyKey must be a string', { errors: [{ path: 'idempotencyKey', message: 'must be a string' }] });
+  checkKey(idempotencyKey, 'idempotencyKey');
+  return { key: idempotencyKey, body };
+}
+
+export interface SocketGatewayOptions {
+  db: Db;
+  bus: Bus;
+  services: Services;
+  log: Logger;
+}
+
+/** Attaches Socket.IO to the HTTP server (same port as the API). */
+export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptions): LiveServer {
+  const { db, bus, services, log } = opts;
+  const io: LiveServer = new Server(server, {
+    path: '/socket.io',
+    // Other upgrades on this port belong to the Yjs gateway: leave them alone.
+    destroyUpgrade: false,
+    cors: { origin: '*' },
+    maxHttpBufferSize: 64 * 1024,
+  });
+  if (bus instanceof RedisBus) io.adapter(createAdapter(bus.pub.duplicate(), bus.sub.duplicate()));
+
+  io.use(async (socket, next) => {
+    const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    const principal = typeof token === 'string' ? await services.tenants.authenticate(token).catch(() => null) : null;
+    if (!principal || principal.kind === 'admin') return next(new Error('unauthorized'));
+    socket.data.principal = principal;
+    next();
+  });
+
+  io.on('connection', (socket: LiveSocket) => {
+    const p = socket.data.principal;
+
+    /** Registers a command: validates, runs, acks; never lets an error escape. */
+    const command = (event: keyof ClientToServerEvents, run: (payload: unknown) => Promise<unknown>, idempotent = false) => {
+      socket.on(event, async (payload: unknown, cb?: unknown) => {
+        const ack = typeof cb === 'function' ? (cb as (a: unknown) => void) : () => {};
+        try {
+          if (!idempotent) return ack({ ok: true, ...(await run(payload) as object) });
+          const { key, body } = splitKey(payload);
+          if (!key) return ack({ ok: true, data: await run(body) });
+          const { outcome } = await runIdempotent(db, idempotencyScope(p), key, fingerprintOf(event, JSON.stringify(body)), async () => {
+            try {
+              return { status: 200, headers: {}, body: JSON.stringify({ ok: true, data: await run(body) }) };
+            } catch (err) {
+              const prob = toProblem(err, log);
+              return { status: prob.status, headers: {}, body: JSON.stringify({ ok: false, error: prob }) };
+            }
+          });
+          ack(JSON.parse(outcome.body));
+        } catch (err) {
+          ack({ ok: false, error: toProblem(err, log) });
+        }
+      });
+    };
+
+    command('subscribe', async (payload) => {
+      const s = parse(SubscribeInput, payload);
+      // The seq first: events after it may already show in the snapshot; clients dedupe by seq.
+      const seq = await eventRepository.lastSeq(db.pool);
+      const availability = await services.availability.query(p.tenantId, { resourceIds: s.resourceIds, from: ms(s.from), to: ms(s.to), seats: 1, mode: 'all' });
+      await socket.join(s.resourceIds.map((id) => roomOf(p.tenantId, id)));
+      return { seq, availability };
+    });
+
+    command('unsubscribe', async (payload) => {
+      const s = parse(UnsubscribeInput, payload);
+      for (const id of s.resourceIds) await socket.leave(roomOf(p.tenantId, id));
+      return {};
+    });
+
+    command('resync', async (payload) => {
+      const { afterSeq } = parse(ResyncInput, payload);
+      const prefix = `t:${p.tenantId}:r:`;
+      const resourceIds = [...socket.rooms].filter((r) => r.startsWith(prefix)).map((r) => r.slice(prefix.length));
+      if (resourceIds.length === 0) return { events: [] };
+      const rows = await eventRepository.forResources(db.pool, p.tenantId, resourceIds, afterSeq, RESYNC_LIMIT + 1);
+      if (rows.length > RESYNC_LIMIT) return { snapshotRequired: true };
+      return { events: rows.map((e) => ({ type: e.type, seq: e.seq, resourceIds: e.resourceIds, ...e.data })) };
+    });
+
+    command('hold.create', async (body) => {
+      const b = parse(HoldCreate, body);
+      return services.holds.create(p, { ...b, start: ms(b.start), end: ms(b.end) });
+    }, true);
+    command('hold.extend', async (body) => {
+      const { holdId } = parse(HoldIdInput, body);
+      const { ttlSeconds } = parse(HoldExtend, withoutHoldId(body));
+      return services.holds.extend(p, holdId, ttlSeconds);
+    }, true);
+    command('hold.release', async (body) => {
+      const { holdId } = parse(HoldIdInput.strict(), body);
+      return services.holds.release(p, holdId);
+    }, true);
+    command('hold.confirm', async (body) => {
+      const { holdId } = parse(HoldIdInput, body);
+      return (await services.holds.confirm(p, holdId, parse(HoldConfirm, withoutHoldId(body)))).booking;
+    }, true);
+
+    socket.on('error', (err) => log.debug({ err: err.message }, 'socket error'));
+  });
+
+  // Unknown packets or engine errors must never take the node down.
+  io.engine.on('connection_error', (err: { message: string }) => log.debug({ err: err.message }, 'socket.io connection error'));
+  return io;
+}
+
+function withoutHoldId(body: unknown): unknown {
+  if (!body || typeof body !== 'object') return body;
+  const { holdId: _, ...rest } = body as Record<string, unknown>;
+  return rest;
+}

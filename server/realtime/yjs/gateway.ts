@@ -1,0 +1,280 @@
+/**
+ * The y-websocket endpoint, `/yjs/<docName>?token=…`, on the node's HTTP
+ * server next to Hono and Socket.IO. It speaks the stock protocol (0 sync,
+ * 1 awareness, 3 query awareness) so an unmodified `WebsocketProvider` works;
+ * every document update a client sends goes through the registry's checks.
+ */
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import { applyAwarenessUpdate, encodeAwarenessUpdate, type Awareness } from 'y-protocols/awareness';
+import * as syncProtocol from 'y-protocols/sync';
+import { WebSocketServer, type RawData, WebSocket } from 'ws';
+import type { Logger } from '../../core/ports';
+import { MAX_UPDATE_BYTES, type DocHandle, type DocRegistry, type Role } from './registry';
+
+const MESSAGE_SYNC = 0;
+const MESSAGE_AWARENESS = 1;
+const MESSAGE_QUERY_AWARENESS = 3;
+const PATH_PREFIX = '/yjs/';
+const PING_INTERVAL_MS = 30_000;
+const MAX_REJECTIONS = 20;
+// Backpressure: stop reading a socket with this many messages waiting, resume once few are left.
+const HIGH_WATER = 64;
+const LOW_WATER = 8;
+// How long a closing handshake may take before the socket is cut.
+const CLOSE_GRACE_MS = 2_000;
+
+export type YjsAuthorization = { userId: string; role: Role } | { close: 4401 | 4403 | 4404 };
+
+export interface YjsGatewayOptions {
+  registry: DocRegistry;
+  authorize(token: string | null, docName: string): Promise<YjsAuthorization>;
+  log: Logger;
+}
+
+export interface YjsGateway {
+  /** Closes every Yjs connection (1001) and waits until each has let go of its document. */
+  disconnectAll(): Promise<void>;
+  /** Stops accepting connections, disconnects everyone and stops the keep-alive. */
+  close(): Promise<void>;
+}
+
+const REASONS: Record<number, string> = { 4400: 'bad message', 4401: 'unauthorized', 4403: 'forbidden', 4404: 'unknown document', 4413: 'update too large' };
+
+/** A message the protocol cannot make sense of. */
+class BadMessage extends Error {}
+/** The server, not the message, failed (storage, a closed registry): close with 1011, not 4400. */
+class ServerFault extends Error {}
+
+interface Conn {
+  ws: WebSocket;
+  docName: string;
+  alive: boolean;
+  /** Set when the registry revoked access: queued messages are dropped, not applied. */
+  revoked: boolean;
+  rejections: number;
+  queued: number;
+  handle: DocHandle | null;
+  who: { userId: string; role: Role } | null;
+  /** Messages are handled one at a time, in order. */
+  chain: Promise<void>;
+  /** Resolves once the connection closed and released its document. */
+  finished: Promise<void>;
+}
+
+const syncMessage = (write: (e: encoding.Encoder) => void): Uint8Array => {
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, MESSAGE_SYNC);
+  write(e);
+  return encoding.toUint8Array(e);
+};
+
+const awarenessMessage = (awareness: Awareness, ids: number[]): Uint8Array => {
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, MESSAGE_AWARENESS);
+  encoding.writeVarUint8Array(e, encodeAwarenessUpdate(awareness, ids));
+  return encoding.toUint8Array(e);
+};
+
+const toBytes = (data: RawData): Uint8Array => {
+  const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+};
+
+/** Serves Yjs documents over y-websocket on `server`, leaving every other upgrade alone. */
+export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): YjsGateway {
+  const { registry, authorize, log } = opts;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  const conns = new Set<Conn>();
+  let stopped = false;
+
+  const send = (c: Conn, msg: Uint8Array) => {
+    if (c.ws.readyState !== WebSocket.OPEN) return;
+    c.ws.send(msg, (err) => err && log.debug({ err: err.message }, 'yjs: send failed'));
+  };
+  const closeWith = (c: Conn, code: number, reason = REASONS[code] ?? '') => {
+    if (c.ws.readyState === WebSocket.OPEN || c.ws.readyState === WebSocket.CONNECTING) c.ws.close(code, reason.slice(0, 120));
+  };
+
+  const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return;
+    }
+    // Socket.IO and anything else attached to this server handle their own paths.
+    if (!url.pathname.startsWith(PATH_PREFIX)) return;
+    if (stopped) return void socket.destroy();
+    let docName = '';
+    try {
+      docName = decodeURIComponent(url.pathname.slice(PATH_PREFIX.length));
+    } catch {
+      // stays '' → unknown document
+    }
+    const token = url.searchParams.get('token');
+    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, docName, token));
+  };
+
+  function serve(ws: WebSocket, docName: string, token: string | null): void {
+    let markFinished!: () => void;
+    const c: Conn = { ws, docName, alive: true, revoked: false, rejections: 0, queued: 0, handle: null, who: null, chain: Promise.resolve(), finished: new Promise((r) => (markFinished = r)) };
+    conns.add(c);
+    let detach = () => {};
+    // Accept first, then authorize: close codes (4401/4403/4404) only exist on an open WebSocket.
+    const ready = start(c, token).then(
+      (d) => {
+        if (d) detach = d;
+        return d !== null;
+      },
+      (err) => {
+        log.error({ err, docName }, 'yjs: connection setup failed');
+        closeWith(c, 1011, 'internal error');
+        return false;
+      },
+    );
+    ws.on('pong', () => void (c.alive = true));
+    ws.on('error', (err) => log.debug({ err: err.message, docName }, 'yjs: socket error'));
+    ws.on('message', (data) => {
+      const bytes = toBytes(data);
+      if (++c.queued >= HIGH_WATER) ws.pause();
+      c.chain = c.chain
+        .then(async () => {
+          if ((await ready) && !c.revoked) await handleMessage(c, bytes);
+        })
+        .catch((err) => {
+          if (err instanceof ServerFault) {
+            log.error({ err: err.cause, docName }, 'yjs: update could not be applied');
+            closeWith(c, 1011, 'internal error');
+          } else {
+            // Anything else was thrown while decoding what the client sent.
+            log.info({ err: (err as Error).message, docName }, 'yjs: undecodable message');
+            closeWith(c, 4400, 'bad message');
+          }
+        })
+        .finally(() => {
+          if (--c.queued <= LOW_WATER && ws.isPaused) ws.resume();
+        });
+    });
+    ws.on('close', () => {
+      // Messages received before the close are still handled (and stored), then the document is let go.
+      void ready
+        .then(() => c.chain)
+        .then(() => {
+          detach();
+          if (c.handle) registry.release(c.handle);
+          conns.delete(c);
+          markFinished();
+        });
+    });
+  }
+
+  /** Authorizes and holds the document; returns how to detach, or null when the connection was refused. */
+  async function start(c: Conn, token: string | null): Promise<(() => void) | null> {
+    const auth = c.docName ? await authorize(token, c.docName) : ({ close: 4404 } as const);
+    if ('close' in auth) {
+      closeWith(c, auth.close);
+      return null;
+    }
+    if (c.ws.readyState !== WebSocket.OPEN) return null;
+    c.who = { userId: auth.userId, role: auth.role };
+    const handle = await registry.acquire(c.docName, {
+      userId: auth.userId,
+      close: (code, reason) => {
+        c.revoked = true;
+        closeWith(c, code, reason);
+      },
+    });
+    c.handle = handle;
+    if (c.ws.readyState !== WebSocket.OPEN) return () => {};
+    const { doc, awareness } = handle;
+    // This client gets every change but its own: other local clients', the server's, other nodes'.
+    const onUpdate = (update: Uint8Array, origin: unknown) => {
+      if (origin !== handle) send(c, syncMessage((e) => syncProtocol.writeUpdate(e, update)));
+    };
+    // Awareness goes to everyone, the sender too: y-websocket clients count it as a sign of life.
+    const onAwareness = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }) => {
+      send(c, awarenessMessage(awareness, [...added, ...updated, ...removed]));
+    };
+    doc.on('update', onUpdate);
+    awareness.on('update', onAwareness);
+    send(c, syncMessage((e) => syncProtocol.writeSyncStep1(e, doc)));
+    const states = [...awareness.getStates().keys()];
+    if (states.length) send(c, awarenessMessage(awareness, states));
+    return () => {
+      doc.off('update', onUpdate);
+      awareness.off('update', onAwareness);
+    };
+  }
+
+  async function handleMessage(c: Conn, data: Uint8Array): Promise<void> {
+    const handle = c.handle!;
+    const who = c.who!;
+    const decoder = decoding.createDecoder(data);
+    switch (decoding.readVarUint(decoder)) {
+      case MESSAGE_SYNC: {
+        const kind = decoding.readVarUint(decoder);
+        if (kind === syncProtocol.messageYjsSyncStep1) {
+          const sv = decoding.readVarUint8Array(decoder);
+          return send(c, syncMessage((e) => syncProtocol.writeSyncStep2(e, handle.doc, sv)));
+        }
+        if (kind !== syncProtocol.messageYjsSyncStep2 && kind !== syncProtocol.messageYjsUpdate) throw new BadMessage('unknown sync message');
+        const update = decoding.readVarUint8Array(decoder);
+        const verdict = await registry.applyClientUpdate(c.docName, update, { ...who, origin: handle }).catch((err) => {
+          throw new ServerFault('applyClientUpdate failed', { cause: err });
+        });
+        if (verdict.ok) return;
+        log.info({ docName: c.docName, userId: who.userId, code: verdict.code, reason: verdict.reason }, 'yjs: client update rejected');
+        if (verdict.code === 4413) return closeWith(c, 4413);
+        if (++c.rejections >= MAX_REJECTIONS) return closeWith(c, 4400, 'too many rejected updates');
+        // Resync with the server's full state as step 2 only: a step 1 would make the client re-send what was refused.
+        return send(c, syncMessage((e) => syncProtocol.writeSyncStep2(e, handle.doc)));
+      }
+      case MESSAGE_AWARENESS: {
+        const update = decoding.readVarUint8Array(decoder);
+        if (update.byteLength > MAX_UPDATE_BYTES) return closeWith(c, 4413);
+        return applyAwarenessUpdate(handle.awareness, update, handle);
+      }
+      case MESSAGE_QUERY_AWARENESS:
+        return send(c, awarenessMessage(handle.awareness, [...handle.awareness.getStates().keys()]));
+      default:
+        throw new BadMessage('unknown message type');
+    }
+  }
+
+  // Keep-alive: a connection that did not answer the previous ping is dead.
+  const pinger = setInterval(() => {
+    for (const c of conns) {
+      if (!c.alive) {
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      if (c.ws.readyState === WebSocket.OPEN) c.ws.ping();
+    }
+  }, PING_INTERVAL_MS);
+  pinger.unref();
+
+  server.on('upgrade', onUpgrade);
+
+  async function disconnectAll(): Promise<void> {
+    const all = [...conns];
+    for (const c of all) closeWith(c, 1001, 'going away');
+    const cut = setTimeout(() => all.forEach((c) => c.ws.terminate()), CLOSE_GRACE_MS);
+    await Promise.all(all.map((c) => c.finished));
+    clearTimeout(cut);
+  }
+
+  return {
+    disconnectAll,
+    async close() {
+      stopped = true;
+      server.off('upgrade', onUpgrade);
+      clearInterval(pinger);
+      await disconnectAll();
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+  };
+}

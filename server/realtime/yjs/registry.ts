@@ -1,0 +1,473 @@
+/**
+ * The live Yjs documents of this node. Each document goes loading → active →
+ * unloading: it subscribes to its bus channel before reading Postgres (so
+ * nothing published in between is missed), every accepted update is stored
+ * before it is published (so a node loading later finds all that was
+ * published), and it unloads only once nobody holds it and no save is pending.
+ */
+import * as Y from 'yjs';
+import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
+import { checkChange, checkLayout, docToJson, type GroupDocJson } from '../../../shared/group-doc';
+import type { Bus, Envelope } from '../../bus/bus';
+import type { Logger } from '../../core/ports';
+import type { Db } from '../../db/pool';
+import { yjsRepository } from '../../db/repositories/yjs';
+
+/** The largest client update (or awareness message) accepted. */
+export const MAX_UPDATE_BYTES = 64 * 1024;
+const CONTROL_CHANNEL = 'yjs:control';
+const channelOf = (docName: string) => `yjs:${docName}`;
+// Transaction origins: what came from the bus is neither stored nor published again.
+const REDIS = 'redis';
+const SERVER = 'server';
+const LOAD = 'load';
+const REFILL_EVERY_MS = 2_000;
+
+export type Role = 'organizer' | 'participant';
+export type DocState = 'loading' | 'active' | 'unloading';
+/** Who sends a client update; `origin` (the connection's handle) keeps it from being echoed back. */
+export interface ClientIdentity {
+  userId: string;
+  role: Role;
+  origin?: DocHandle;
+}
+export type UpdateVerdict = { ok: true } | { ok: false; code: 4413 | 4400 | 4403; reason: string };
+/** A live connection holding a document, so `revoke` can close it. */
+export interface Connection {
+  userId: string;
+  close(code: number, reason: string): void;
+}
+
+/** One holder's grip on a live document. */
+export interface DocHandle {
+  readonly docName: string;
+  readonly doc: Y.Doc;
+  readonly awareness: Awareness;
+  /** Awareness client ids this holder controls; removed (and propagated) on release. */
+  readonly awarenessIds: Set<number>;
+}
+
+interface Entry {
+  readonly name: string;
+  state: DocState;
+  readonly doc: Y.Doc;
+  readonly awareness: Awareness;
+  readonly holders: Set<Handle>;
+  readonly saves: Set<Promise<unknown>>;
+  loaded: Promise<void>;
+  unloaded: Promise<void> | null;
+  unsubscribe: (() => Promise<void>) | null;
+  timer: NodeJS.Timeout | null;
+  loadedRows: number;
+  appended: number;
+  /** The live doc holds content whose insert failed; the next compaction stores it. */
+  dirty: boolean;
+  compacting: boolean;
+  /** When Postgres was last read to fill a dependency the bus never delivered. */
+  refilledAt: number;
+  destroyed: boolean;
+}
+
+class Handle implements DocHandle {
+  readonly awarenessIds = new Set<number>();
+  released = false;
+  constructor(readonly entry: Entry, readonly conn: Connection | null) {}
+  get docName() { return this.entry.name; }
+  get doc() { return this.entry.doc; }
+  get awareness() { return this.entry.awareness; }
+}
+
+const OK: UpdateVerdict = { ok: true };
+const reject = (code: 4400 | 4403, reason: string): UpdateVerdict => ({ ok: false, code, reason });
+const toB64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('base64');
+const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
+const hasPending = (doc: Y.Doc) => doc.store.pendingStructs !== null || doc.store.pendingDs !== null;
+
+/** Runs `change` and returns what it changed in the doc as one update (null when nothing). */
+function capture(doc: Y.Doc, change: () => void): Uint8Array | null {
+  const out: Uint8Array[] = [];
+  const grab = (u: Uint8Array) => void out.push(u);
+  doc.on('update', grab);
+  try {
+    change();
+  } finally {
+    doc.off('update', grab);
+  }
+  return out.length === 0 ? null : out.length === 1 ? out[0]! : Y.mergeUpdates(out);
+}
+
+/**
+ * Decides a client update on a scratch copy of the document, so a refused one
+ * never touches the live doc: it must decode, depend on nothing unknown, keep
+ * the layout, leave `server` alone, respect the role, and leave a valid draft.
+ */
+export function judgeUpdate(live: Y.Doc, update: Uint8Array, who: Pick<ClientIdentity, 'userId' | 'role'>): UpdateVerdict {
+  const scratch = new Y.Doc();
+  try {
+    Y.applyUpdate(scratch, Y.encodeStateAsUpdate(live));
+    const before = docToJson(scratch);
+    try {
+      Y.applyUpdate(scratch, update);
+    } catch {
+      return reject(4400, 'the update cannot be decoded');
+    }
+    // Content waiting for unknown dependencies is invisible to the checks below and would slip in later.
+    if (hasPending(scratch) && !hasPending(live)) return reject(4400, 'the update depends on content the server does not have');
+    const layout = checkLayout(scratch);
+    if (layout.length) return reject(4400, layout[0]!);
+    return checkChange(before, docToJson(scratch), who);
+  } finally {
+    scratch.destroy();
+  }
+}
+
+export interface DocRegistryOptions {
+  db: Db;
+  bus: Bus;
+  log: Logger;
+  /** How long a document with no holders stays loaded. */
+  unloadAfterMs?: number;
+  /** Compact a document's stored updates after this many appends on this node. */
+  compactAfter?: number;
+}
+
+/** Loads, serves, persists, relays and unloads the live Yjs documents of one node. */
+export class DocRegistry {
+  private readonly db: Db;
+  private readonly bus: Bus;
+  private readonly log: Logger;
+  private readonly unloadAfterMs: number;
+  private readonly compactAfter: number;
+  private readonly docs = new Map<string, Entry>();
+  private readonly controlReady: Promise<void>;
+  private unsubscribeControl: (() => Promise<void>) | null = null;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+
+  constructor(opts: DocRegistryOptions) {
+    this.db = opts.db;
+    this.bus = opts.bus;
+    this.log = opts.log;
+    this.unloadAfterMs = opts.unloadAfterMs ?? 30_000;
+    this.compactAfter = opts.compactAfter ?? 200;
+    this.controlReady = this.bus.subscribe(CONTROL_CHANNEL, (env) => this.onControl(env)).then(
+      (unsub) => void (this.unsubscribeControl = unsub),
+      (err) => this.log.error({ err }, 'yjs: cannot subscribe to the control channel'),
+    );
+  }
+
+  /** Holds a document (loading it once, however many ask at the same time) until `release`. */
+  async acquire(docName: string, conn?: Connection): Promise<DocHandle> {
+    return this.hold(docName, conn ?? null);
+  }
+
+  /** Lets go of a handle; the document unloads once idle for `unloadAfterMs`. */
+  release(handle: DocHandle): void {
+    const h = handle as Handle;
+    if (h.released) return;
+    h.released = true;
+    const e = h.entry;
+    e.holders.delete(h);
+    // The holder's awareness states leave with it, here and (via onAwareness) on every other node.
+    if (!e.destroyed && h.awarenessIds.size) removeAwarenessStates(e.awareness, [...h.awarenessIds], h);
+    this.scheduleUnload(e);
+  }
+
+  /** Where a document is in its lifecycle on this node (null when not loaded). */
+  state(docName: string): DocState | null {
+    return this.docs.get(docName)?.state ?? null;
+  }
+
+  /** Validates a client update and, if accepted, applies, stores and publishes it. */
+  async applyClientUpdate(docName: string, update: Uint8Array, who: ClientIdentity): Promise<UpdateVerdict> {
+    if (update.byteLength > MAX_UPDATE_BYTES) return { ok: false, code: 4413, reason: 'the update is larger than 64 KiB' };
+    return this.using(docName, async (e) => {
+      // Judge and apply with no await in between, so the verdict holds for the state it is applied to.
+      const verdict = judgeUpdate(e.doc, update, who);
+      if (!verdict.ok) return verdict;
+      const effective = capture(e.doc, () => Y.applyUpdate(e.doc, update, who.origin ?? 'client'));
+      // While the live doc waits for a dependency (see refill), part of this update may wait with it: store all of it.
+      const stored = hasPending(e.doc) ? update : effective;
+      if (stored) await this.persist(e, stored);
+      return OK;
+    });
+  }
+
+  /** A server-origin change (may write the `server` map): applied, stored, broadcast and published. */
+  async change(docName: string, fn: (doc: Y.Doc) => void): Promise<void> {
+    await this.using(docName, async (e) => {
+      const effective = capture(e.doc, () => e.doc.transact(() => fn(e.doc), SERVER));
+      if (effective) await this.persist(e, effective);
+    });
+  }
+
+  /** Writes the initial state of a new document (on an existing one, `init` applies on top). */
+  async create(docName: string, init: (doc: Y.Doc) => void): Promise<void> {
+    await this.change(docName, init);
+  }
+
+  /** The converged JSON of a document: the live one when loaded here, else rebuilt from Postgres. */
+  async snapshot(docName: string): Promise<GroupDocJson> {
+    const e = this.docs.get(docName);
+    if (e?.state === 'unloading') await e.unloaded;
+    else if (e) {
+      const ok = await e.loaded.then(() => true, () => false);
+      if (ok && !e.destroyed) return docToJson(e.doc);
+    }
+    const { updates } = await yjsRepository.load(this.db.pool, docName);
+    const doc = new Y.Doc();
+    try {
+      doc.transact(() => updates.forEach((u) => Y.applyUpdate(doc, u)));
+      return docToJson(doc);
+    } finally {
+      doc.destroy();
+    }
+  }
+
+  /** Closes a user's connections to a document with `code`, on this node and every other. */
+  async revoke(docName: string, userId: string, code = 4403): Promise<void> {
+    this.revokeLocal(docName, userId, code);
+    await this.controlReady;
+    await this.bus.publish(CONTROL_CHANNEL, 'revoke', { docName, userId, code });
+  }
+
+  /** Closes every connection's hold, waits for pending saves, compacts and unloads every document. */
+  close(): Promise<void> {
+    this.closed = true;
+    this.closing ??= (async () => {
+      await this.controlReady;
+      await this.unsubscribeControl?.().catch(() => {});
+      await Promise.all(
+        [...this.docs.values()].map(async (e) => {
+          for (const h of [...e.holders]) h.conn?.close(1012, 'server restarting');
+          if (await e.loaded.then(() => true, () => false)) await this.unload(e);
+        }),
+      );
+    })();
+    return this.closing;
+  }
+
+  private async hold(name: string, conn: Connection | null): Promise<Handle> {
+    for (;;) {
+      if (this.closed) throw new Error('the document registry is closed');
+      const existing = this.docs.get(name);
+      // A document on its way out finishes unloading (and saving) before it is loaded afresh.
+      if (existing?.state === 'unloading') {
+        await existing.unloaded;
+        continue;
+      }
+      const e = existing ?? this.open(name);
+      const h = new Handle(e, conn);
+      e.holders.add(h);
+      this.cancelUnload(e);
+      try {
+        await e.loaded;
+      } catch (err) {
+        e.holders.delete(h);
+        throw err;
+      }
+      if (!e.destroyed) return h;
+      e.holders.delete(h);
+    }
+  }
+
+  private async using<T>(name: string, fn: (e: Entry) => Promise<T>): Promise<T> {
+    const h = await this.hold(name, null);
+    try {
+      return await fn(h.entry);
+    } finally {
+      this.release(h);
+    }
+  }
+
+  private open(name: string): Entry {
+    const doc = new Y.Doc();
+    const awareness = new Awareness(doc);
+    // The server is no participant: it has no awareness state of its own.
+    awareness.setLocalState(null);
+    const e: Entry = {
+      name, state: 'loading', doc, awareness, holders: new Set(), saves: new Set(), loaded: Promise.resolve(), unloaded: null,
+      unsubscribe: null, timer: null, loadedRows: 0, appended: 0, dirty: false, compacting: false, refilledAt: 0, destroyed: false,
+    };
+    awareness.on('update', (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => this.onAwareness(e, changes, origin));
+    e.loaded = this.load(e).catch(async (err) => {
+      // A failed load leaves nothing behind, so the next acquire starts over.
+      this.log.error({ err, docName: name }, 'yjs: document failed to load');
+      await this.destroy(e);
+      throw err;
+    });
+    e.loaded.catch(() => {});
+    this.docs.set(name, e);
+    return e;
+  }
+
+  private async load(e: Entry): Promise<void> {
+    // Subscribe first: an update published while Postgres is read is applied anyway (updates are idempotent).
+    e.unsubscribe = await this.bus.subscribe(channelOf(e.name), (env) => this.onBus(e, env));
+    const { updates } = await yjsRepository.load(this.db.pool, e.name);
+    e.doc.transact(() => updates.forEach((u) => Y.applyUpdate(e.doc, u, LOAD)), LOAD);
+    e.loadedRows = updates.length;
+    e.state = 'active';
+    if (hasPending(e.doc)) this.refill(e);
+    // Other nodes' clients renew their awareness only every 15 s; ask for it now.
+    this.bus.publish(channelOf(e.name), 'awareness-query', null).catch((err) => this.log.warn({ err }, 'yjs: awareness query failed'));
+  }
+
+  private onBus(e: Entry, env: Envelope): void {
+    if (e.destroyed) return;
+    if (env.type === 'awareness-query') return this.publishAwareness(e, [...e.holders].flatMap((h) => [...h.awarenessIds]));
+    if (typeof env.payload !== 'string') return;
+    try {
+      if (env.type === 'update') {
+        Y.applyUpdate(e.doc, fromB64(env.payload), REDIS);
+        if (hasPending(e.doc)) this.refill(e);
+      } else if (env.type === 'awareness') applyAwarenessUpdate(e.awareness, fromB64(env.payload), REDIS);
+    } catch (err) {
+      this.log.warn({ err, docName: e.name, from: env.nodeId }, 'yjs: bad message on the bus');
+    }
+  }
+
+  private onAwareness(e: Entry, { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void {
+    if (origin instanceof Handle && origin.entry === e) {
+      for (const id of [...added, ...updated]) origin.awarenessIds.add(id);
+      for (const id of removed) origin.awarenessIds.delete(id);
+    }
+    // Only changes made here travel: remote states are their node's to propagate, and timeouts happen on every node.
+    if (e.destroyed || origin === REDIS || origin === 'timeout') return;
+    this.publishAwareness(e, [...added, ...updated, ...removed]);
+  }
+
+  private publishAwareness(e: Entry, ids: number[]): void {
+    const known = ids.filter((id) => e.awareness.meta.has(id));
+    if (!known.length) return;
+    const payload = toB64(encodeAwarenessUpdate(e.awareness, known));
+    this.bus.publish(channelOf(e.name), 'awareness', payload).catch((err) => this.log.warn({ err }, 'yjs: awareness publish failed'));
+  }
+
+  private onControl(env: Envelope): void {
+    const p = env.payload as { docName?: unknown; userId?: unknown; code?: unknown } | null;
+    if (env.type !== 'revoke' || typeof p?.docName !== 'string' || typeof p.userId !== 'string') return;
+    this.revokeLocal(p.docName, p.userId, typeof p.code === 'number' ? p.code : 4403);
+  }
+
+  private revokeLocal(docName: string, userId: string, code: number): void {
+    for (const h of [...(this.docs.get(docName)?.holders ?? [])]) if (h.conn?.userId === userId) h.conn.close(code, 'access revoked');
+  }
+
+  /** Stores an update, then publishes it: whoever loads after the publish finds it in Postgres. */
+  private persist(e: Entry, update: Uint8Array): Promise<void> {
+    const save = (async () => {
+      try {
+        await yjsRepository.append(this.db.pool, e.name, update);
+      } catch (err) {
+        e.dirty = true;
+        throw err;
+      }
+      e.appended++;
+      await this.bus.publish(channelOf(e.name), 'update', toB64(update)).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: update publish failed'));
+      if (e.appended >= this.compactAfter && !e.compacting) {
+        e.compacting = true;
+        this.track(e, this.compact(e).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: compaction failed')).finally(() => void (e.compacting = false)));
+      }
+    })();
+    return this.track(e, save);
+  }
+
+  /**
+   * Reads Postgres again when the doc waits for a dependency the bus never
+   * delivered (a lost publish): everything published was stored first, so
+   * Postgres has it. At most once every few seconds per document.
+   */
+  private refill(e: Entry): void {
+    if (e.state !== 'active' || Date.now() - e.refilledAt < REFILL_EVERY_MS) return;
+    e.refilledAt = Date.now();
+    const fill = yjsRepository.load(this.db.pool, e.name).then(({ updates }) => {
+      if (!e.destroyed) e.doc.transact(() => updates.forEach((u) => Y.applyUpdate(e.doc, u, REDIS)), REDIS);
+    });
+    this.track(e, fill.catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: refill from Postgres failed')));
+  }
+
+  private track<T>(e: Entry, p: Promise<T>): Promise<T> {
+    e.saves.add(p);
+    const done = () => {
+      e.saves.delete(p);
+      this.scheduleUnload(e);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  /**
+   * Merges the stored rows (plus the live state) into one. Read and delete
+   * share one REPEATABLE READ snapshot, so the DELETE removes exactly the rows
+   * merged, never one another node committed meanwhile with a lower id.
+   */
+  private async compact(e: Entry): Promise<void> {
+    const wasDirty = e.dirty;
+    e.dirty = false;
+    e.appended = 0;
+    const client = await this.db.pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      const { updates, lastId } = await yjsRepository.load(client, e.name);
+      if (updates.length > 1 || wasDirty) {
+        const scratch = new Y.Doc();
+        scratch.transact(() => {
+          for (const u of updates) Y.applyUpdate(scratch, u);
+          if (!e.destroyed) Y.applyUpdate(scratch, Y.encodeStateAsUpdate(e.doc));
+        });
+        const merged = Y.encodeStateAsUpdate(scratch);
+        scratch.destroy();
+        await yjsRepository.compact(client, e.name, lastId, merged);
+      }
+      await client.query('COMMIT');
+      e.loadedRows = Math.min(updates.length, 1);
+    } catch (err) {
+      e.dirty ||= wasDirty;
+      broken = await client.query('ROLLBACK').then(() => false, () => true);
+      // Another node compacted the same rows first: nothing lost, nothing to do.
+      if ((err as { code?: string }).code === '40001') return;
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private scheduleUnload(e: Entry): void {
+    if (this.closed || e.state !== 'active' || e.holders.size || e.saves.size || e.timer) return;
+    e.timer = setTimeout(() => {
+      e.timer = null;
+      if (e.state === 'active' && !e.holders.size && !e.saves.size) void this.unload(e);
+    }, this.unloadAfterMs);
+    e.timer.unref();
+  }
+
+  private cancelUnload(e: Entry): void {
+    if (e.timer) clearTimeout(e.timer);
+    e.timer = null;
+  }
+
+  private unload(e: Entry): Promise<void> {
+    if (e.unloaded) return e.unloaded;
+    e.state = 'unloading';
+    this.cancelUnload(e);
+    e.unloaded = (async () => {
+      while (e.saves.size) await Promise.allSettled([...e.saves]);
+      if (e.appended > 0 || e.dirty || e.loadedRows > 1) {
+        await this.compact(e).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: compaction on unload failed'));
+      }
+      await this.destroy(e);
+    })();
+    return e.unloaded;
+  }
+
+  private async destroy(e: Entry): Promise<void> {
+    e.destroyed = true;
+    this.cancelUnload(e);
+    if (this.docs.get(e.name) === e) this.docs.delete(e.name);
+    await e.unsubscribe?.().catch(() => {});
+    e.awareness.destroy();
+    e.doc.destroy();
+  }
+}

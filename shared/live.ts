@@ -1,0 +1,61 @@
+/**
+ * The Socket.IO contract shared by the server and browser clients: command
+ * payloads (validated with these schemas), acknowledgements and the typed
+ * event maps.
+ */
+import { z } from 'zod';
+import type { Problem } from './errors';
+
+const Id = z.uuid({ message: 'must be a UUID' });
+const Instant = z.iso.datetime({ offset: true, message: 'must be an RFC 3339 time with Z or an offset' });
+
+export const SubscribeInput = z.strictObject({
+  resourceIds: z.array(Id).min(1).max(100),
+  from: Instant,
+  to: Instant,
+});
+export const UnsubscribeInput = z.strictObject({ resourceIds: z.array(Id).min(1).max(100) });
+export const ResyncInput = z.strictObject({ afterSeq: z.number().int().min(0) });
+/** Commands carry the REST body plus an optional idempotencyKey; hold id commands name the hold. */
+export const HoldIdInput = z.object({ holdId: Id });
+
+/** How many missed events resync returns before it asks for a fresh snapshot instead. */
+export const RESYNC_LIMIT = 1000;
+
+export type Ack<T = unknown> = { ok: true; data?: T; [k: string]: unknown } | { ok: false; error: Problem };
+
+/** A domain event as delivered live: its type plus `{seq, resourceIds, ...data}`. */
+export interface LiveEvent {
+  seq: number;
+  resourceIds: string[];
+  [key: string]: unknown;
+}
+
+export interface AvailabilityChanged {
+  seq: number;
+  resourceId: string;
+  slots: { start: string; end: string; capacity: number; remaining: number }[];
+}
+
+export interface ServerToClientEvents {
+  'availability.changed': (e: AvailabilityChanged) => void;
+  'hold.created': (e: LiveEvent) => void;
+  'hold.extended': (e: LiveEvent) => void;
+  'hold.released': (e: LiveEvent) => void;
+  'hold.expired': (e: LiveEvent) => void;
+  'booking.confirmed': (e: LiveEvent) => void;
+  'booking.cancelled': (e: LiveEvent) => void;
+  'booking.rescheduled': (e: LiveEvent) => void;
+  'booking.updated': (e: LiveEvent) => void;
+}
+
+type Cb<T = unknown> = (ack: Ack<T>) => void;
+export interface ClientToServerEvents {
+  subscribe: (p: z.input<typeof SubscribeInput>, cb: Cb) => void;
+  unsubscribe: (p: z.input<typeof UnsubscribeInput>, cb: Cb) => void;
+  resync: (p: z.input<typeof ResyncInput>, cb: Cb) => void;
+  'hold.create': (p: Record<string, unknown>, cb: Cb) => void;
+  'hold.extend': (p: Record<string, unknown>, cb: Cb) => void;
+  'hold.release': (p: Record<string, unknown>, cb: Cb) => void;
+  'hold.confirm': (p: Record<string, unknown>, cb: Cb) => void;
+}
