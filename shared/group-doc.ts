@@ -10,7 +10,7 @@
 import * as Y from 'yjs';
 import { z } from 'zod';
 
-export const DOC_PREFIX = 'group-booking:';
+export { DOC_PREFIX, docName, groupIdOf } from './doc-names';
 export const DRAFT = 'draft';
 export const PARTICIPANTS = 'participants';
 export const NOTES = 'notes';
@@ -83,16 +83,6 @@ export interface GroupDocJson {
   participants: Record<string, Partial<GroupParticipant> & Record<string, unknown>>;
   notes: string;
   server: GroupServerState & Record<string, unknown>;
-}
-
-/** The Yjs document name of a group booking. */
-export const docName = (groupId: string): string => DOC_PREFIX + groupId;
-
-/** The group booking id of a document name, or null when it is not a group booking document. */
-export function groupIdOf(name: string): string | null {
-  if (!name.startsWith(DOC_PREFIX)) return null;
-  const id = name.slice(DOC_PREFIX.length);
-  return z.uuid().safeParse(id).success ? id : null;
 }
 
 /** The plain JSON of a group booking document. */

@@ -1,14 +1,14 @@
 /** The GroupDocs port over the Yjs document registry. */
 import * as Y from 'yjs';
 import type { GroupDocContent, GroupDocs } from '../core/ports';
-import { groupDocName } from '../core/services/groups';
+import { docName } from '../../shared/group-doc';
 import type { DocRegistry } from './yjs/registry';
 
 /** Group booking documents, as the core sees them. */
 export function groupDocs(registry: DocRegistry): GroupDocs {
   return {
     async create(id, init) {
-      await registry.create(groupDocName(id), (doc) => {
+      await registry.create(docName(id), (doc) => {
         const draft = doc.getMap('draft');
         draft.set('title', init.title);
         draft.set('start', null);
@@ -21,16 +21,16 @@ export function groupDocs(registry: DocRegistry): GroupDocs {
       });
     },
     async read(id) {
-      return (await registry.snapshot(groupDocName(id))) as unknown as GroupDocContent;
+      return (await registry.snapshot(docName(id))) as unknown as GroupDocContent;
     },
     async setServer(id, state) {
-      await registry.change(groupDocName(id), (doc) => {
+      await registry.change(docName(id), (doc) => {
         const server = doc.getMap('server');
         for (const [k, v] of Object.entries(state)) server.set(k, v);
       });
     },
     async revoke(id, userId) {
-      await registry.revoke(groupDocName(id), userId);
+      await registry.revoke(docName(id), userId);
     },
   };
 }

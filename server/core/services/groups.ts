@@ -10,6 +10,7 @@ import { eventRepository, type EventRow } from '../../db/repositories/events';
 import { groupRepository, type GroupRole, type GroupRow } from '../../db/repositories/groups';
 import { holdRepository } from '../../db/repositories/holds';
 import type { Queryable } from '../../db/pool';
+import { docName, groupIdOf } from '../../../shared/doc-names';
 import type { GroupBooking, GroupBookingCreate } from '../../../shared/schemas';
 import { bookingDto, holdDto } from '../dto';
 import { DomainError, notFound } from '../errors';
@@ -20,7 +21,6 @@ import { cancelBookingIn } from './bookings';
 import { confirmHoldIn, createHoldIn, releaseHoldIn, type HoldService } from './holds';
 
 const iso = (ms: number) => new Date(ms).toISOString();
-export const groupDocName = (id: string) => `group-booking:${id}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What a draft must hold before seats can be held for it. */
@@ -69,7 +69,7 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
     ]);
     return {
       id: g.id,
-      docName: groupDocName(g.id),
+      docName: docName(g.id),
       title: g.title,
       status: g.status,
       holdId: g.holdId,
@@ -199,11 +199,11 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
     },
 
     /** Who may open a document: members of the group in the token's tenant (tenant keys act as organizers). */
-    async authorizeDoc(principal: Principal | null, docName: string): Promise<{ userId: string; role: GroupRole } | { close: 4401 | 4403 | 4404 }> {
+    async authorizeDoc(principal: Principal | null, name: string): Promise<{ userId: string; role: GroupRole } | { close: 4401 | 4403 | 4404 }> {
       if (!principal || principal.kind === 'admin') return { close: 4401 };
-      const m = /^group-booking:([0-9a-f-]{36})$/i.exec(docName);
-      if (!m || !UUID.test(m[1]!)) return { close: 4404 };
-      const g = await groupRepository.get(store.pool, principal.tenantId, m[1]!);
+      const groupId = groupIdOf(name);
+      if (!groupId) return { close: 4404 };
+      const g = await groupRepository.get(store.pool, principal.tenantId, groupId);
       if (!g) return { close: 4404 };
       if (principal.kind === 'tenant') return { userId: `tenant:${principal.tenantId}`, role: 'organizer' };
       const role = await groupRepository.roleOf(store.pool, principal.tenantId, g.id, principal.userId);

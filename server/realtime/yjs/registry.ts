@@ -7,11 +7,14 @@
  */
 import * as Y from 'yjs';
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
-import { checkChange, checkLayout, docToJson, type GroupDocJson } from '../../../shared/group-doc';
+import { docToJson, type GroupDocJson } from '../../../shared/group-doc';
+import { capture, hasPending, judgeUpdate, type Role, type UpdateVerdict } from './judge';
 import type { Bus, Envelope } from '../../bus/bus';
 import type { Logger } from '../../core/ports';
 import type { Db } from '../../db/pool';
 import { yjsRepository } from '../../db/repositories/yjs';
+
+export { judgeUpdate, type Role, type UpdateVerdict } from './judge';
 
 /** The largest client update (or awareness message) accepted. */
 export const MAX_UPDATE_BYTES = 64 * 1024;
@@ -23,7 +26,6 @@ const SERVER = 'server';
 const LOAD = 'load';
 const REFILL_EVERY_MS = 2_000;
 
-export type Role = 'organizer' | 'participant';
 export type DocState = 'loading' | 'active' | 'unloading';
 /** Who sends a client update; `origin` (the connection's handle) keeps it from being echoed back. */
 export interface ClientIdentity {
@@ -31,7 +33,6 @@ export interface ClientIdentity {
   role: Role;
   origin?: DocHandle;
 }
-export type UpdateVerdict = { ok: true } | { ok: false; code: 4413 | 4400 | 4403; reason: string };
 /** A live connection holding a document, so `revoke` can close it. */
 export interface Connection {
   userId: string;
@@ -77,49 +78,8 @@ class Handle implements DocHandle {
   get awareness() { return this.entry.awareness; }
 }
 
-const OK: UpdateVerdict = { ok: true };
-const reject = (code: 4400 | 4403, reason: string): UpdateVerdict => ({ ok: false, code, reason });
 const toB64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('base64');
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
-const hasPending = (doc: Y.Doc) => doc.store.pendingStructs !== null || doc.store.pendingDs !== null;
-
-/** Runs `change` and returns what it changed in the doc as one update (null when nothing). */
-function capture(doc: Y.Doc, change: () => void): Uint8Array | null {
-  const out: Uint8Array[] = [];
-  const grab = (u: Uint8Array) => void out.push(u);
-  doc.on('update', grab);
-  try {
-    change();
-  } finally {
-    doc.off('update', grab);
-  }
-  return out.length === 0 ? null : out.length === 1 ? out[0]! : Y.mergeUpdates(out);
-}
-
-/**
- * Decides a client update on a scratch copy of the document, so a refused one
- * never touches the live doc: it must decode, depend on nothing unknown, keep
- * the layout, leave `server` alone, respect the role, and leave a valid draft.
- */
-export function judgeUpdate(live: Y.Doc, update: Uint8Array, who: Pick<ClientIdentity, 'userId' | 'role'>): UpdateVerdict {
-  const scratch = new Y.Doc();
-  try {
-    Y.applyUpdate(scratch, Y.encodeStateAsUpdate(live));
-    const before = docToJson(scratch);
-    try {
-      Y.applyUpdate(scratch, update);
-    } catch {
-      return reject(4400, 'the update cannot be decoded');
-    }
-    // Content waiting for unknown dependencies is invisible to the checks below and would slip in later.
-    if (hasPending(scratch) && !hasPending(live)) return reject(4400, 'the update depends on content the server does not have');
-    const layout = checkLayout(scratch);
-    if (layout.length) return reject(4400, layout[0]!);
-    return checkChange(before, docToJson(scratch), who);
-  } finally {
-    scratch.destroy();
-  }
-}
 
 export interface DocRegistryOptions {
   db: Db;
@@ -189,7 +149,7 @@ export class DocRegistry {
       // While the live doc waits for a dependency (see refill), part of this update may wait with it: store all of it.
       const stored = hasPending(e.doc) ? update : effective;
       if (stored) await this.persist(e, stored);
-      return OK;
+      return { ok: true };
     });
   }
 
