@@ -10,28 +10,17 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedHandle } from '../server/db/embedded';
+import { pgReachable, startEmbeddedPostgres, type EmbeddedHandle } from '../server/db/embedded';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const COLORS = ['\x1b[36m', '\x1b[35m', '\x1b[33m', '\x1b[32m', '\x1b[34m'];
-
-async function reachable(url: string): Promise<boolean> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    await c.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A database URL every node can share. */
 async function database(): Promise<{ url: string; embedded?: EmbeddedHandle }> {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL };
   for (const user of ['postgres', 'root']) {
     const admin = `postgres://${user}@127.0.0.1:5432/postgres`;
-    if (!(await reachable(admin))) continue;
+    if (!(await pgReachable(admin))) continue;
     const c = new pg.Client({ connectionString: admin });
     await c.connect();
     const exists = await c.query("SELECT 1 FROM pg_database WHERE datname = 'slotwise_cluster'");

@@ -49,6 +49,18 @@ function alive(pid: number): boolean {
   }
 }
 
+/** True when a Postgres answers at `url` within 2 s (used to pick a local server before falling back to an embedded one). */
+export async function pgReachable(url: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await c.connect();
+    await c.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Asks the OS for a free TCP port on loopback. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -8,24 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres, type EmbeddedHandle } from '../../server/db/embedded';
+import { pgReachable, startEmbeddedPostgres, type EmbeddedHandle } from '../../server/db/embedded';
 import { migrate } from '../../server/db/migrate';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
     redisUrl: string;
-  }
-}
-
-async function reachable(url: string): Promise<boolean> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    await c.end();
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -43,7 +32,7 @@ export default async function setup(project: TestProject) {
     : ['postgres://postgres@127.0.0.1:5432/postgres', 'postgres://root@127.0.0.1:5432/postgres'];
   let serverUrl: string | undefined;
   for (const c of candidates) {
-    if (await reachable(withDatabase(c, 'postgres'))) {
+    if (await pgReachable(withDatabase(c, 'postgres'))) {
       serverUrl = c;
       break;
     }
