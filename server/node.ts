@@ -7,6 +7,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from './config';
 import type { CoreDeps, Logger } from './core/ports';
 import { availabilityService } from './core/services/availability';
+import { AvailabilityCache, invalidationsOf, type Invalidation } from './core/services/availability-cache';
 import { bookingService } from './core/services/bookings';
 import { eventService } from './core/services/events';
 import { holdService } from './core/services/holds';
@@ -25,6 +26,7 @@ import { groupService } from './core/services/groups';
 import { startWorkers, type Workers } from './workers';
 
 export const VERSION = '0.1.0';
+const AVAILABILITY_CHANNEL = 'availability:invalidate';
 
 export interface NodeOptions {
   config: Config & { databaseUrl: string };
@@ -70,12 +72,25 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   };
   const secrets = await resolveSecrets(deps, { adminToken: config.adminToken, jwtSecret: config.jwtSecret });
   const bus = createBus(config.nodeId, config.redisUrl, log);
+  // REST availability answers are cached per node. A commit invalidates what its events name on this node
+  // before it answers; each numbered batch does so on every node (here, and through the bus elsewhere).
+  const availabilityCache = new AvailabilityCache(clock);
+  db.onCommit((changes) => availabilityCache.invalidate(invalidationsOf(changes)));
+  outbox.addListener((events) => {
+    const invalidations = invalidationsOf(events);
+    if (invalidations.length === 0) return;
+    availabilityCache.invalidate(invalidations);
+    bus.publish(AVAILABILITY_CHANNEL, 'invalidate', invalidations).catch((err) => log.warn({ err: (err as Error).message }, 'availability invalidation not sent'));
+  });
+  const unsubscribeInvalidations = await bus.subscribe(AVAILABILITY_CHANNEL, (env) => {
+    if (Array.isArray(env.payload)) availabilityCache.invalidate(env.payload as Invalidation[]);
+  });
   const docs = new DocRegistry({ db, bus, log });
   const holds = holdService(deps);
   const services = {
     tenants: tenantService(deps, secrets),
     resources: resourceService(deps),
-    availability: availabilityService(deps),
+    availability: availabilityService(deps, availabilityCache),
     holds,
     bookings: bookingService(deps),
     events: eventService(deps),
@@ -129,6 +144,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       await outbox.stop();
       // Documents are saved before the pool closes.
       await realtime.close();
+      await unsubscribeInvalidations().catch(() => {});
       await bus.close();
       await db.close();
     },

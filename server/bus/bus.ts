@@ -22,6 +22,12 @@ export interface Bus {
   subscribe(channel: string, handler: Handler): Promise<() => Promise<void>>;
   /** True when messages can currently flow to other nodes. */
   healthy(): boolean;
+  /**
+   * Calls handler each time the bus is back after losing Redis, once its
+   * subscriptions are in place again: what other nodes published meanwhile
+   * was lost, so listeners catch up from the database. Returns how to stop.
+   */
+  onReconnect?(handler: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -98,6 +104,22 @@ export class RedisBus implements Bus {
 
   healthy(): boolean {
     return this.pub.status === 'ready' && this.sub.status === 'ready';
+  }
+
+  onReconnect(handler: () => void): () => void {
+    let connected = this.sub.status === 'ready';
+    const onReady = () => {
+      if (!connected) {
+        connected = true;
+        return;
+      }
+      // 'ready' comes before ioredis re-subscribes; a PING queued after the SUBSCRIBEs answers once they are in place.
+      setImmediate(() => {
+        this.sub.ping().then(handler, (err: Error) => this.log.warn({ err: err.message }, 'redis: no answer after reconnecting'));
+      });
+    };
+    this.sub.on('ready', onReady);
+    return () => void this.sub.off('ready', onReady);
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,7 @@ export class OutboxRelay implements Outbox {
   private queued: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private publisher: Publisher = async () => {};
+  private readonly listeners: ((events: EventRow[]) => void)[] = [];
 
   constructor(
     private readonly db: Db,
@@ -27,6 +28,16 @@ export class OutboxRelay implements Outbox {
   /** Sets who receives each batch of newly numbered events (the live fan-out). */
   setPublisher(fn: Publisher): void {
     this.publisher = fn;
+  }
+
+  /** Adds an in-process listener that sees each numbered batch before it is published (it must not throw). */
+  addListener(fn: (events: EventRow[]) => void): void {
+    this.listeners.push(fn);
+  }
+
+  private async hand(events: EventRow[]): Promise<void> {
+    for (const fn of this.listeners) fn(events);
+    await this.publisher(events);
   }
 
   /**
@@ -61,6 +72,7 @@ export class OutboxRelay implements Outbox {
     this.timer = null;
     await this.queued;
     await this.running;
+    await Promise.all(this.marking);
   }
 
   private async pass(): Promise<void> {
@@ -68,13 +80,22 @@ export class OutboxRelay implements Outbox {
       for (;;) {
         const events = await eventRepository.sequence(this.db.pool, BATCH);
         if (events.length === 0) return;
-        await this.publisher(events);
-        await eventRepository.markPublished(this.db.pool, events.map((e) => e.seq));
+        await this.hand(events);
+        // Marking is bookkeeping for the stranded-event rescue: nobody waiting on a flush needs it done,
+        // so it runs behind (a failed mark means the rescue re-emits the batch: at least once, as promised).
+        this.behind(eventRepository.markPublished(this.db.pool, events.map((e) => e.seq)));
         if (events.length < BATCH) return;
       }
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'outbox pass failed; the timer retries');
     }
+  }
+
+  private readonly marking = new Set<Promise<void>>();
+  private behind(p: Promise<void>): void {
+    const tracked = p.catch((err) => this.log.warn({ err: (err as Error).message }, 'marking events published failed; they will be re-emitted'));
+    this.marking.add(tracked);
+    void tracked.finally(() => this.marking.delete(tracked));
   }
 
   /** Publishes events another node numbered but never published (it died in between). */
@@ -84,7 +105,7 @@ export class OutboxRelay implements Outbox {
         const events = await eventRepository.lockStranded(q, this.strandedAfterMs, BATCH);
         if (events.length === 0) return;
         this.log.info({ count: events.length, first: events[0]!.seq }, 'publishing events a failed node left behind');
-        await this.publisher(events);
+        await this.hand(events);
         await eventRepository.markPublished(q, events.map((e) => e.seq));
       });
     } catch (err) {

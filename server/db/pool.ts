@@ -16,6 +16,21 @@ interface TxContext {
 // know about in advance (deadlock, serialization failure).
 const RETRYABLE = new Set(['40P01', '40001']);
 
+/** What a transaction wrote that others may have cached (recorded by the event repository). */
+export interface CommittedChange {
+  tenantId: string;
+  type: string;
+  resourceIds: string[];
+}
+
+// Changes noted per transaction client, handed to `onCommit` listeners once the COMMIT returns.
+const noted = new WeakMap<object, CommittedChange[]>();
+
+/** Notes a change made inside the transaction of `q` (no-op outside one). */
+export function noteChange(q: Queryable, change: CommittedChange): void {
+  noted.get(q)?.push(change);
+}
+
 // timestamptz and int8 come back as numbers/strings we control.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
@@ -24,6 +39,21 @@ export class Db {
   readonly pool: pg.Pool;
   readonly readPool: pg.Pool;
   private readonly ambient = new AsyncLocalStorage<TxContext>();
+  private readonly commitListeners: ((changes: CommittedChange[]) => void)[] = [];
+
+  /**
+   * Calls `fn` with what each transaction noted, right after its COMMIT and
+   * before its after-commit hooks run (so before the request answers).
+   */
+  onCommit(fn: (changes: CommittedChange[]) => void): void {
+    this.commitListeners.push(fn);
+  }
+
+  private committed(client: pg.PoolClient): void {
+    const changes = noted.get(client);
+    noted.delete(client);
+    if (changes?.length) for (const fn of this.commitListeners) fn(changes);
+  }
 
   constructor(url: string, opts: { readUrl?: string; max?: number; onError?: (err: Error) => void } = {}) {
     const common = { max: opts.max ?? 20, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 };
@@ -33,6 +63,9 @@ export class Db {
     // An idle client losing its connection must not crash the process.
     this.pool.on('error', onError);
     if (this.readPool !== this.pool) this.readPool.on('error', onError);
+    // Nor may a checked-out one between two queries (the pool only listens to idle clients):
+    // its next query fails instead, and the transaction with it.
+    for (const p of new Set([this.pool, this.readPool])) p.on('connect', (client) => client.on('error', onError));
   }
 
   /** Runs fn in a transaction; joins the ambient one when a request opened it. */
@@ -67,12 +100,15 @@ export class Db {
     let broken = false;
     try {
       await client.query('BEGIN');
+      noted.set(client, []);
       result = await this.ambient.run(ctx, () => fn(client));
       await client.query(result.commit ? 'COMMIT' : 'ROLLBACK');
+      if (result.commit) this.committed(client);
     } catch (err) {
       broken = await client.query('ROLLBACK').then(() => false, () => true);
       throw err;
     } finally {
+      noted.delete(client);
       client.release(broken);
     }
     // Hooks run after the client is back in the pool: they may need a connection themselves.
@@ -85,13 +121,16 @@ export class Db {
     let broken = false;
     try {
       await client.query('BEGIN');
+      noted.set(client, []);
       const result = await fn(client);
       await client.query('COMMIT');
+      this.committed(client);
       return result;
     } catch (err) {
       broken = await client.query('ROLLBACK').then(() => false, () => true);
       throw err;
     } finally {
+      noted.delete(client);
       client.release(broken);
     }
   }
@@ -101,4 +140,13 @@ export class Db {
     await this.pool.end();
     if (this.readPool !== this.pool) await this.readPool.end();
   }
+}
+
+/**
+ * A named statement: Postgres parses and plans it once per connection instead
+ * of on every call (the hot paths of holds, bookings, the outbox and
+ * availability use these). `name` must be unique to `text`.
+ */
+export function named(name: string, text: string, values: unknown[]): pg.QueryConfig {
+  return { name: `sw.${name}`, text, values };
 }

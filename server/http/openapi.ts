@@ -8,7 +8,7 @@ import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { ProblemSchema } from '../../shared/schemas';
 import { DomainError } from '../core/errors';
-import { validationProblem } from './problem';
+import { jsonInputProblem, validationProblem } from './problem';
 
 const problemContent = { 'application/problem+json': { schema: ProblemSchema } };
 
@@ -71,6 +71,8 @@ export async function body<T extends z.ZodType>(c: Context, schema: T, optional 
       throw new DomainError('malformed-json', `the body is not valid JSON: ${(err as Error).message}`);
     }
   }
+  const unstorable = jsonInputProblem(value, 'body');
+  if (unstorable) throw new DomainError('validation-failed', unstorable.detail, { errors: unstorable.errors });
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw invalid(parsed.error, 'body');
   return parsed.data;

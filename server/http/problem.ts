@@ -21,6 +21,40 @@ export function validationProblem(err: ZodError, where?: string): Problem {
   return problem('validation-failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
 }
 
+/** How deeply request JSON (bodies, socket payloads) may nest. */
+export const MAX_JSON_DEPTH = 32;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const unstorable = (s: string) => s.includes('\u0000') || LONE_SURROGATE.test(s);
+
+/**
+ * What Postgres cannot store verbatim, caught before any query: NUL characters
+ * (text and jsonb refuse them), unpaired UTF-16 surrogates (jsonb refuses them,
+ * text would silently store U+FFFD instead) and nesting deeper than
+ * MAX_JSON_DEPTH (serializing it for jsonb can exhaust the stack). Returns the
+ * validation problem, or null when the value is clean.
+ */
+export function jsonInputProblem(value: unknown, where: string): Problem | null {
+  const errors: { path: string; message: string }[] = [];
+  const pending: { v: unknown; path: string[] }[] = [{ v: value, path: where ? [where] : [] }];
+  while (pending.length && errors.length < 10) {
+    const { v, path } = pending.pop()!;
+    const at = path.join('.') || '(root)';
+    if (typeof v === 'string') {
+      if (unstorable(v)) errors.push({ path: at, message: 'must not contain NUL characters or unpaired surrogates' });
+    } else if (typeof v === 'object' && v !== null) {
+      if (path.length - (where ? 1 : 0) >= MAX_JSON_DEPTH) {
+        errors.push({ path: at, message: `nests deeper than ${MAX_JSON_DEPTH} levels` });
+        continue;
+      }
+      for (const [k, child] of Object.entries(v)) {
+        if (unstorable(k)) errors.push({ path: at, message: 'keys must not contain NUL characters or unpaired surrogates' });
+        else pending.push({ v: child, path: [...path, k] });
+      }
+    }
+  }
+  return errors.length ? problem('validation-failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors }) : null;
+}
+
 // Postgres failures that mean "the database is not reachable right now".
 const UNAVAILABLE = /^(08|57P0|53)/;
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND']);
@@ -36,7 +70,9 @@ export function toProblem(err: unknown, log: Logger): Problem {
   }
   const e = err as { code?: string; message?: string; constraint?: string };
   if (e.code === '23514' && e.constraint === 'slot_no_oversell') return problem('slot-unavailable', 'the seats were taken concurrently');
-  if ((e.code && (UNAVAILABLE.test(e.code) || NETWORK.has(e.code))) || /timeout exceeded when trying to connect|Connection terminated/i.test(e.message ?? '')) {
+  // Text the database cannot store (a NUL that came in through a path parameter or a document): the client's input.
+  if (e.code === '22021' || e.code === '22P05') return problem('validation-failed', 'a text value contains a character that cannot be stored (such as NUL)');
+  if ((e.code && (UNAVAILABLE.test(e.code) || NETWORK.has(e.code))) || /timeout exceeded when trying to connect|Connection terminated|not queryable/i.test(e.message ?? '')) {
     log.warn({ err: e.message }, 'database unavailable');
     return problem('unavailable', 'the database is not reachable; retry shortly');
   }

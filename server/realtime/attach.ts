@@ -41,6 +41,9 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
   const fanout = createFanout(io, db, log);
   outbox.setPublisher(async (events) => {
     if (opts.breakPublish) throw new Error('publishing is broken on this node (test hook)');
+    // Without Redis an emit would reach this node's sockets only and the batch would count as
+    // published; leave it unpublished instead, so a relay sends it once Redis is back.
+    if (!bus.healthy()) throw new Error('the bus is down; events wait for it');
     await fanout.emit(events);
     await services.groups.onEvents(events);
   });
@@ -51,7 +54,8 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
   });
   return {
     async disconnectAll() {
-      io.disconnectSockets(true);
+      // Only this node's sockets: through the Redis adapter, io.disconnectSockets() would close every node's.
+      io.local.disconnectSockets(true);
       await yjs.disconnectAll();
     },
     async close() {

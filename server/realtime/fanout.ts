@@ -11,6 +11,7 @@ import type { Logger } from '../core/ports';
 import type { Db } from '../db/pool';
 import { eventRepository, type EventRow } from '../db/repositories/events';
 import { slotRepository, type SlotWindow } from '../db/repositories/slots';
+import { publicData } from './public-view';
 import { roomOf, type LiveServer } from './socket';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -41,9 +42,11 @@ export function createFanout(io: LiveServer, db: Db, log: Logger): Fanout {
       const windows = events.flatMap((e) => windowsOf(e).map((w) => ({ ...w, tenantId: e.tenantId })));
       const slots = await slotRepository.readWindows(db.pool, windows);
       for (const e of events) {
-        const rooms = e.resourceIds.map((id) => roomOf(e.tenantId, id));
-        if (rooms.length === 0) continue;
-        io.to(rooms).emit(e.type as 'hold.created', { seq: e.seq, resourceIds: e.resourceIds, ...e.data });
+        if (e.resourceIds.length === 0) continue;
+        const full = e.resourceIds.map((id) => roomOf(e.tenantId, id, 'tenant'));
+        const open = e.resourceIds.map((id) => roomOf(e.tenantId, id, 'public'));
+        io.to(full).emit(e.type as 'hold.created', { seq: e.seq, resourceIds: e.resourceIds, ...e.data });
+        io.to(open).emit(e.type as 'hold.created', { seq: e.seq, resourceIds: e.resourceIds, ...publicData(e.data) });
         const byResource = new Map<string, AvailabilityChanged['slots']>();
         for (const w of windowsOf(e)) {
           const list = byResource.get(w.resourceId) ?? [];
@@ -55,7 +58,7 @@ export function createFanout(io: LiveServer, db: Db, log: Logger): Fanout {
           byResource.set(w.resourceId, list);
         }
         for (const [resourceId, list] of byResource) {
-          io.to(roomOf(e.tenantId, resourceId)).emit('availability.changed', { seq: e.seq, resourceId, slots: list.sort((a, b) => a.start.localeCompare(b.start)) });
+          io.to([roomOf(e.tenantId, resourceId, 'tenant'), roomOf(e.tenantId, resourceId, 'public')]).emit('availability.changed', { seq: e.seq, resourceId, slots: list.sort((a, b) => a.start.localeCompare(b.start)) });
         }
       }
       log.debug({ count: events.length, last: events[events.length - 1]!.seq }, 'events published');

@@ -5,6 +5,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
+import type { Command, Redis } from 'ioredis';
 import { Server, type Socket } from 'socket.io';
 import type { z } from 'zod';
 import { HoldIdInput, RESYNC_LIMIT, ResyncInput, SubscribeInput, UnsubscribeInput, type ClientToServerEvents, type ServerToClientEvents } from '../../shared/live';
@@ -16,8 +17,9 @@ import type { TenantPrincipal } from '../core/types';
 import { checkKey, fingerprintOf, idempotencyScope, runIdempotent } from '../db/idempotent';
 import type { Db } from '../db/pool';
 import { eventRepository } from '../db/repositories/events';
-import { toProblem, validationProblem } from '../http/problem';
+import { jsonInputProblem, toProblem, validationProblem } from '../http/problem';
 import type { Services } from '../http/routes/types';
+import { publicData } from './public-view';
 
 interface SocketData {
   principal: TenantPrincipal;
@@ -25,13 +27,21 @@ interface SocketData {
 type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
-/** The room of one resource of one tenant: ids alone could collide across tenants in theory, and rooms must never. */
-export const roomOf = (tenantId: string, resourceId: string) => `t:${tenantId}:r:${resourceId}`;
+/**
+ * The rooms of one resource of one tenant. The tenant's own key sees events
+ * whole; end users (user tokens) watch the public room, whose events carry no
+ * other customer's details (see publicData in fanout.ts).
+ */
+export const roomOf = (tenantId: string, resourceId: string, audience: 'tenant' | 'public' = 'public') =>
+  `t:${tenantId}:r:${resourceId}${audience === 'tenant' ? ':all' : ''}`;
+const audienceOf = (p: TenantPrincipal) => (p.kind === 'tenant' ? 'tenant' : 'public');
 
 const ms = (iso: string) => Date.parse(iso);
 
 /** Parses a payload or throws the same validation problem REST would send. */
 function parse<T extends z.ZodType>(schema: T, payload: unknown): z.output<T> {
+  const unstorable = jsonInputProblem(payload, '');
+  if (unstorable) throw new DomainError('validation-failed', unstorable.detail, { errors: unstorable.errors });
   const r = schema.safeParse(payload);
   if (!r.success) {
     const p = validationProblem(r.error);
@@ -67,7 +77,7 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
     cors: { origin: '*' },
     maxHttpBufferSize: 64 * 1024,
   });
-  if (bus instanceof RedisBus) io.adapter(createAdapter(bus.pub.duplicate(), bus.sub.duplicate()));
+  if (bus instanceof RedisBus) io.adapter(createAdapter(guarded(bus.pub.duplicate(), log), guarded(bus.sub.duplicate(), log)));
 
   io.use(async (socket, next) => {
     const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
@@ -108,24 +118,25 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
       // The seq first: events after it may already show in the snapshot; clients dedupe by seq.
       const seq = await eventRepository.lastSeq(db.pool);
       const availability = await services.availability.query(p.tenantId, { resourceIds: s.resourceIds, from: ms(s.from), to: ms(s.to), seats: 1, mode: 'all' });
-      await socket.join(s.resourceIds.map((id) => roomOf(p.tenantId, id)));
+      await socket.join(s.resourceIds.map((id) => roomOf(p.tenantId, id, audienceOf(p))));
       return { seq, availability };
     });
 
     command('unsubscribe', async (payload) => {
       const s = parse(UnsubscribeInput, payload);
-      for (const id of s.resourceIds) await socket.leave(roomOf(p.tenantId, id));
+      for (const id of s.resourceIds) await socket.leave(roomOf(p.tenantId, id, audienceOf(p)));
       return {};
     });
 
     command('resync', async (payload) => {
       const { afterSeq } = parse(ResyncInput, payload);
       const prefix = `t:${p.tenantId}:r:`;
-      const resourceIds = [...socket.rooms].filter((r) => r.startsWith(prefix)).map((r) => r.slice(prefix.length));
+      const resourceIds = [...socket.rooms].filter((r) => r.startsWith(prefix)).map((r) => r.slice(prefix.length).replace(/:all$/, ''));
       if (resourceIds.length === 0) return { events: [] };
       const rows = await eventRepository.forResources(db.pool, p.tenantId, resourceIds, afterSeq, RESYNC_LIMIT + 1);
       if (rows.length > RESYNC_LIMIT) return { snapshotRequired: true };
-      return { events: rows.map((e) => ({ type: e.type, seq: e.seq, resourceIds: e.resourceIds, ...e.data })) };
+      const view = p.kind === 'tenant' ? (d: Record<string, unknown>) => d : publicData;
+      return { events: rows.map((e) => ({ type: e.type, seq: e.seq, resourceIds: e.resourceIds, ...view(e.data) })) };
     });
 
     command('hold.create', async (body) => {
@@ -152,6 +163,25 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
   // Unknown packets or engine errors must never take the node down.
   io.engine.on('connection_error', (err: { message: string }) => log.debug({ err: err.message }, 'socket.io connection error'));
   return io;
+}
+
+/**
+ * The adapter never awaits its Redis commands: while Redis is down each
+ * publish is rejected after a few retries, and an unhandled rejection would
+ * take the node down. Failed commands are logged instead (REST goes on; the
+ * adapter's subscriptions come back by themselves when Redis does).
+ */
+function guarded(client: Redis, log: Logger): Redis {
+  client.on('error', () => {}); // connection errors are logged by the bus's own clients
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = (command: Command, stream?: Parameters<Redis['sendCommand']>[1]) => {
+    command.promise.catch((err: Error) => {
+      if (command.name === 'publish') log.warn({ err: err.message }, 'live fan-out through Redis failed');
+      else log.debug({ err: err.message, command: command.name }, 'redis adapter command failed');
+    });
+    return send(command, stream);
+  };
+  return client;
 }
 
 function withoutHoldId(body: unknown): unknown {

@@ -123,6 +123,35 @@ describe('live fan-out across nodes', () => {
   });
 });
 
+describe('what end users see', () => {
+  it("a user token's subscription gets other customers' bookings without their personal details; the tenant key gets them whole", async () => {
+    const [a, b] = cluster.nodes as [any, any];
+    const tenant = await newTenant(a);
+    const room = await tenant.newResource({ capacity: 3 });
+    const day = futureWeekday(7);
+    const token = (await tenant.api('POST', '/v1/tokens', { userId: 'watcher', name: 'Watcher', role: 'member' })).body.token;
+    const sub = { resourceIds: [room.id], from: `${day}T00:00:00Z`, to: `${day}T23:00:00Z` };
+    const user = await connect(b.url, token);
+    const owner = await connect(b.url, tenant.key);
+    await user.call('subscribe', sub);
+    await owner.call('subscribe', sub);
+    const before = (await user.call('subscribe', sub)).seq;
+    const booking = await tenant.api('POST', '/v1/bookings', {
+      resourceIds: [room.id], start: `${day}T10:00:00Z`, end: `${day}T11:00:00Z`, customer: { name: 'Private Person', email: 'private@example.com' }, metadata: { note: 'secret' },
+    });
+    expect(booking.status).toBe(201);
+    const forUser = (await waitFor(() => user.received.find((e) => e.type === 'booking.confirmed'), 5000, 'user event'))!;
+    const forOwner = (await waitFor(() => owner.received.find((e) => e.type === 'booking.confirmed'), 5000, 'owner event'))!;
+    expect(forOwner.payload.booking.customer.email).toBe('private@example.com');
+    expect(forUser.payload.booking).toMatchObject({ id: booking.body.id, status: 'confirmed', seats: 1, start: booking.body.start });
+    expect(JSON.stringify(forUser.payload)).not.toMatch(/Private Person|private@example.com|secret/);
+    expect(user.received.some((e) => e.type === 'availability.changed' && e.seq === forUser.seq)).toBe(true);
+    const resync = await user.call('resync', { afterSeq: before });
+    expect(JSON.stringify(resync.events)).not.toMatch(/Private Person|private@example.com|secret/);
+    expect(resync.events.map((e: any) => e.booking.id)).toEqual([booking.body.id]);
+  });
+});
+
 describe('socket commands', () => {
   it('hold.create over the socket races REST on one slot and capacity still holds', async () => {
     const [a, b] = cluster.nodes as [any, any];

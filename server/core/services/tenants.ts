@@ -21,6 +21,9 @@ export function tenantService({ store, outbox }: CoreDeps, secrets: { adminToken
   const adminHash = hashKey(secrets.adminToken);
   // Key lookups are on every request; a short cache spares the round trip.
   const keyCache = new Map<string, { tenantId: string | null; until: number }>();
+  // A user token means the same thing until it expires (tokens are not revocable), so its checked
+  // signature is remembered: verifying an HMAC through WebCrypto on every request showed in profiles.
+  const tokenCache = new Map<string, { principal: Principal; until: number }>();
 
   return {
     /** Creates a tenant and its first API key (shown only here). */
@@ -64,11 +67,18 @@ export function tenantService({ store, outbox }: CoreDeps, secrets: { adminToken
         return hit.tenantId ? { kind: 'tenant', tenantId: hit.tenantId } : null;
       }
       if (credential.split('.').length === 3) {
+        const hit = tokenCache.get(credential);
+        if (hit && hit.until > Date.now()) return hit.principal;
         try {
           const { payload } = await jwtVerify(credential, jwtKey, { issuer: 'slotwise', algorithms: ['HS256'] });
           const role = payload.role === 'organizer' ? 'organizer' : 'member';
           if (typeof payload.tid !== 'string' || typeof payload.sub !== 'string') return null;
-          return { kind: 'user', tenantId: payload.tid, userId: payload.sub, name: String(payload.name ?? payload.sub), role };
+          const principal: Principal = { kind: 'user', tenantId: payload.tid, userId: payload.sub, name: String(payload.name ?? payload.sub), role };
+          if (typeof payload.exp === 'number') {
+            if (tokenCache.size > 10_000) tokenCache.clear();
+            tokenCache.set(credential, { principal, until: payload.exp * 1000 });
+          }
+          return principal;
         } catch {
           return null;
         }

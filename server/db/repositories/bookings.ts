@@ -1,6 +1,6 @@
 /** Bookings and their resources (a junction table, never an array column). */
 import type { BookingRow } from '../../core/types';
-import type { Queryable } from '../pool';
+import { named, type Queryable } from '../pool';
 
 const SELECT = `SELECT b.*, ARRAY(SELECT br.resource_id FROM booking_resources br WHERE br.booking_id = b.id ORDER BY br.resource_id) AS resource_ids
   FROM bookings b`;
@@ -47,7 +47,7 @@ export interface BookingFilter {
 export const bookingRepository = {
   /** Inserts a confirmed booking with its resources. */
   async insert(q: Queryable, tenantId: string, b: NewBooking): Promise<BookingRow> {
-    const { rows } = await q.query(
+    const { rows } = await q.query(named('bookings.insert',
       `WITH b AS (
          INSERT INTO bookings (tenant_id, hold_id, owner_id, start_at, end_at, seats, status, customer, attendees, metadata)
          VALUES ($1, $2, $3, $4, $5, $6, 'confirmed', $7, $8, $9) RETURNING *
@@ -57,7 +57,7 @@ export const bookingRepository = {
        SELECT b.*, $10::uuid[] AS resource_ids FROM b`,
       [tenantId, b.holdId, b.ownerId, new Date(b.start), new Date(b.end), b.seats, b.customer, JSON.stringify(b.attendees), b.metadata,
         [...b.resourceIds].sort()],
-    );
+    ));
     return toBooking(rows[0]);
   },
 

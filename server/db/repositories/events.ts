@@ -1,5 +1,5 @@
 /** The outbox: events written in the changing transaction, numbered after commit. */
-import type { Queryable } from '../pool';
+import { named, noteChange, type Queryable } from '../pool';
 
 export interface EventRow {
   seq: number;
@@ -22,12 +22,14 @@ const toEvent = (r: Record<string, any>): EventRow => ({
 export const eventRepository = {
   /** Writes an event in the caller's transaction; it gets its seq once committed and sequenced. */
   async append(q: Queryable, tenantId: string, type: string, resourceIds: string[], data: Record<string, unknown>): Promise<void> {
-    await q.query('INSERT INTO events (tenant_id, type, resource_ids, data) VALUES ($1, $2, $3, $4)', [tenantId, type, resourceIds, data]);
+    await q.query(named('events.append', 'INSERT INTO events (tenant_id, type, resource_ids, data) VALUES ($1, $2, $3, $4)', [tenantId, type, resourceIds, data]));
+    // The node that committed it learns at once (whichever node's relay numbers it later).
+    noteChange(q, { tenantId, type, resourceIds });
   },
 
   /** Numbers committed events in commit order (one sequencer at a time cluster-wide); returns them. */
   async sequence(q: Queryable, maxRows: number): Promise<EventRow[]> {
-    const { rows } = await q.query('SELECT * FROM sequence_events($1)', [maxRows]);
+    const { rows } = await q.query(named('events.sequence', 'SELECT * FROM sequence_events($1)', [maxRows]));
     return rows.map(toEvent);
   },
 
@@ -72,7 +74,7 @@ export const eventRepository = {
 
   /** Marks events as handed to the bus. */
   async markPublished(q: Queryable, seqs: number[]): Promise<void> {
-    if (seqs.length) await q.query('UPDATE events SET published_at = now() WHERE seq = ANY($1::bigint[])', [seqs]);
+    if (seqs.length) await q.query(named('events.markPublished', 'UPDATE events SET published_at = now() WHERE seq = ANY($1::bigint[])', [seqs]));
   },
 
   /** True when committed events still wait for a number. */

@@ -1,6 +1,6 @@
 /** Holds and their resources. */
 import type { HoldRow, HoldStatus } from '../../core/types';
-import type { Queryable } from '../pool';
+import { named, type Queryable } from '../pool';
 
 const SELECT = `SELECT h.id, h.tenant_id, h.owner_id, h.start_at, h.end_at, h.seats, h.status, h.expires_at, h.booking_id, h.created_at,
   ARRAY(SELECT hr.resource_id FROM hold_resources hr WHERE hr.hold_id = h.id ORDER BY hr.resource_id) AS resource_ids
@@ -23,7 +23,7 @@ const toHold = (r: Record<string, any>): HoldRow => ({
 export const holdRepository = {
   /** Inserts a hold expiring ttlSeconds from the database's now. */
   async insert(q: Queryable, tenantId: string, ownerId: string | null, req: { resourceIds: string[]; start: number; end: number; seats: number }, ttlSeconds: number): Promise<HoldRow> {
-    const { rows } = await q.query(
+    const { rows } = await q.query(named('holds.insert',
       `WITH h AS (
          INSERT INTO holds (tenant_id, owner_id, start_at, end_at, seats, status, expires_at)
          VALUES ($1, $2, $3, $4, $5, 'held', now() + make_interval(secs => $6)) RETURNING *
@@ -32,19 +32,19 @@ export const holdRepository = {
        )
        SELECT h.*, $7::uuid[] AS resource_ids FROM h`,
       [tenantId, ownerId, new Date(req.start), new Date(req.end), req.seats, ttlSeconds, [...req.resourceIds].sort()],
-    );
+    ));
     return toHold(rows[0]);
   },
 
   /** Reads one hold of a tenant; `lock` takes its row lock. */
   async get(q: Queryable, tenantId: string, id: string, lock = false): Promise<HoldRow | null> {
-    const { rows } = await q.query(`${SELECT} WHERE h.tenant_id = $1 AND h.id = $2 ${lock ? 'FOR UPDATE OF h' : ''}`, [tenantId, id]);
+    const { rows } = await q.query(named(lock ? 'holds.getLocked' : 'holds.get', `${SELECT} WHERE h.tenant_id = $1 AND h.id = $2 ${lock ? 'FOR UPDATE OF h' : ''}`, [tenantId, id]));
     return rows[0] ? toHold(rows[0]) : null;
   },
 
   /** Sets status (and booking) of a locked hold. */
   async setStatus(q: Queryable, id: string, status: HoldStatus, bookingId: string | null = null): Promise<void> {
-    await q.query('UPDATE holds SET status = $2, booking_id = COALESCE($3, booking_id), updated_at = now() WHERE id = $1', [id, status, bookingId]);
+    await q.query(named('holds.setStatus', 'UPDATE holds SET status = $2, booking_id = COALESCE($3, booking_id), updated_at = now() WHERE id = $1', [id, status, bookingId]));
   },
 
   /** Moves a locked hold's expiry. */
@@ -68,18 +68,18 @@ export const holdRepository = {
            ORDER BY h.expires_at LIMIT $1 FOR UPDATE OF h SKIP LOCKED`,
           [limit, near.tenantId, near.resourceIds, new Date(near.start), new Date(near.end)],
         )
-      : await q.query(`${SELECT} WHERE h.status = 'held' AND h.expires_at <= now() ORDER BY h.expires_at LIMIT $1 FOR UPDATE OF h SKIP LOCKED`, [limit]);
+      : await q.query(named('holds.lockDue', `${SELECT} WHERE h.status = 'held' AND h.expires_at <= now() ORDER BY h.expires_at LIMIT $1 FOR UPDATE OF h SKIP LOCKED`, [limit]));
     return rows.map(toHold);
   },
 
   /** True when some live hold on these resources is past its expiry (a cheap, lock-free probe). */
   async anyDueNear(q: Queryable, resourceIds: string[], start: number, end: number): Promise<boolean> {
-    const { rows } = await q.query(
+    const { rows } = await q.query(named('holds.anyDueNear',
       `SELECT 1 FROM holds h JOIN hold_resources hr ON hr.hold_id = h.id
        WHERE h.status = 'held' AND h.expires_at <= now() AND hr.resource_id = ANY($1::uuid[])
          AND h.start_at < $3 AND h.end_at > $2 LIMIT 1`,
       [resourceIds, new Date(start), new Date(end)],
-    );
+    ));
     return rows.length > 0;
   },
 

@@ -1,7 +1,7 @@
 /** Resources (the tree), their schedules and blocks. */
 import type { Rules } from '../../../shared/schemas';
 import type { ResourceRow } from '../../core/types';
-import type { Queryable } from '../pool';
+import { named, type Queryable } from '../pool';
 
 const COLUMNS = `id, tenant_id, parent_id, name, kind, capacity, timezone, slot_minutes, min_notice_minutes, max_advance_days,
   buffer_before_minutes, buffer_after_minutes, metadata, version, archived_at, created_at, updated_at`;
@@ -107,10 +107,10 @@ export const resourceRepository = {
 
   /** Reads resources of a tenant by id (any order); `lock` takes row locks sorted by id. */
   async byIds(q: Queryable, tenantId: string, ids: string[], lock = false): Promise<ResourceRow[]> {
-    const { rows } = await q.query(
+    const { rows } = await q.query(named(lock ? 'resources.byIdsLocked' : 'resources.byIds',
       `SELECT ${COLUMNS} FROM resources WHERE tenant_id = $1 AND id = ANY($2::uuid[]) ORDER BY id ${lock ? 'FOR UPDATE' : ''}`,
       [tenantId, ids],
-    );
+    ));
     return rows.map(toResource);
   },
 

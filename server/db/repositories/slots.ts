@@ -1,6 +1,6 @@
 /** Slot rows: the only place seats are counted. */
 import type { SlotRow } from '../../core/types';
-import type { Queryable } from '../pool';
+import { named, type Queryable } from '../pool';
 
 const toSlot = (r: Record<string, any>): SlotRow => ({
   id: r.id,
@@ -11,6 +11,16 @@ const toSlot = (r: Record<string, any>): SlotRow => ({
   seatsTaken: r.seats_taken,
   blocked: r.blocked,
 });
+
+/**
+ * No slot is longer than a day: slots are generated only by schedule.ts's
+ * slotsIn, exactly slotMinutes long, and slotMinutes divides 1440. So a slot
+ * overlapping [from, to) starts after from - 1 day. Saying so lets
+ * the (resource_id, start_at) index stop there instead of reading every
+ * earlier slot of the resource (EXPLAIN: 20,000 rows filtered per hold on a
+ * 5-minute grid 70 days out, 5.8 ms → 0.5 ms).
+ */
+const LONGEST_SLOT = "interval '1 day'";
 
 export interface SlotWindow {
   resourceId: string;
@@ -27,14 +37,14 @@ export const slotRepository = {
   async lock(q: Queryable, tenantId: string, windows: SlotWindow[]): Promise<SlotRow[]> {
     if (windows.length === 0) return [];
     const { rows } = await q.query(
-      `SELECT s.id, s.resource_id, s.start_at, s.end_at, s.capacity, s.seats_taken, s.blocked
+      named('slots.lock', `SELECT s.id, s.resource_id, s.start_at, s.end_at, s.capacity, s.seats_taken, s.blocked
        FROM slots s JOIN unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS w(resource_id, from_at, to_at)
-         ON s.resource_id = w.resource_id AND s.start_at < w.to_at AND s.end_at > w.from_at
+         ON s.resource_id = w.resource_id AND s.start_at < w.to_at AND s.end_at > w.from_at AND s.start_at > w.from_at - ${LONGEST_SLOT}
        WHERE s.tenant_id = $1
        ORDER BY s.resource_id, s.start_at
        FOR UPDATE OF s`,
       [tenantId, windows.map((w) => w.resourceId), windows.map((w) => new Date(w.start)), windows.map((w) => new Date(w.end))],
-    );
+    ));
     // Two windows of one resource may overlap: keep each slot once.
     const seen = new Set<number>();
     return rows.map(toSlot).filter((s) => !seen.has(s.id) && (seen.add(s.id), true));
@@ -44,34 +54,34 @@ export const slotRepository = {
   async addSeats(q: Queryable, deltas: Map<number, number>): Promise<void> {
     const entries = [...deltas].filter(([, d]) => d !== 0);
     if (entries.length === 0) return;
-    await q.query(
+    await q.query(named('slots.addSeats',
       `UPDATE slots s SET seats_taken = s.seats_taken + d.delta
        FROM unnest($1::bigint[], $2::int[]) AS d(id, delta) WHERE s.id = d.id`,
       [entries.map(([id]) => id), entries.map(([, d]) => d)],
-    );
+    ));
   },
 
   /** Unlocked read of slots for availability, sorted by resource and start. */
   async read(q: Queryable, tenantId: string, resourceIds: string[], from: number, to: number): Promise<SlotRow[]> {
-    const { rows } = await q.query(
+    const { rows } = await q.query(named('slots.read',
       `SELECT id, resource_id, start_at, end_at, capacity, seats_taken, blocked FROM slots
-       WHERE tenant_id = $1 AND resource_id = ANY($2::uuid[]) AND start_at < $4 AND end_at > $3
+       WHERE tenant_id = $1 AND resource_id = ANY($2::uuid[]) AND start_at < $4 AND end_at > $3 AND start_at > $3::timestamptz - ${LONGEST_SLOT}
        ORDER BY resource_id, start_at`,
       [tenantId, resourceIds, new Date(from), new Date(to)],
-    );
+    ));
     return rows.map(toSlot);
   },
 
   /** Unlocked read of the slots overlapping each window, sorted by resource and start. */
   async readWindows(q: Queryable, windows: SlotWindow[]): Promise<SlotRow[]> {
     if (windows.length === 0) return [];
-    const { rows } = await q.query(
+    const { rows } = await q.query(named('slots.readWindows',
       `SELECT DISTINCT s.id, s.resource_id, s.start_at, s.end_at, s.capacity, s.seats_taken, s.blocked
        FROM slots s JOIN unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS w(resource_id, from_at, to_at)
-         ON s.resource_id = w.resource_id AND s.start_at < w.to_at AND s.end_at > w.from_at
+         ON s.resource_id = w.resource_id AND s.start_at < w.to_at AND s.end_at > w.from_at AND s.start_at > w.from_at - ${LONGEST_SLOT}
        ORDER BY s.resource_id, s.start_at`,
       [windows.map((w) => w.resourceId), windows.map((w) => new Date(w.start)), windows.map((w) => new Date(w.end))],
-    );
+    ));
     return rows.map(toSlot);
   },
 

@@ -1,5 +1,5 @@
 /** Tenants, their hashed API keys, and node-independent settings. */
-import type { Queryable } from '../pool';
+import { named, type Queryable } from '../pool';
 
 export const tenantRepository = {
   /** Inserts a tenant and returns its row. */
@@ -16,7 +16,7 @@ export const tenantRepository = {
 
   /** The tenant owning a live key with this hash, if any. */
   async tenantForKey(q: Queryable, keyHash: Buffer): Promise<string | null> {
-    const { rows } = await q.query('SELECT tenant_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL', [keyHash]);
+    const { rows } = await q.query(named('tenants.forKey', 'SELECT tenant_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL', [keyHash]));
     return rows[0]?.tenant_id ?? null;
   },
 };

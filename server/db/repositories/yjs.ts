@@ -1,5 +1,5 @@
 /** The persisted updates of Yjs documents: an append-only log per document, compacted now and then. */
-import type { Queryable } from '../pool';
+import { named, type Queryable } from '../pool';
 
 // pg hands bytea back as a Buffer; Yjs wants plain Uint8Arrays over exactly the update's bytes.
 const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
@@ -7,7 +7,7 @@ const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, 
 export const yjsRepository = {
   /** Appends one update to a document's log; returns its id. */
   async append(q: Queryable, docName: string, update: Uint8Array): Promise<number> {
-    const { rows } = await q.query('INSERT INTO yjs_updates (doc_name, update) VALUES ($1, $2) RETURNING id', [docName, Buffer.from(update.buffer, update.byteOffset, update.byteLength)]);
+    const { rows } = await q.query(named('yjs.append', 'INSERT INTO yjs_updates (doc_name, update) VALUES ($1, $2) RETURNING id', [docName, Buffer.from(update.buffer, update.byteOffset, update.byteLength)]));
     return rows[0].id;
   },
 

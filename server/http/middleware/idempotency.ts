@@ -6,6 +6,16 @@ import type { AuthEnv } from './auth';
 
 const KEPT_HEADERS = ['content-type', 'etag', 'location'];
 
+/**
+ * An API key is shown once and stored only as a hash, so the stored response
+ * of POST /v1/tenants (what a retry replays) carries `apiKey: null`: the retry
+ * still makes no second tenant, and no key sits in plain text in the table.
+ */
+function withoutApiKey(body: string): string {
+  if (!body) return body;
+  return JSON.stringify({ ...(JSON.parse(body) as Record<string, unknown>), apiKey: null });
+}
+
 /** Wraps POST/PATCH requests that carry Idempotency-Key in one transaction with their stored response. */
 export function idempotency(db: Db): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
@@ -20,7 +30,8 @@ export function idempotency(db: Db): MiddlewareHandler<AuthEnv> {
         const v = c.res.headers.get(h);
         if (v) headers[h] = v;
       }
-      return { status: c.res.status, headers, body: c.res.status < 400 ? await c.res.clone().text() : '' };
+      const body = c.res.status < 400 ? await c.res.clone().text() : '';
+      return { status: c.res.status, headers, body: c.req.path === '/v1/tenants' ? withoutApiKey(body) : body };
     });
     if (replayed) c.res = new Response(outcome.body, { status: outcome.status, headers: { ...outcome.headers, 'Idempotent-Replayed': 'true' } });
   };

@@ -34,9 +34,10 @@ export function bookingRoutes(app: App, s: Services): void {
   app.get('/v1/availability', async (c) => {
     const p = requireTenantOrUser(c);
     const q = query(c, AvailabilityQuery);
-    const result = await s.availability.query(p.tenantId, { ...q, from: ms(q.from), to: ms(q.to) });
-    const text = JSON.stringify(result);
-    const etag = `W/"${createHash('sha1').update(text).digest('base64url')}"`;
+    const { text, etag } = await s.availability.rendered(p.tenantId, { ...q, from: ms(q.from), to: ms(q.to) }, (result) => {
+      const json = JSON.stringify(result);
+      return { text: json, etag: `W/"${createHash('sha1').update(json).digest('base64url')}"` };
+    });
     c.header('ETag', etag);
     c.header('Cache-Control', 'private, no-cache');
     if (c.req.header('If-None-Match') === etag) return c.body(null, 304);

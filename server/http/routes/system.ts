@@ -69,7 +69,8 @@ export function systemRoutes(app: App, opts: { registry: Registry; readiness: Re
   const cache = new Map<string, string>();
   app.get('/docs/assets/:file', (c) => {
     const file = c.req.param('file');
-    const type = ASSETS[file];
+    // Own keys only: `__proto__` or `constructor` must not reach the file system.
+    const type = Object.hasOwn(ASSETS, file) ? ASSETS[file] : undefined;
     if (!type) return c.notFound();
     let text = cache.get(file);
     if (text === undefined) {

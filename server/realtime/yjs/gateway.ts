@@ -12,7 +12,7 @@ import { applyAwarenessUpdate, encodeAwarenessUpdate, type Awareness } from 'y-p
 import * as syncProtocol from 'y-protocols/sync';
 import { WebSocketServer, type RawData, WebSocket } from 'ws';
 import type { Logger } from '../../core/ports';
-import { MAX_UPDATE_BYTES, type DocHandle, type DocRegistry, type Role } from './registry';
+import { MAX_UPDATE_BYTES, RENEWAL_RELAY_MS, type DocHandle, type DocRegistry, type Role } from './registry';
 
 const MESSAGE_SYNC = 0;
 const MESSAGE_AWARENESS = 1;
@@ -194,19 +194,73 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
     const onUpdate = (update: Uint8Array, origin: unknown) => {
       if (origin !== handle) send(c, syncMessage((e) => syncProtocol.writeUpdate(e, update)));
     };
-    // Awareness goes to everyone, the sender too: y-websocket clients count it as a sign of life.
-    const onAwareness = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }) => {
-      send(c, awarenessMessage(awareness, [...added, ...updated, ...removed]));
-    };
     doc.on('update', onUpdate);
-    awareness.on('update', onAwareness);
+    const relay = relayOf(awareness);
+    relay.conns.add(c);
     send(c, syncMessage((e) => syncProtocol.writeSyncStep1(e, doc)));
     const states = [...awareness.getStates().keys()];
     if (states.length) send(c, awarenessMessage(awareness, states));
     return () => {
       doc.off('update', onUpdate);
-      awareness.off('update', onAwareness);
+      relay.conns.delete(c);
+      if (relay.conns.size === 0) relay.close();
     };
+  }
+
+  /**
+   * One awareness relay per document: each change is encoded once and sent to
+   * every connection, the sender too (y-websocket clients count it as a sign
+   * of life). Mere renewals (same state, newer clock: every client, every 15 s)
+   * are gathered and sent together every RENEWAL_RELAY_MS, so 500 idle clients
+   * cost a few messages per connection per minute instead of 33 per second.
+   */
+  interface Relay {
+    conns: Set<Conn>;
+    close(): void;
+  }
+  const relays = new Map<Awareness, Relay>();
+  function relayOf(awareness: Awareness): Relay {
+    const existing = relays.get(awareness);
+    if (existing) return existing;
+    const conns = new Set<Conn>();
+    const renewed = new Set<number>();
+    let changed: Set<number> | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    const broadcast = (ids: number[]) => {
+      const msg = awarenessMessage(awareness, ids);
+      for (const c of conns) send(c, msg);
+    };
+    // 'change' (states that really changed) is emitted just before 'update' (which also lists renewals).
+    const onChange = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }) => {
+      changed = new Set([...added, ...updated, ...removed]);
+      broadcast([...changed]);
+    };
+    const onUpdate = ({ updated }: { updated: number[] }) => {
+      const seen = changed;
+      changed = null;
+      for (const id of updated) if (!seen?.has(id)) renewed.add(id);
+      if (renewed.size === 0 || timer) return;
+      timer = setTimeout(() => {
+        timer = null;
+        const ids = [...renewed].filter((id) => awareness.getStates().has(id));
+        renewed.clear();
+        if (ids.length) broadcast(ids);
+      }, RENEWAL_RELAY_MS);
+      timer.unref();
+    };
+    awareness.on('change', onChange);
+    awareness.on('update', onUpdate);
+    const relay: Relay = {
+      conns,
+      close() {
+        awareness.off('change', onChange);
+        awareness.off('update', onUpdate);
+        if (timer) clearTimeout(timer);
+        relays.delete(awareness);
+      },
+    };
+    relays.set(awareness, relay);
+    return relay;
   }
 
   async function handleMessage(c: Conn, data: Uint8Array): Promise<void> {
@@ -225,7 +279,14 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
         const verdict = await registry.applyClientUpdate(c.docName, update, { ...who, origin: handle }).catch((err) => {
           throw new ServerFault('applyClientUpdate failed', { cause: err });
         });
-        if (verdict.ok) return;
+        if (verdict.ok) {
+          // Storing runs behind (merged with what follows); the next message need not wait for it.
+          verdict.stored.catch((err) => {
+            log.error({ err, docName: c.docName }, 'yjs: update could not be stored');
+            closeWith(c, 1011, 'internal error');
+          });
+          return;
+        }
         log.info({ docName: c.docName, userId: who.userId, code: verdict.code, reason: verdict.reason }, 'yjs: client update rejected');
         if (verdict.code === 4413) return closeWith(c, 4413);
         if (++c.rejections >= MAX_REJECTIONS) return closeWith(c, 4400, 'too many rejected updates');

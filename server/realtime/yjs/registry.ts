@@ -8,7 +8,7 @@
 import * as Y from 'yjs';
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
 import { docToJson, type GroupDocJson } from '../../../shared/group-doc';
-import { capture, hasPending, judgeUpdate, type Role, type UpdateVerdict } from './judge';
+import { capture, hasPending, Judge, type Role, type UpdateVerdict } from './judge';
 import type { Bus, Envelope } from '../../bus/bus';
 import type { Logger } from '../../core/ports';
 import type { Db } from '../../db/pool';
@@ -25,8 +25,20 @@ const REDIS = 'redis';
 const SERVER = 'server';
 const LOAD = 'load';
 const REFILL_EVERY_MS = 2_000;
+/** How long awareness renewals wait to be relayed together (see onAwareness). */
+export const RENEWAL_RELAY_MS = 3_000;
 
 export type DocState = 'loading' | 'active' | 'unloading';
+/** An accepted update is applied at once; `stored` settles when it is in Postgres (and then published). */
+export type ClientUpdateResult = { ok: true; stored: Promise<void> } | Exclude<UpdateVerdict, { ok: true }>;
+
+/** Updates waiting for one INSERT: whatever arrives while the previous one runs goes in the next. */
+interface Batch {
+  updates: Uint8Array[];
+  done: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
 /** Who sends a client update; `origin` (the connection's handle) keeps it from being echoed back. */
 export interface ClientIdentity {
   userId: string;
@@ -67,6 +79,15 @@ interface Entry {
   /** When Postgres was last read to fill a dependency the bus never delivered. */
   refilledAt: number;
   destroyed: boolean;
+  judge: Judge;
+  /** Ids whose awareness state really changed in the update being handled ('change' precedes 'update'). */
+  awarenessChanged: Set<number> | null;
+  /** Renewed awareness ids waiting for the next relay to other nodes. */
+  renewed: Set<number>;
+  renewTimer: NodeJS.Timeout | null;
+  /** Accepted updates not yet handed to Postgres, and whether an INSERT is running. */
+  batch: Batch | null;
+  writing: boolean;
 }
 
 class Handle implements DocHandle {
@@ -101,6 +122,7 @@ export class DocRegistry {
   private readonly docs = new Map<string, Entry>();
   private readonly controlReady: Promise<void>;
   private unsubscribeControl: (() => Promise<void>) | null = null;
+  private offReconnect: (() => void) | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
 
@@ -114,6 +136,7 @@ export class DocRegistry {
       (unsub) => void (this.unsubscribeControl = unsub),
       (err) => this.log.error({ err }, 'yjs: cannot subscribe to the control channel'),
     );
+    this.offReconnect = this.bus.onReconnect?.(() => this.catchUp()) ?? null;
   }
 
   /** Holds a document (loading it once, however many ask at the same time) until `release`. */
@@ -138,18 +161,23 @@ export class DocRegistry {
     return this.docs.get(docName)?.state ?? null;
   }
 
-  /** Validates a client update and, if accepted, applies, stores and publishes it. */
-  async applyClientUpdate(docName: string, update: Uint8Array, who: ClientIdentity): Promise<UpdateVerdict> {
+  /**
+   * Validates a client update and, if accepted, applies it (local clients get
+   * it at once) and queues it to be stored and then published; the caller
+   * need not wait for that before handling the connection's next message.
+   */
+  async applyClientUpdate(docName: string, update: Uint8Array, who: ClientIdentity): Promise<ClientUpdateResult> {
     if (update.byteLength > MAX_UPDATE_BYTES) return { ok: false, code: 4413, reason: 'the update is larger than 64 KiB' };
     return this.using(docName, async (e) => {
+      let effective: Uint8Array | null = null;
       // Judge and apply with no await in between, so the verdict holds for the state it is applied to.
-      const verdict = judgeUpdate(e.doc, update, who);
+      const verdict = e.judge.accept(update, who, () => {
+        effective = capture(e.doc, () => Y.applyUpdate(e.doc, update, who.origin ?? 'client'));
+      });
       if (!verdict.ok) return verdict;
-      const effective = capture(e.doc, () => Y.applyUpdate(e.doc, update, who.origin ?? 'client'));
       // While the live doc waits for a dependency (see refill), part of this update may wait with it: store all of it.
       const stored = hasPending(e.doc) ? update : effective;
-      if (stored) await this.persist(e, stored);
-      return { ok: true };
+      return { ok: true, stored: stored ? this.persist(e, stored) : Promise.resolve() };
     });
   }
 
@@ -194,6 +222,7 @@ export class DocRegistry {
   /** Closes every connection's hold, waits for pending saves, compacts and unloads every document. */
   close(): Promise<void> {
     this.closed = true;
+    this.offReconnect?.();
     this.closing ??= (async () => {
       await this.controlReady;
       await this.unsubscribeControl?.().catch(() => {});
@@ -248,7 +277,12 @@ export class DocRegistry {
     const e: Entry = {
       name, state: 'loading', doc, awareness, holders: new Set(), saves: new Set(), loaded: Promise.resolve(), unloaded: null,
       unsubscribe: null, timer: null, loadedRows: 0, appended: 0, dirty: false, compacting: false, refilledAt: 0, destroyed: false,
+      judge: new Judge(doc), awarenessChanged: null, renewed: new Set(), renewTimer: null, batch: null, writing: false,
     };
+    // 'change' (a state really changed) comes just before 'update' (which also lists mere renewals).
+    awareness.on('change', ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }) => {
+      e.awarenessChanged = new Set([...added, ...updated, ...removed]);
+    });
     awareness.on('update', (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => this.onAwareness(e, changes, origin));
     e.loaded = this.load(e).catch(async (err) => {
       // A failed load leaves nothing behind, so the next acquire starts over.
@@ -292,9 +326,24 @@ export class DocRegistry {
       for (const id of [...added, ...updated]) origin.awarenessIds.add(id);
       for (const id of removed) origin.awarenessIds.delete(id);
     }
+    const changed = e.awarenessChanged;
+    e.awarenessChanged = null;
     // Only changes made here travel: remote states are their node's to propagate, and timeouts happen on every node.
     if (e.destroyed || origin === REDIS || origin === 'timeout') return;
-    this.publishAwareness(e, [...added, ...updated, ...removed]);
+    const now = [...added, ...removed, ...updated.filter((id) => changed?.has(id))];
+    if (now.length) this.publishAwareness(e, now);
+    // A renewal (same state, newer clock) only keeps the state alive elsewhere: one publish per
+    // RENEWAL_RELAY_MS carries all of them (clients renew every 15 s and drop states after 30 s).
+    const renewed = updated.filter((id) => !changed?.has(id));
+    if (!renewed.length) return;
+    for (const id of renewed) e.renewed.add(id);
+    e.renewTimer ??= setTimeout(() => {
+      e.renewTimer = null;
+      const ids = [...e.renewed].filter((id) => e.awareness.getStates().has(id));
+      e.renewed.clear();
+      if (!e.destroyed && ids.length) this.publishAwareness(e, ids);
+    }, RENEWAL_RELAY_MS);
+    e.renewTimer.unref();
   }
 
   private publishAwareness(e: Entry, ids: number[]): void {
@@ -314,23 +363,75 @@ export class DocRegistry {
     for (const h of [...(this.docs.get(docName)?.holders ?? [])]) if (h.conn?.userId === userId) h.conn.close(code, 'access revoked');
   }
 
-  /** Stores an update, then publishes it: whoever loads after the publish finds it in Postgres. */
+  /**
+   * Stores an update, then publishes it: whoever loads after the publish finds
+   * it in Postgres. Updates that arrive while an INSERT runs are merged into
+   * the next one, so a busy document costs one row (and one publish) per
+   * database round trip rather than per keystroke. Resolves once this update
+   * is stored.
+   */
   private persist(e: Entry, update: Uint8Array): Promise<void> {
-    const save = (async () => {
-      try {
-        await yjsRepository.append(this.db.pool, e.name, update);
-      } catch (err) {
-        e.dirty = true;
-        throw err;
+    if (!e.batch) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      e.batch = { updates: [], done, resolve, reject };
+    }
+    e.batch.updates.push(update);
+    const { done } = e.batch;
+    if (!e.writing) {
+      e.writing = true;
+      this.track(e, this.drain(e));
+    }
+    return done;
+  }
+
+  /** Writes batches until none is waiting; never rejects (each batch's waiters see its outcome). */
+  private async drain(e: Entry): Promise<void> {
+    try {
+      while (e.batch) {
+        const batch = e.batch;
+        e.batch = null;
+        const update = batch.updates.length === 1 ? batch.updates[0]! : Y.mergeUpdates(batch.updates);
+        try {
+          await this.store(e, update);
+          batch.resolve();
+        } catch (err) {
+          batch.reject(err);
+        }
       }
-      e.appended++;
-      await this.bus.publish(channelOf(e.name), 'update', toB64(update)).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: update publish failed'));
-      if (e.appended >= this.compactAfter && !e.compacting) {
-        e.compacting = true;
-        this.track(e, this.compact(e).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: compaction failed')).finally(() => void (e.compacting = false)));
-      }
-    })();
-    return this.track(e, save);
+    } finally {
+      e.writing = false;
+    }
+  }
+
+  private async store(e: Entry, update: Uint8Array): Promise<void> {
+    try {
+      await yjsRepository.append(this.db.pool, e.name, update);
+    } catch (err) {
+      e.dirty = true;
+      throw err;
+    }
+    e.appended++;
+    await this.bus.publish(channelOf(e.name), 'update', toB64(update)).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: update publish failed'));
+    if (e.appended >= this.compactAfter && !e.compacting) {
+      e.compacting = true;
+      this.track(e, this.compact(e).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: compaction failed')).finally(() => void (e.compacting = false)));
+    }
+  }
+
+  /**
+   * After the bus lost Redis: every update another node stored meanwhile is in
+   * Postgres but its publish was lost, so each loaded document reads Postgres
+   * again, and asks for the awareness states it missed.
+   */
+  private catchUp(): void {
+    for (const e of this.docs.values()) {
+      if (e.state !== 'active' || e.destroyed) continue;
+      e.refilledAt = 0;
+      this.refill(e);
+      this.bus.publish(channelOf(e.name), 'awareness-query', null).catch((err) => this.log.warn({ err }, 'yjs: awareness query failed'));
+    }
   }
 
   /**
@@ -424,6 +525,8 @@ export class DocRegistry {
 
   private async destroy(e: Entry): Promise<void> {
     e.destroyed = true;
+    e.judge.destroy();
+    if (e.renewTimer) clearTimeout(e.renewTimer);
     this.cancelUnload(e);
     if (this.docs.get(e.name) === e) this.docs.delete(e.name);
     await e.unsubscribe?.().catch(() => {});

@@ -1,0 +1,143 @@
+/**
+ * The system under test: a private Redis, a fresh Postgres database (dropped
+ * at the end), Slotwise nodes as child processes, and a small REST client to
+ * seed data.
+ */
+import { createServer } from 'node:net';
+import path from 'node:path';
+import pg from 'pg';
+import { start, sleep, type Proc } from './proc';
+
+export const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
+export const JWT_SECRET = 'bench-jwt-secret-0123456789-0123456789-0123456789';
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A Redis of the bench's own (no other session's pub/sub traffic), or BENCH_REDIS_URL. */
+export async function startRedis(): Promise<{ url: string; proc?: Proc }> {
+  if (process.env.BENCH_REDIS_URL) return { url: process.env.BENCH_REDIS_URL };
+  const port = await freePort();
+  const proc = start('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxclients', '20000']);
+  const url = `redis://127.0.0.1:${port}`;
+  const { Redis } = await import('ioredis');
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const ok = await r.connect().then(() => r.ping()).then(() => true, () => false);
+    r.disconnect();
+    if (ok) return { url, proc };
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer on ${port}:\n${proc.tail()}`);
+    await sleep(100);
+  }
+}
+
+export interface BenchDb {
+  name: string;
+  url: string;
+  admin: string;
+  drop(): Promise<void>;
+}
+
+/** Creates `slotwise_bench_<pid>` on the server of BENCH_PG_URL (default: local postgres, user postgres). */
+export async function createDatabase(): Promise<BenchDb> {
+  const admin = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = `slotwise_bench_${process.pid}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  let dropped = false;
+  return {
+    name,
+    url: url.toString(),
+    admin,
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      const d = new pg.Client({ connectionString: admin });
+      await d.connect();
+      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await d.end();
+    },
+  };
+}
+
+export interface Node {
+  name: string;
+  port: number;
+  url: string;
+  proc: Proc;
+  traceFile: string;
+}
+
+/** Starts one Slotwise node (`node --import tsx server/main.ts`) with the SQL trace preloaded. */
+export async function startNode(name: string, env: Record<string, string>, tmpDir: string, nofile?: number): Promise<Node> {
+  const port = await freePort();
+  const traceFile = path.join(tmpDir, `${name}-trace.json`);
+  // BENCH_CPU_PROF=<dir>: every node writes a V8 CPU profile there when it stops (see bench/profile.ts).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(process.env.BENCH_CPU_PROF)] : [];
+  const proc = start(name, process.execPath, [...prof, '--import', 'tsx', '--import', process.env.BENCH_EXTRA_IMPORT ?? './bench/lib/pg-trace.ts', 'server/main.ts'], {
+    nofile,
+    env: {
+      PORT: String(port),
+      NODE_ID: name,
+      ADMIN_TOKEN,
+      JWT_SECRET,
+      LOG_LEVEL: 'warn',
+      BENCH_TRACE_FILE: traceFile,
+      ...env,
+    },
+  });
+  await waitForBanner(proc, 60_000);
+  return { name, port, url: `http://127.0.0.1:${port}`, proc, traceFile };
+}
+
+async function waitForBanner(proc: Proc, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!proc.tail().includes('Slotwise is running')) {
+    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited:\n${proc.tail()}`);
+    if (Date.now() > deadline) throw new Error(`${proc.name} did not start:\n${proc.tail()}`);
+    await sleep(50);
+  }
+}
+
+/** A JSON REST client. */
+export function api(base: string, credential: string) {
+  return async function call<T = any>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const res = await fetch(base + p, {
+      method,
+      headers: { Authorization: `Bearer ${credential}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: any = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body: parsed };
+  };
+}
+
+export type Api = ReturnType<typeof api>;
+
+/** Calls and insists on the status. */
+export async function must<T = any>(call: Promise<{ status: number; body: T }>, status: number, what: string): Promise<T> {
+  const r = await call;
+  if (r.status !== status) throw new Error(`${what}: expected ${status}, got ${r.status} ${JSON.stringify(r.body).slice(0, 400)}`);
+  return r.body;
+}

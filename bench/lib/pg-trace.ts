@@ -1,0 +1,93 @@
+/**
+ * Preloaded into Slotwise nodes by the bench (`node --import tsx --import
+ * ./bench/lib/pg-trace.ts server/main.ts`); the server itself is unchanged.
+ * It wraps pg's Client#query to record, cheaply:
+ *
+ * - how often each statement text ran outside a transaction (the outbox relay's
+ *   statements go through the pool), keyed by the literal text;
+ * - the statements of each distinct kind of write transaction (up to
+ *   BENCH_TRACE_TX kinds), in order, with how it ended (so the bench can check its pgbench scripts run the
+ *   very statements the server runs);
+ * - for bookings whose metadata carries `benchKey`, when their COMMIT
+ *   returned, on CLOCK_MONOTONIC (P4: commit on node A → client on node B).
+ *
+ * On SIGUSR2 it writes all of it as JSON to BENCH_TRACE_FILE.
+ */
+import { writeFileSync } from 'node:fs';
+import pg from 'pg';
+
+const file = process.env.BENCH_TRACE_FILE;
+let txBudget = Number(process.env.BENCH_TRACE_TX ?? 400);
+const outside = new Map<string, number>();
+const transactions: { end: string; statements: string[] }[] = [];
+const commits: [string, number][] = [];
+// Each distinct statement sequence once: a hold run repeats one shape thousands of times.
+const seen = new Set<string>();
+
+interface ClientState {
+  inTx: boolean;
+  tx: string[] | null;
+  benchKey: string | null;
+}
+const states = new WeakMap<object, ClientState>();
+const stateOf = (c: object) => {
+  let s = states.get(c);
+  if (!s) states.set(c, (s = { inTx: false, tx: null, benchKey: null }));
+  return s;
+};
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+
+function keyIn(values: unknown): string | null {
+  if (!Array.isArray(values)) return null;
+  for (const v of values) {
+    if (v && typeof v === 'object' && typeof (v as { benchKey?: unknown }).benchKey === 'string') return (v as { benchKey: string }).benchKey;
+  }
+  return null;
+}
+
+const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+pg.Client.prototype.query = function traced(this: object, ...args: unknown[]) {
+  const config = args[0] as string | { text?: string; values?: unknown[] } | undefined;
+  const text = typeof config === 'string' ? config : config?.text;
+  if (typeof text !== 'string') return original.apply(this, args);
+  const st = stateOf(this);
+  let onDone: (() => void) | null = null;
+  if (text === 'BEGIN' || text.startsWith('BEGIN ')) {
+    st.inTx = true;
+    st.tx = txBudget > 0 ? [text] : null;
+    st.benchKey = null;
+  } else if (text === 'COMMIT' || text === 'ROLLBACK') {
+    const tx = st.tx;
+    const key = st.benchKey;
+    st.inTx = false;
+    st.tx = null;
+    st.benchKey = null;
+    if (tx && txBudget > 0 && tx.some((s) => /^\s*(WITH|INSERT|UPDATE|DELETE)/i.test(s) || s.includes('FOR UPDATE OF s'))) {
+      tx.push(text);
+      const shape = tx.join('\u0000');
+      if (!seen.has(shape)) {
+        seen.add(shape);
+        transactions.push({ end: text, statements: tx });
+        txBudget--;
+      }
+    }
+    if (key && text === 'COMMIT') onDone = () => void commits.push([key, now()]);
+  } else {
+    if (st.tx) st.tx.push(text);
+    else if (!st.inTx) outside.set(text, (outside.get(text) ?? 0) + 1);
+    if (text.includes('INSERT INTO bookings')) st.benchKey = keyIn(Array.isArray(args[1]) ? args[1] : typeof config === 'object' ? config?.values : null);
+  }
+  const cb = onDone ? args.findIndex((a) => typeof a === 'function') : -1;
+  if (cb >= 0) {
+    const fn = args[cb] as (...a: unknown[]) => void;
+    args[cb] = (...a: unknown[]) => (onDone!(), fn(...a));
+  }
+  const result = original.apply(this, args);
+  if (onDone && cb < 0 && result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(onDone, () => {});
+  return result;
+} as typeof pg.Client.prototype.query;
+
+process.on('SIGUSR2', () => {
+  if (!file) return;
+  writeFileSync(file, JSON.stringify({ outside: [...outside], transactions, commits }));
+});
