@@ -40,7 +40,7 @@ export async function runP4(ctx: Ctx, resourceIds: string[]): Promise<void> {
   const listener = startWorker('p4-client', 'sio-listener.ts', { mode: 'slotwise', url: ctx.B.url, token: ctx.apiKey, resourceIds, from: day, to: dayEnd, seconds: SECONDS + 6 });
   await listener.line('READY', 20_000);
   const load = await runWorker<any>('p4-load', 'http-load.ts', {
-    url: ctx.A.url, connections: 16, overallRate: RATE, warmupS: 2, durationS: SECONDS, kind: 'bookings', path: '/v1/bookings',
+    url: ctx.A.url, connections: 64, overallRate: RATE, warmupS: 2, durationS: SECONDS, kind: 'bookings', path: '/v1/bookings',
     headers: { authorization: `Bearer ${ctx.apiKey}` }, resourceIds, baseMs: ctx.baseMs, slotMs: FIVE_MIN, slotOffset: 0,
   }, 60_000);
   const { arrivals } = await listener.line<{ arrivals: [string, number][] }>('RESULT', 30_000);

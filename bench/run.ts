@@ -111,10 +111,10 @@ async function main(): Promise<void> {
  * for the 1-minute load average to fall under 1; returns it either way.
  */
 async function quietMachine(log: (msg: string) => void): Promise<number> {
-  const deadline = Date.now() + Number(process.env.BENCH_QUIET_WAIT_S ?? 120) * 1000;
+  const deadline = Date.now() + Number(process.env.BENCH_QUIET_WAIT_S ?? 60) * 1000;
   let announced = false;
   while (os.loadavg()[0]! >= 1 && Date.now() < deadline) {
-    if (!announced) log(`load average ${os.loadavg()[0]!.toFixed(2)}: waiting up to ${process.env.BENCH_QUIET_WAIT_S ?? 120} s for a quieter machine`);
+    if (!announced) log(`load average ${os.loadavg()[0]!.toFixed(2)}: waiting up to ${process.env.BENCH_QUIET_WAIT_S ?? 60} s for a quieter machine`);
     announced = true;
     await new Promise((r) => setTimeout(r, 5_000));
   }

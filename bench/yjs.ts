@@ -12,7 +12,7 @@ import { kb, ms, num } from './lib/stats';
 
 const RAMP = [250, 500, 1000, 2000, 4000, 6000, 8000, 12000, 16000];
 const IDLE_CLIENTS = 500;
-const IDLE_WINDOW_S = 30;
+const IDLE_WINDOW_S = 20;
 
 async function hocuspocus(ctx: Ctx, name: string): Promise<{ proc: Proc; url: string }> {
   const proc = startWorker(name, 'hocuspocus.ts', { redisUrl: ctx.redisUrl, name });

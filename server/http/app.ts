@@ -44,8 +44,9 @@ export function createHttpApp(deps: HttpDeps) {
   app.use('/v1/*', async (c, next) => {
     if (c.req.method === 'OPTIONS') return preflight(c, next);
     await next();
-    c.header('Access-Control-Allow-Origin', '*');
-    c.header('Access-Control-Expose-Headers', exposeHeaders.join(','));
+    // On the answer's own headers: c.header() after the handler would rebuild the Response as well.
+    c.res.headers.set('Access-Control-Allow-Origin', '*');
+    c.res.headers.set('Access-Control-Expose-Headers', exposeHeaders.join(','));
   });
   app.use('*', httpMetrics(deps.registry));
   const limitBody = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => sendProblem(c, problem('payload-too-large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`)) });

@@ -54,10 +54,12 @@ describe('a node killed with SIGKILL under load', () => {
     let stop = false;
     let killedAt = 0;
     let cutOff = 0;
+    let inFlightA = 0;
 
     // A request to the dead node fails at the connection: it was never acknowledged (null).
     const send = async (via: 'A' | 'B', method: string, path: string, body?: unknown) => {
       if (via === 'A' && killedAt) return null;
+      if (via === 'A') inFlightA++;
       try {
         return await (via === 'A' ? apiA : apiB)(method, path, body);
       } catch (err) {
@@ -66,6 +68,8 @@ describe('a node killed with SIGKILL under load', () => {
           return null;
         }
         throw err;
+      } finally {
+        if (via === 'A') inFlightA--;
       }
     };
     const count = (what: string) => statuses.set(what, (statuses.get(what) ?? 0) + 1);
@@ -107,8 +111,11 @@ describe('a node killed with SIGKILL under load', () => {
       ackedHolds.set(h.body.id, { node: 'A', expiresAt: Date.parse(h.body.expiresAt) });
       return h.body.id as string;
     }));
+    // Kill while requests are in flight on A, so the test shows what happens to them.
+    await waitFor(() => inFlightA >= 2, 10_000, 'requests in flight on A');
+    const killed = a.kill('SIGKILL');
     killedAt = Date.now();
-    await a.kill('SIGKILL');
+    await killed;
     await sleep(1000);
     stop = true;
     await Promise.all(workers);
