@@ -60,11 +60,16 @@ describe('no oversell under concurrency', () => {
     const statuses = new Map<number, number>();
     const count = (s: number) => statuses.set(s, (statuses.get(s) ?? 0) + 1);
     const pick = <T,>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!;
+    // At least 4 s of mixed load; on a slow machine, on until every kind of change has happened (20 s at most).
     const deadline = Date.now() + 4_000;
+    const hardDeadline = Date.now() + 20_000;
+    const happened = new Set<string>();
+    const KINDS = ['hold', 'confirm', 'release', 'expire', 'reschedule', 'cancel'];
+    const keepGoing = () => Date.now() < deadline || (KINDS.some((k) => !happened.has(k)) && Date.now() < hardDeadline);
 
     async function client() {
       const mine: { hold?: string; booking?: string; version?: number } = {};
-      while (Date.now() < deadline) {
+      while (keepGoing()) {
         const h = pick(hours);
         const ids = Math.random() < 0.3 ? rooms.map((r) => r.id) : [pick(rooms).id];
         const range = { start: at(day, h), end: at(day, h + (Math.random() < 0.3 ? 2 : 1)) };
@@ -72,25 +77,37 @@ describe('no oversell under concurrency', () => {
         let r;
         if (!mine.hold && !mine.booking) {
           r = await tenant.api('POST', '/v1/holds', { resourceIds: ids, ...range, seats: 1 + Math.floor(Math.random() * 2), ttlSeconds: pick([1, 2, 60]) });
-          if (r.status === 201) mine.hold = r.body.id;
+          if (r.status === 201) {
+            mine.hold = r.body.id;
+            happened.add('hold');
+          }
         } else if (mine.hold) {
           if (action < 0.5) {
             r = await tenant.api('POST', `/v1/holds/${mine.hold}/confirm`, { customer: { name: 'C', email: 'c@example.com' } });
-            if (r.status === 201) Object.assign(mine, { booking: r.body.id, version: r.body.version });
+            if (r.status === 201) {
+              Object.assign(mine, { booking: r.body.id, version: r.body.version });
+              happened.add('confirm');
+            }
           } else if (action < 0.8) {
             r = await tenant.api('DELETE', `/v1/holds/${mine.hold}`);
+            if (r.status === 200 && r.body.status === 'released') happened.add('release');
           } else {
             // Let it expire: wait past a short TTL, then forget it.
             await new Promise((res) => setTimeout(res, 300));
             r = await tenant.api('GET', `/v1/holds/${mine.hold}`);
+            if (r.status === 200 && Date.parse(r.body.expiresAt) <= Date.now()) happened.add('expire');
           }
           if (r.status !== 201 || action >= 0.5) mine.hold = undefined;
         } else {
           if (action < 0.5) {
             r = await tenant.api('PATCH', `/v1/bookings/${mine.booking}`, { ...range, resourceIds: ids }, { 'If-Match': `"${mine.version}"` });
-            if (r.status === 200) mine.version = r.body.version;
+            if (r.status === 200) {
+              mine.version = r.body.version;
+              happened.add('reschedule');
+            }
           } else {
             r = await tenant.api('POST', `/v1/bookings/${mine.booking}/cancel`, {});
+            if (r.status === 200) happened.add('cancel');
             mine.booking = undefined;
           }
         }
