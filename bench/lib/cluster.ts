@@ -89,7 +89,7 @@ export async function startNode(name: string, env: Record<string, string>, tmpDi
   const traceFile = path.join(tmpDir, `${name}-trace.json`);
   // BENCH_CPU_PROF=<dir>: every node writes a V8 CPU profile there when it stops (see bench/profile.ts).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(process.env.BENCH_CPU_PROF)] : [];
-  const proc = start(name, process.execPath, [...prof, '--import', 'tsx', '--import', process.env.BENCH_EXTRA_IMPORT ?? './bench/lib/pg-trace.ts', 'server/main.ts'], {
+  const proc = start(name, process.execPath, [...prof, '--import', 'tsx', '--import', './bench/lib/pg-trace.ts', 'server/main.ts'], {
     nofile,
     env: {
       PORT: String(port),

@@ -14,7 +14,7 @@ export function printTable(rows: Row[], opts: { partial?: boolean } = {}): strin
   const head = ['id', 'measure', 'Slotwise', 'limit / peer, same run', 'ratio', 'target', 'met'];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`];
   for (const r of rows) {
-    lines.push(`| ${[r.id, r.what, r.figure, r.peer, r.ratio, r.target, r.met ? 'met' : `**not met**${r.note ? `: ${r.note}` : ''}`].map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
+    lines.push(`| ${[r.id, r.what, r.figure, r.peer, r.ratio, r.target, r.met ? 'met' : `**not met** (why: see the analysis)${r.note ? `; ${r.note}` : ''}`].map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
   }
   const notes = rows.filter((r) => r.met && r.note).map((r) => `- ${r.id} ${r.what}: ${r.note}`);
   return [opts.partial ? '(partial run)\n' : '', lines.join('\n'), notes.length ? '\n' + notes.join('\n') : ''].join('\n');

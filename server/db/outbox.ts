@@ -78,12 +78,12 @@ export class OutboxRelay implements Outbox {
   private async pass(): Promise<void> {
     try {
       for (;;) {
-        const events = await eventRepository.sequence(this.db.pool, BATCH);
+        const events = await eventRepository.sequence(this.db.relayPool, BATCH);
         if (events.length === 0) return;
         await this.hand(events);
         // Marking is bookkeeping for the stranded-event rescue: nobody waiting on a flush needs it done,
         // so it runs behind (a failed mark means the rescue re-emits the batch: at least once, as promised).
-        this.behind(eventRepository.markPublished(this.db.pool, events.map((e) => e.seq)));
+        this.behind(eventRepository.markPublished(this.db.relayPool, events.map((e) => e.seq)));
         if (events.length < BATCH) return;
       }
     } catch (err) {

@@ -38,6 +38,12 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 export class Db {
   readonly pool: pg.Pool;
   readonly readPool: pg.Pool;
+  /**
+   * Two connections of the outbox relay's own: numbering and publishing events
+   * must not queue behind the requests waiting for the main pool (the bench
+   * saw commit → subscriber latency dominated by that wait under load).
+   */
+  readonly relayPool: pg.Pool;
   private readonly ambient = new AsyncLocalStorage<TxContext>();
   private readonly commitListeners: ((changes: CommittedChange[]) => void)[] = [];
 
@@ -59,9 +65,11 @@ export class Db {
     const common = { max: opts.max ?? 20, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 };
     this.pool = new pg.Pool({ connectionString: url, ...common });
     this.readPool = opts.readUrl ? new pg.Pool({ connectionString: opts.readUrl, ...common }) : this.pool;
+    this.relayPool = new pg.Pool({ connectionString: url, ...common, max: 2 });
     const onError = opts.onError ?? (() => {});
     // An idle client losing its connection must not crash the process.
     this.pool.on('error', onError);
+    this.relayPool.on('error', onError);
     if (this.readPool !== this.pool) this.readPool.on('error', onError);
     // Nor may a checked-out one between two queries (the pool only listens to idle clients):
     // its next query fails instead, and the transaction with it.
@@ -135,8 +143,9 @@ export class Db {
     }
   }
 
-  /** Closes both pools. */
+  /** Closes the pools. */
   async close(): Promise<void> {
+    await this.relayPool.end();
     await this.pool.end();
     if (this.readPool !== this.pool) await this.readPool.end();
   }

@@ -40,7 +40,7 @@ export function createFanout(io: LiveServer, db: Db, log: Logger): Fanout {
     async emit(events) {
       if (events.length === 0) return;
       const windows = events.flatMap((e) => windowsOf(e).map((w) => ({ ...w, tenantId: e.tenantId })));
-      const slots = await slotRepository.readWindows(db.pool, windows);
+      const slots = await slotRepository.readWindows(db.relayPool, windows);
       for (const e of events) {
         if (e.resourceIds.length === 0) continue;
         const full = e.resourceIds.map((id) => roomOf(e.tenantId, id, 'tenant'));
