@@ -350,7 +350,10 @@ describe('yjs gateway across two nodes', () => {
     fresh.doc.getMap('draft').set('seats', 3);
     await waitFor(() => watch.json().notes === 'ok from bob' && watch.json().participants.bob?.status === 'maybe' && watch.json().draft.seats === 3, 5000, 'allowed edits');
 
-    for (const json of [watch.json(), (await stored(doc)).json, await A.registry.snapshot(doc), await B.registry.snapshot(doc)]) {
+    // The watcher saw the edits; the other node's copy and Postgres get them a moment later.
+    const everywhere = async () => [watch.json(), (await stored(doc)).json, await A.registry.snapshot(doc), await B.registry.snapshot(doc)];
+    await waitFor(async () => (await everywhere()).every((j) => j.draft.seats === 3 && j.notes === 'ok from bob'), 5000, 'edits on both nodes and in Postgres');
+    for (const json of await everywhere()) {
       expect(json.server).toEqual({ status: 'draft' });
       expect(json.participants.alice).toEqual({ name: 'Alice' });
       expect(json.draft.title).toBe('Team offsite');
