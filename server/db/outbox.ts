@@ -74,7 +74,7 @@ export class OutboxRelay implements Outbox {
     this.timer = null;
     await this.queued;
     await this.running;
-    await this.publishing;
+    while (this.publishing) await this.publishing;
   }
 
   private async pass(): Promise<void> {
@@ -100,16 +100,29 @@ export class OutboxRelay implements Outbox {
    * stays unpublished and the stranded-event rescue re-emits it: at least
    * once, as before.
    */
-  private publishing: Promise<void> = Promise.resolve();
+  private readonly unpublished: EventRow[] = [];
+  private publishing: Promise<void> | null = null;
   private publish(events: EventRow[]): void {
-    this.publishing = this.publishing.then(async () => {
-      try {
-        await this.publisher(events);
-        await eventRepository.markPublished(this.db.relayPool, events.map((e) => e.seq));
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'publishing a batch failed; the stranded-event rescue re-emits it');
+    this.unpublished.push(...events);
+    this.publishing ??= this.drainPublishing();
+  }
+
+  private async drainPublishing(): Promise<void> {
+    try {
+      // Whatever was numbered meanwhile goes out together (in seq order: passes run one at a time).
+      while (this.unpublished.length) {
+        const batch = this.unpublished.splice(0, BATCH);
+        try {
+          await this.publisher(batch);
+          await eventRepository.markPublished(this.db.relayPool, batch.map((e) => e.seq));
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'publishing a batch failed; the stranded-event rescue re-emits it');
+        }
       }
-    });
+    } finally {
+      // No await between the last check and here: a publish() after this starts a new drain.
+      this.publishing = null;
+    }
   }
 
   /** Publishes events another node numbered but never published (it died in between). */

@@ -11,7 +11,7 @@ afterAll(async () => t.stop());
 const at = (day: string, hour: number) => `${day}T${String(hour).padStart(2, '0')}:00:00.000Z`;
 
 describe('no oversell under concurrency', () => {
-  it('200 concurrent holds on one slot of capacity 5 give exactly 5 × 201 and 195 × 409', async () => {
+  it('200 concurrent holds on one slot of capacity 5 give exactly 5 × 201 and 195 × 409', { timeout: 120_000 }, async () => {
     const tenant = await newTenant(t);
     const room = await tenant.newResource({ capacity: 5 });
     const day = futureWeekday(3);
