@@ -5,6 +5,7 @@
 import { inject } from 'vitest';
 import pg from 'pg';
 import { loadConfig } from '../../server/config';
+import type { Logger } from '../../server/core/ports';
 import { migrate } from '../../server/db/migrate';
 import { createNode, type SlotwiseNode } from '../../server/node';
 
@@ -50,7 +51,7 @@ export interface TestNode {
 }
 
 /** Starts a node with test settings (short minimum TTL, fast sweeper) on a free port. */
-export async function startNode(env: Record<string, string> = {}, opts: { breakPublish?: boolean } = {}): Promise<TestNode> {
+export async function startNode(env: Record<string, string> = {}, opts: { breakPublish?: boolean; log?: Logger } = {}): Promise<TestNode> {
   const databaseUrl = env.DATABASE_URL ?? inject('databaseUrl');
   const config = loadConfig({
     ADMIN_TOKEN,
@@ -61,7 +62,7 @@ export async function startNode(env: Record<string, string> = {}, opts: { breakP
     DATABASE_URL: databaseUrl,
     ...env,
   });
-  const node = await createNode({ config: { ...config, databaseUrl }, breakPublish: opts.breakPublish });
+  const node = await createNode({ config: { ...config, databaseUrl }, breakPublish: opts.breakPublish, log: opts.log });
   const port = await node.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });

@@ -8,13 +8,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
-import pg from 'pg';
 import pino from 'pino';
-import { inject } from 'vitest';
 import WebSocket from 'ws';
-import { loadConfig } from '../../server/config';
-import { createNode } from '../../server/node';
-import { ADMIN_TOKEN, client, type Reply, type TestNode } from '../helpers/node';
+import { client, startNode, type Reply, type TestNode } from '../helpers/node';
 
 /** The JWT secret startNode uses; the tests below set it explicitly so they can forge tokens. */
 export const JWT_SECRET = 'security-jwt-secret-0123456789-0123456789-abc';
@@ -31,16 +27,6 @@ export interface LoggedNode extends TestNode {
  * memory instead of stdout. `env` overrides the test settings.
  */
 export async function startLoggedNode(env: Record<string, string> = {}): Promise<LoggedNode> {
-  const databaseUrl = env.DATABASE_URL ?? inject('databaseUrl');
-  const config = loadConfig({
-    ADMIN_TOKEN,
-    JWT_SECRET,
-    HOLD_MIN_TTL_SECONDS: '1',
-    SWEEP_INTERVAL_MS: '100',
-    LOG_LEVEL: 'trace',
-    DATABASE_URL: databaseUrl,
-    ...env,
-  });
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
@@ -48,23 +34,13 @@ export async function startLoggedNode(env: Record<string, string> = {}): Promise
       done();
     },
   });
-  const log = pino({ level: 'trace', base: { node: config.nodeId } }, sink);
-  const node = await createNode({ config: { ...config, databaseUrl }, log });
-  const port = await node.listen(0, '127.0.0.1');
-  const url = `http://127.0.0.1:${port}`;
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  const log = pino({ level: 'trace', base: { node: env.NODE_ID ?? 'logged' } }, sink);
+  const node = await startNode({ JWT_SECRET, LOG_LEVEL: 'trace', ...env }, { log });
   return {
-    node,
-    url,
-    admin: client(url, ADMIN_TOKEN),
-    pool,
+    ...node,
     lines,
     atLeast(level) {
       return lines.map((l) => JSON.parse(l)).filter((l) => l.level >= level);
-    },
-    async stop() {
-      await node.stop();
-      await pool.end();
     },
   };
 }
