@@ -4,7 +4,7 @@
  * success, failure and signals alike.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -34,6 +34,8 @@ export interface SpawnOptions {
 }
 
 const live = new Set<Proc>();
+// Folders holding configurations too long for a command line; removed by stopAll.
+const configDirs = new Set<string>();
 
 /** Starts `cmd args` in its own process group. */
 export function start(name: string, cmd: string, args: string[], opts: SpawnOptions = {}): Proc {
@@ -143,6 +145,7 @@ export function startWorker(name: string, file: string, config: unknown, opts: S
   if (arg.length > 64_000) {
     // Command lines are limited (E2BIG): hand a long configuration over in a file.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'slotwise-bench-config-'));
+    configDirs.add(dir);
     writeFileSync(path.join(dir, 'config.json'), arg);
     arg = '@' + path.join(dir, 'config.json');
   }
@@ -152,6 +155,8 @@ export function startWorker(name: string, file: string, config: unknown, opts: S
 /** Stops every process still running, process groups and all. */
 export async function stopAll(): Promise<void> {
   await Promise.all([...live].map((p) => p.stop('SIGTERM', 4_000)));
+  for (const dir of configDirs) rmSync(dir, { recursive: true, force: true });
+  configDirs.clear();
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

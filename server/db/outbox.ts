@@ -41,11 +41,9 @@ export class OutboxRelay implements Outbox {
   }
 
   /**
-   * Resolves once every event committed before the call is numbered (in the
-   * feed); its publication follows right behind, batch after batch in seq
-   * order, without the caller waiting for it. Calls made while a pass runs
-   * share one follow-up pass, so a burst of commits costs a few passes, not
-   * one each. Never rejects.
+   * Resolves once every event committed before the call is numbered and
+   * published. Calls made while a pass runs share one follow-up pass, so a
+   * burst of commits costs a few passes, not one each. Never rejects.
    */
   flush(): Promise<void> {
     if (!this.running) {
@@ -74,7 +72,7 @@ export class OutboxRelay implements Outbox {
     this.timer = null;
     await this.queued;
     await this.running;
-    while (this.publishing) await this.publishing;
+    await Promise.all(this.marking);
   }
 
   private async pass(): Promise<void> {
@@ -82,9 +80,10 @@ export class OutboxRelay implements Outbox {
       for (;;) {
         const events = await eventRepository.sequence(this.db.relayPool, BATCH);
         if (events.length === 0) return;
-        // Listeners (cache invalidation) see the batch before the flush resolves.
-        for (const fn of this.listeners) fn(events);
-        this.publish(events);
+        await this.hand(events);
+        // Marking is bookkeeping for the stranded-event rescue: nobody waiting on a flush needs it done,
+        // so it runs behind (a failed mark means the rescue re-emits the batch: at least once, as promised).
+        this.behind(eventRepository.markPublished(this.db.relayPool, events.map((e) => e.seq)));
         if (events.length < BATCH) return;
       }
     } catch (err) {
@@ -92,37 +91,11 @@ export class OutboxRelay implements Outbox {
     }
   }
 
-  /**
-   * Publishing runs behind the passes, one batch after the other in seq order:
-   * a request that committed waits for its event to be numbered, not for the
-   * slot read and emit of availability.changed (a round trip and more per
-   * request under load in the bench). A batch whose publish or mark fails
-   * stays unpublished and the stranded-event rescue re-emits it: at least
-   * once, as before.
-   */
-  private readonly unpublished: EventRow[] = [];
-  private publishing: Promise<void> | null = null;
-  private publish(events: EventRow[]): void {
-    this.unpublished.push(...events);
-    this.publishing ??= this.drainPublishing();
-  }
-
-  private async drainPublishing(): Promise<void> {
-    try {
-      // Whatever was numbered meanwhile goes out together (in seq order: passes run one at a time).
-      while (this.unpublished.length) {
-        const batch = this.unpublished.splice(0, BATCH);
-        try {
-          await this.publisher(batch);
-          await eventRepository.markPublished(this.db.relayPool, batch.map((e) => e.seq));
-        } catch (err) {
-          this.log.warn({ err: (err as Error).message }, 'publishing a batch failed; the stranded-event rescue re-emits it');
-        }
-      }
-    } finally {
-      // No await between the last check and here: a publish() after this starts a new drain.
-      this.publishing = null;
-    }
+  private readonly marking = new Set<Promise<void>>();
+  private behind(p: Promise<void>): void {
+    const tracked = p.catch((err) => this.log.warn({ err: (err as Error).message }, 'marking events published failed; they will be re-emitted'));
+    this.marking.add(tracked);
+    void tracked.finally(() => this.marking.delete(tracked));
   }
 
   /** Publishes events another node numbered but never published (it died in between). */
