@@ -157,7 +157,7 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
       return (await services.holds.confirm(p, holdId, parse(HoldConfirm, withoutHoldId(body)))).booking;
     }, true);
 
-    socket.on('error', (err) => log.debug({ err: err.message }, 'socket error'));
+    socket.on('error', (err?: Error | null) => log.debug({ err: err?.message ?? String(err) }, 'socket error'));
   });
 
   // Unknown packets or engine errors must never take the node down.
