@@ -34,6 +34,8 @@ export interface NodeOptions {
   clock?: Clock;
   /** Test hook: commit but never publish, as a node that dies right after commit. */
   breakPublish?: boolean;
+  /** Test hook: false runs every hold and direct booking through the general path, to compare the two. */
+  fastPaths?: boolean;
 }
 
 export interface SlotwiseNode {
@@ -67,7 +69,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     store: db,
     outbox,
     clock,
-    config: { holdTtlSeconds: config.holdTtlSeconds, holdMinTtlSeconds: config.holdMinTtlSeconds, slotHorizonDays: config.slotHorizonDays },
+    config: { holdTtlSeconds: config.holdTtlSeconds, holdMinTtlSeconds: config.holdMinTtlSeconds, slotHorizonDays: config.slotHorizonDays, fastPaths: opts.fastPaths },
     log,
   };
   const secrets = await resolveSecrets(deps, { adminToken: config.adminToken, jwtSecret: config.jwtSecret });

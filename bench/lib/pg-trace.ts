@@ -8,8 +8,12 @@
  * - the statements of each distinct kind of write transaction (up to
  *   BENCH_TRACE_TX kinds), in order, with how it ended (so the bench can check its pgbench scripts run the
  *   very statements the server runs);
- * - for bookings whose metadata carries `benchKey`, when their COMMIT
- *   returned, on CLOCK_MONOTONIC (P4: commit on node A → client on node B).
+ *   A one-statement write outside a transaction (the fast paths of
+ *   migration 003) is recorded the same way, with the statement the client
+ *   ran just before it, ending in AUTOCOMMIT;
+ * - for bookings whose metadata carries `benchKey`, when their COMMIT (or
+ *   their one-statement write) returned, on CLOCK_MONOTONIC (P4: commit on
+ *   node A → client on node B).
  *
  * On SIGUSR2 it writes all of it as JSON to BENCH_TRACE_FILE.
  */
@@ -28,14 +32,17 @@ interface ClientState {
   inTx: boolean;
   tx: string[] | null;
   benchKey: string | null;
+  /** The statement this client ran last outside a transaction. */
+  lastOutside: string | null;
 }
 const states = new WeakMap<object, ClientState>();
 const stateOf = (c: object) => {
   let s = states.get(c);
-  if (!s) states.set(c, (s = { inTx: false, tx: null, benchKey: null }));
+  if (!s) states.set(c, (s = { inTx: false, tx: null, benchKey: null, lastOutside: null }));
   return s;
 };
 const now = () => Number(process.hrtime.bigint()) / 1e6;
+const FAST = /\b(create_hold_fast|create_booking_fast)\(/;
 
 function keyIn(values: unknown): string | null {
   if (!Array.isArray(values)) return null;
@@ -72,9 +79,26 @@ pg.Client.prototype.query = function traced(this: object, ...args: unknown[]) {
       }
     }
     if (key && text === 'COMMIT') onDone = () => void commits.push([key, now()]);
+  } else if (!st.inTx && FAST.test(text)) {
+    // A one-statement write (migration 003's fast paths): its own transaction, after the
+    // resources read on the same client. Recorded as an operation ending in AUTOCOMMIT.
+    const op = [st.lastOutside ?? '', text];
+    const shape = op.join('\u0000');
+    if (txBudget > 0 && !seen.has(shape)) {
+      seen.add(shape);
+      transactions.push({ end: 'AUTOCOMMIT', statements: op });
+      txBudget--;
+    }
+    outside.set(text, (outside.get(text) ?? 0) + 1);
+    st.lastOutside = text;
+    const key = text.includes('create_booking_fast') ? keyIn(Array.isArray(args[1]) ? args[1] : typeof config === 'object' ? config?.values : null) : null;
+    if (key) onDone = () => void commits.push([key, now()]);
   } else {
     if (st.tx) st.tx.push(text);
-    else if (!st.inTx) outside.set(text, (outside.get(text) ?? 0) + 1);
+    else if (!st.inTx) {
+      outside.set(text, (outside.get(text) ?? 0) + 1);
+      st.lastOutside = text;
+    }
     if (text.includes('INSERT INTO bookings')) st.benchKey = keyIn(Array.isArray(args[1]) ? args[1] : typeof config === 'object' ? config?.values : null);
   }
   const cb = onDone ? args.findIndex((a) => typeof a === 'function') : -1;

@@ -1,44 +1,23 @@
 -- P1's SQL limit: the statements Slotwise runs to create one hold, in order,
--- as `-M prepared` statements, each transaction on a distinct slot.
+-- as `-M prepared` statements, each on a distinct slot: the resources read,
+-- then the one statement that takes the seats and writes the hold and its
+-- event (migration 003's create_hold_fast), each its own transaction, as the
+-- server sends them.
 --
 -- Copied from what the server sends (the bench compares them with a capture
 -- of the server's own statements, modulo parameter numbering, and refuses to
 -- run if they differ). pgbench variables are numbers, so a transaction's slot
--- (resource, window, slot id as Postgres array literals) is read from
--- bench_input first; that lookup is the only statement the server does not run.
--- Variables from -D: k=0, clients, tenant, owner, seats, ttl, type, data, deltas, pass_ppm.
+-- (resource, window as Postgres array literals) is read from bench_input
+-- first; that lookup is the only statement the server does not run.
+-- Variables from -D: k=0, clients, tenant, owner, seats, ttl, data, pass_ppm.
 \set k :k + 1
 \set idx :client_id + :clients * :k
 SELECT rids, froms, tos, start_at, end_at, slot_ids FROM bench_input WHERE n = :idx \gset
-BEGIN;
 -- resourceRepository.byIds
 SELECT id, tenant_id, parent_id, name, kind, capacity, timezone, slot_minutes, min_notice_minutes, max_advance_days,
   buffer_before_minutes, buffer_after_minutes, metadata, version, archived_at, created_at, updated_at FROM resources WHERE tenant_id = :tenant AND id = ANY(:rids::uuid[]) ORDER BY id ;
--- holdRepository.anyDueNear
-SELECT 1 FROM holds h JOIN hold_resources hr ON hr.hold_id = h.id
-       WHERE h.status = 'held' AND h.expires_at <= now() AND hr.resource_id = ANY(:rids::uuid[])
-         AND h.start_at < :end_at AND h.end_at > :start_at LIMIT 1;
--- slotRepository.lock
-SELECT s.id, s.resource_id, s.start_at, s.end_at, s.capacity, s.seats_taken, s.blocked
-       FROM slots s JOIN unnest(:rids::uuid[], :froms::timestamptz[], :tos::timestamptz[]) AS w(resource_id, from_at, to_at)
-         ON s.resource_id = w.resource_id AND s.start_at < w.to_at AND s.end_at > w.from_at AND s.start_at > w.from_at - interval '1 day'
-       WHERE s.tenant_id = :tenant
-       ORDER BY s.resource_id, s.start_at
-       FOR UPDATE OF s;
--- slotRepository.addSeats
-UPDATE slots s SET seats_taken = s.seats_taken + d.delta
-       FROM unnest(:slot_ids::bigint[], :deltas::int[]) AS d(id, delta) WHERE s.id = d.id;
--- holdRepository.insert
-WITH h AS (
-         INSERT INTO holds (tenant_id, owner_id, start_at, end_at, seats, status, expires_at)
-         VALUES (:tenant, :owner, :start_at, :end_at, :seats, 'held', now() + make_interval(secs => :ttl)) RETURNING *
-       ), hr AS (
-         INSERT INTO hold_resources (hold_id, resource_id) SELECT h.id, unnest(:rids::uuid[]) FROM h
-       )
-       SELECT h.*, :rids::uuid[] AS resource_ids FROM h;
--- eventRepository.append
-INSERT INTO events (tenant_id, type, resource_ids, data) VALUES (:tenant, :type, :rids, :data);
-COMMIT;
+-- holdRepository.createFast
+SELECT * FROM create_hold_fast(:tenant, :owner, :rids, :start_at, :end_at, :seats, :ttl, :data);
 -- The outbox pass that follows commits (shared by concurrent commits, so it
 -- runs for pass_ppm per million holds, the rate the server showed in the
 -- same run): number the events, read the slots for availability.changed,

@@ -56,7 +56,9 @@ export class RedisBus implements Bus {
     private readonly log: Logger,
   ) {
     const opts = { maxRetriesPerRequest: 2, enableOfflineQueue: true, retryStrategy: (n: number) => Math.min(n * 100, 1000) };
-    this.pub = new Redis(url, opts);
+    // Publishing is fire-and-forget, and a batch of events publishes several messages per event in one tick:
+    // auto-pipelining sends them in one write (the adapter's publisher, a duplicate, inherits it).
+    this.pub = new Redis(url, { ...opts, enableAutoPipelining: true });
     this.sub = new Redis(url, opts);
     for (const c of [this.pub, this.sub]) c.on('error', (err) => this.log.warn({ err: err.message }, 'redis connection error'));
     this.sub.on('message', (channel: string, message: string) => {

@@ -6,6 +6,8 @@ import type { Clock } from './types';
 export interface Store {
   /** Runs fn in a transaction (joining a request's ambient one); afterCommit runs once it is durable. */
   tx<T>(fn: (q: Queryable) => Promise<T>, afterCommit?: () => void | Promise<void>): Promise<T>;
+  /** Runs fn's self-contained statements without BEGIN/COMMIT (joining a request's ambient transaction); afterCommit runs when fn returns non-null. */
+  autocommit<T>(fn: (q: Queryable) => Promise<T | null>, afterCommit?: () => void | Promise<void>): Promise<T | null>;
   /** Where plain writes and consistent reads go. */
   pool: Queryable;
   /** Where availability reads go (a replica when configured). */
@@ -21,6 +23,8 @@ export interface CoreConfig {
   holdTtlSeconds: number;
   holdMinTtlSeconds: number;
   slotHorizonDays: number;
+  /** Test hook: false sends every hold and direct booking down the general path (migration 003 has the fast one). */
+  fastPaths?: boolean;
 }
 
 export interface Logger {

@@ -51,7 +51,7 @@ export interface TestNode {
 }
 
 /** Starts a node with test settings (short minimum TTL, fast sweeper) on a free port. */
-export async function startNode(env: Record<string, string> = {}, opts: { breakPublish?: boolean; log?: Logger } = {}): Promise<TestNode> {
+export async function startNode(env: Record<string, string> = {}, opts: { breakPublish?: boolean; fastPaths?: boolean; log?: Logger } = {}): Promise<TestNode> {
   const databaseUrl = env.DATABASE_URL ?? inject('databaseUrl');
   const config = loadConfig({
     ADMIN_TOKEN,
@@ -62,7 +62,7 @@ export async function startNode(env: Record<string, string> = {}, opts: { breakP
     DATABASE_URL: databaseUrl,
     ...env,
   });
-  const node = await createNode({ config: { ...config, databaseUrl }, breakPublish: opts.breakPublish, log: opts.log });
+  const node = await createNode({ config: { ...config, databaseUrl }, breakPublish: opts.breakPublish, fastPaths: opts.fastPaths, log: opts.log });
   const port = await node.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });

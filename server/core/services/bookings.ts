@@ -9,7 +9,7 @@ import { bookingDecision } from '../rules';
 import type { Queryable } from '../../db/pool';
 import type { BookingRow, TenantPrincipal } from '../types';
 import { mayAccess, ownerOf } from './holds';
-import { changeSeats, checkRequestTiming, liveResources, returnSeats } from './seats';
+import { changeSeats, checkRequestTiming, liveResources, returnSeats, takeSeatsFast } from './seats';
 import { decodeCursor, encodeCursor } from './cursor';
 
 export interface CreateBooking {
@@ -39,7 +39,7 @@ export async function cancelBookingIn(q: Queryable, cur: BookingRow, reason: str
 }
 
 /** Builds the booking service over the core's ports. */
-export function bookingService({ store, outbox, clock }: CoreDeps) {
+export function bookingService({ store, outbox, clock, config }: CoreDeps) {
   const flush = () => outbox.flush();
 
   async function visible(q: Parameters<typeof bookingRepository.get>[0], p: TenantPrincipal, id: string, lock: boolean): Promise<BookingRow> {
@@ -51,24 +51,33 @@ export function bookingService({ store, outbox, clock }: CoreDeps) {
   return {
     /** Books seats directly, without a hold, in one transaction. */
     async create(p: TenantPrincipal, cmd: CreateBooking): Promise<Booking> {
-      const b = await store.tx(async (q) => {
+      const now = clock.now();
+      const fields = {
+        holdId: null,
+        ownerId: ownerOf(p),
+        resourceIds: cmd.resourceIds,
+        start: cmd.start,
+        end: cmd.end,
+        seats: cmd.seats,
+        customer: cmd.customer,
+        attendees: cmd.attendees ?? [],
+        metadata: cmd.metadata ?? {},
+      };
+      // The event's booking, with what only the database knows (id, createdAt, updatedAt) filled in by it.
+      const event = { booking: bookingDto({ ...fields, id: '', tenantId: p.tenantId, resourceIds: [...cmd.resourceIds].sort(), status: 'confirmed',
+        version: 1, cancelReason: null, createdAt: 0, updatedAt: 0 }), holdId: null };
+      const fast = config.fastPaths === false ? null : await store.autocommit(
+        (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => bookingRepository.createFast(q, p.tenantId, fields, event)),
+        flush,
+      );
+      const b = fast ?? (await store.tx(async (q) => {
         const resources = await liveResources(q, p.tenantId, cmd.resourceIds);
-        checkRequestTiming(resources, cmd, clock.now());
+        checkRequestTiming(resources, cmd, now);
         await changeSeats(q, p.tenantId, resources, cmd);
-        const row = await bookingRepository.insert(q, p.tenantId, {
-          holdId: null,
-          ownerId: ownerOf(p),
-          resourceIds: cmd.resourceIds,
-          start: cmd.start,
-          end: cmd.end,
-          seats: cmd.seats,
-          customer: cmd.customer,
-          attendees: cmd.attendees ?? [],
-          metadata: cmd.metadata ?? {},
-        });
+        const row = await bookingRepository.insert(q, p.tenantId, fields);
         await eventRepository.append(q, p.tenantId, 'booking.confirmed', row.resourceIds, { booking: bookingDto(row), holdId: null });
         return row;
-      }, flush);
+      }, flush));
       return bookingDto(b);
     },
 

@@ -9,7 +9,7 @@ import type { CoreDeps } from '../ports';
 import { extendedExpiry, holdDecision } from '../rules';
 import type { Queryable } from '../../db/pool';
 import type { BookingRow, HoldRow, TenantPrincipal } from '../types';
-import { changeSeats, checkRequestTiming, liveResources, returnSeats } from './seats';
+import { changeSeats, checkRequestTiming, liveResources, returnSeats, takeSeatsFast } from './seats';
 
 export interface CreateHold {
   resourceIds: string[];
@@ -90,7 +90,15 @@ export function holdService({ store, outbox, clock, config }: CoreDeps) {
     /** Takes seats on every resource for the range until the hold expires. */
     async create(p: TenantPrincipal, cmd: CreateHold): Promise<Hold> {
       const ttl = ttlOf(cmd.ttlSeconds);
-      const hold = await store.tx((q) => createHoldIn(q, p, cmd, ttl, clock.now()), flush);
+      const now = clock.now();
+      // The event's hold, with what only the database knows (id, createdAt, expiresAt) filled in by it.
+      const event = { hold: holdDto({ id: '', tenantId: p.tenantId, ownerId: ownerOf(p), resourceIds: [...cmd.resourceIds].sort(), start: cmd.start,
+        end: cmd.end, seats: cmd.seats, status: 'held', expiresAt: 0, bookingId: null, createdAt: 0 }) };
+      const fast = config.fastPaths === false ? null : await store.autocommit(
+        (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => holdRepository.createFast(q, p.tenantId, ownerOf(p), cmd, ttl, event)),
+        flush,
+      );
+      const hold = fast ?? (await store.tx((q) => createHoldIn(q, p, cmd, ttl, now), flush));
       return holdDto(hold);
     },
 

@@ -3,14 +3,14 @@
  * seats_taken goes through `changeSeats`, which locks the slots it reads in one
  * global order, decides with the pure rules, and writes one batch of deltas.
  */
-import type { Queryable } from '../../db/pool';
+import type { FastResult, Queryable } from '../../db/pool';
 import { eventRepository } from '../../db/repositories/events';
 import { holdRepository } from '../../db/repositories/holds';
 import { resourceRepository } from '../../db/repositories/resources';
 import { slotRepository, type SlotWindow } from '../../db/repositories/slots';
 import { holdDto } from '../dto';
 import { DomainError, notFound } from '../errors';
-import { checkTiming, evaluateSeats, lockWindow, type Range } from '../rules';
+import { bufferPadMs, checkTiming, evaluateSeats, lockWindow, type Conflict, type Range } from '../rules';
 import type { HoldRow, ResourceRow, SeatRequest, SlotRow } from '../types';
 
 /** Seats to give back in the same transaction (a rescheduled booking's old range). */
@@ -87,10 +87,33 @@ export async function changeSeats(q: Queryable, tenantId: string, resources: Res
     conflicts.push(...c);
     for (const s of targets) deltas.set(s.id, (deltas.get(s.id) ?? 0) + req.seats);
   }
-  if (conflicts.length > 0) {
-    throw new DomainError('slot-unavailable', `${conflicts.length} slot(s) cannot take ${req.seats} more seat(s)`, { conflicts });
-  }
+  if (conflicts.length > 0) throw slotUnavailable(conflicts, req.seats);
   await slotRepository.addSeats(q, deltas);
+}
+
+/** The 409 for seats that do not fit. */
+function slotUnavailable(conflicts: Conflict[], seats: number): DomainError {
+  return new DomainError('slot-unavailable', `${conflicts.length} slot(s) cannot take ${seats} more seat(s)`, { conflicts });
+}
+
+/**
+ * The fast path of a plain request (see migration 003): reads and checks the
+ * resources as the general path does (404, 422), then, when none has buffers,
+ * lets `write` take the seats and record the change in one statement. A
+ * conflict throws the general path's 409, with the conflicts in its order.
+ * Returns null when the general path must run instead (buffers, an expired
+ * hold to reclaim, slots that do not tile the range); nothing is written then.
+ */
+export async function takeSeatsFast<T>(q: Queryable, tenantId: string, req: SeatRequest, now: number,
+  write: () => Promise<FastResult<T>>): Promise<T | null> {
+  const resources = await liveResources(q, tenantId, req.resourceIds);
+  checkRequestTiming(resources, req, now);
+  if (resources.some((r) => bufferPadMs(r.rules) > 0)) return null;
+  const result = await write();
+  if (result.status === 'ok') return result.row;
+  if (result.status === 'fallback') return null;
+  const order = (c: Conflict) => req.resourceIds.indexOf(c.resourceId);
+  throw slotUnavailable([...result.conflicts].sort((a, b) => order(a) - order(b) || a.start.localeCompare(b.start)), req.seats);
 }
 
 /** Gives seats back (release, cancel), locking the slots in the global order. */

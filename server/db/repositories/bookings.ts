@@ -1,6 +1,6 @@
 /** Bookings and their resources (a junction table, never an array column). */
 import type { BookingRow } from '../../core/types';
-import { named, type Queryable } from '../pool';
+import { named, noteChange, type FastResult, type Queryable } from '../pool';
 
 const SELECT = `SELECT b.*, ARRAY(SELECT br.resource_id FROM booking_resources br WHERE br.booking_id = b.id ORDER BY br.resource_id) AS resource_ids
   FROM bookings b`;
@@ -45,6 +45,29 @@ export interface BookingFilter {
 }
 
 export const bookingRepository = {
+  /**
+   * The one-statement direct booking (migration 003's create_booking_fast):
+   * seats, booking, resources and its booking.confirmed event, or nothing with
+   * 'conflict' or 'fallback'. `event` is the event's data; the function fills
+   * in the booking's id, createdAt and updatedAt.
+   */
+  async createFast(q: Queryable, tenantId: string, b: NewBooking & { holdId: null }, event: Record<string, unknown>): Promise<FastResult<BookingRow>> {
+    const resourceIds = [...b.resourceIds].sort();
+    const { rows } = await q.query(named('bookings.createFast', 'SELECT * FROM create_booking_fast($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+      [tenantId, b.ownerId, resourceIds, new Date(b.start), new Date(b.end), b.seats, b.customer, JSON.stringify(b.attendees), b.metadata, event]));
+    const r = rows[0];
+    if (r.o_status !== 'ok') return { status: r.o_status, conflicts: r.o_conflicts };
+    noteChange(q, { tenantId, type: 'booking.confirmed', resourceIds });
+    const at = r.o_created_at.getTime();
+    return {
+      status: 'ok',
+      row: {
+        id: r.o_id, tenantId, holdId: null, ownerId: b.ownerId, resourceIds, start: b.start, end: b.end, seats: b.seats, status: 'confirmed',
+        customer: b.customer, attendees: b.attendees, metadata: b.metadata, version: 1, cancelReason: null, createdAt: at, updatedAt: at,
+      },
+    };
+  },
+
   /** Inserts a confirmed booking with its resources. */
   async insert(q: Queryable, tenantId: string, b: NewBooking): Promise<BookingRow> {
     const { rows } = await q.query(named('bookings.insert',

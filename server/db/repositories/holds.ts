@@ -1,6 +1,6 @@
 /** Holds and their resources. */
 import type { HoldRow, HoldStatus } from '../../core/types';
-import { named, type Queryable } from '../pool';
+import { named, noteChange, type FastResult, type Queryable } from '../pool';
 
 const SELECT = `SELECT h.id, h.tenant_id, h.owner_id, h.start_at, h.end_at, h.seats, h.status, h.expires_at, h.booking_id, h.created_at,
   ARRAY(SELECT hr.resource_id FROM hold_resources hr WHERE hr.hold_id = h.id ORDER BY hr.resource_id) AS resource_ids
@@ -34,6 +34,29 @@ export const holdRepository = {
       [tenantId, ownerId, new Date(req.start), new Date(req.end), req.seats, ttlSeconds, [...req.resourceIds].sort()],
     ));
     return toHold(rows[0]);
+  },
+
+  /**
+   * The one-statement hold (migration 003's create_hold_fast): seats, hold,
+   * resources and its hold.created event, or nothing with 'conflict' or
+   * 'fallback'. `event` is the event's data; the function fills in the hold's
+   * id, createdAt and expiresAt.
+   */
+  async createFast(q: Queryable, tenantId: string, ownerId: string | null, req: { resourceIds: string[]; start: number; end: number; seats: number },
+    ttlSeconds: number, event: Record<string, unknown>): Promise<FastResult<HoldRow>> {
+    const resourceIds = [...req.resourceIds].sort();
+    const { rows } = await q.query(named('holds.createFast', 'SELECT * FROM create_hold_fast($1, $2, $3, $4, $5, $6, $7, $8)',
+      [tenantId, ownerId, resourceIds, new Date(req.start), new Date(req.end), req.seats, ttlSeconds, event]));
+    const r = rows[0];
+    if (r.o_status !== 'ok') return { status: r.o_status, conflicts: r.o_conflicts };
+    noteChange(q, { tenantId, type: 'hold.created', resourceIds });
+    return {
+      status: 'ok',
+      row: {
+        id: r.o_id, tenantId, ownerId, resourceIds, start: req.start, end: req.end, seats: req.seats, status: 'held',
+        expiresAt: r.o_expires_at.getTime(), bookingId: null, createdAt: r.o_created_at.getTime(),
+      },
+    };
   },
 
   /** Reads one hold of a tenant; `lock` takes its row lock. */
