@@ -2,6 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
+import { withFixedHeaders } from './http/fixed-headers';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from './config';
@@ -109,7 +110,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   };
   const app = createHttpApp({ db, services, registry, readiness, log, version: VERSION });
 
-  const server: Server = createServer(getRequestListener(app.fetch));
+  const server: Server = createServer(await withFixedHeaders(getRequestListener(app.fetch)));
   const realtime = attachRealtime({ server, db, bus, outbox, services, docs, log, breakPublish: opts.breakPublish });
   let workers: Workers | null = null;
   let listening = false;

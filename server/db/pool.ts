@@ -117,18 +117,24 @@ export class Db {
       if (afterCommit && result !== null) ctx.afterCommit.push(afterCommit);
       return result;
     }
-    const client = await this.pool.connect();
-    let result: T | null;
-    try {
-      noted.set(client, []);
-      result = await fn(client);
-    } finally {
-      // Whatever was noted was written by a statement that returned, so it is committed.
-      this.committed(client);
-      client.release();
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      let result: T | null;
+      try {
+        noted.set(client, []);
+        result = await fn(client);
+      } catch (err) {
+        // A statement that lost a deadlock wrote nothing (it was its own transaction): run fn again, as `tx` does.
+        if (attempt < 3 && RETRYABLE.has((err as { code?: string }).code ?? '')) continue;
+        throw err;
+      } finally {
+        // Whatever was noted was written by a statement that returned, so it is committed.
+        this.committed(client);
+        client.release();
+      }
+      if (result !== null) await afterCommit?.();
+      return result;
     }
-    if (result !== null) await afterCommit?.();
-    return result;
   }
 
   /**

@@ -1,13 +1,12 @@
 /** The Hono app factory: middleware, routes, problem+json errors. */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
-import { requestId } from 'hono/request-id';
-import { secureHeaders } from 'hono/secure-headers';
 import { cors } from 'hono/cors';
 import type { Registry } from 'prom-client';
 import { problem } from '../../shared/errors';
 import type { Logger } from '../core/ports';
 import type { Db } from '../db/pool';
+import { API_EXPOSED_HEADERS } from './fixed-headers';
 import { auth, type AuthEnv } from './middleware/auth';
 import { idempotency } from './middleware/idempotency';
 import { httpMetrics } from './middleware/metrics';
@@ -34,20 +33,10 @@ export interface HttpDeps {
 /** Builds the HTTP app; nothing global, so a test can run several in one process. */
 export function createHttpApp(deps: HttpDeps) {
   const app = new OpenAPIHono<AuthEnv>();
-  app.use('*', requestId());
-  app.use('*', secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }));
-  const exposeHeaders = ['ETag', 'Location', 'Idempotent-Replayed'];
-  const preflight = cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'If-None-Match'], exposeHeaders });
-  // Preflights go to hono's cors. Other requests get their two headers once the handler answered: cors sets
-  // them before, which makes Hono rebuild the handler's Response and @hono/node-server leave its fast path
-  // (a quarter of a cached availability answer's CPU in the bench's profile).
-  app.use('/v1/*', async (c, next) => {
-    if (c.req.method === 'OPTIONS') return preflight(c, next);
-    await next();
-    // On the answer's own headers: c.header() after the handler would rebuild the Response as well.
-    c.res.headers.set('Access-Control-Allow-Origin', '*');
-    c.res.headers.set('Access-Control-Expose-Headers', exposeHeaders.join(','));
-  });
+  // Security headers, X-Request-Id and the CORS pair of non-preflight answers are set by the node:http
+  // listener (fixed-headers.ts); only preflights need Hono: they are answered here, by hono's cors.
+  const preflight = cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'If-None-Match'], exposeHeaders: API_EXPOSED_HEADERS });
+  app.use('/v1/*', (c, next) => (c.req.method === 'OPTIONS' ? preflight(c, next) : next()));
   app.use('*', httpMetrics(deps.registry));
   const limitBody = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => sendProblem(c, problem('payload-too-large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`)) });
   // Only where a body can be: bodyLimit reads c.req.raw.body, which makes @hono/node-server build a full

@@ -78,10 +78,32 @@ export async function body<T extends z.ZodType>(c: Context, schema: T, optional 
   return parsed.data;
 }
 
-/** Validates the query string. */
+// Valid query strings already parsed, per schema: clients poll the same query (availability), and zod was
+// a twentieth of a cached availability answer's CPU. Parsing depends on the string alone; results are frozen.
+const parsedQueries = new WeakMap<z.ZodType, Map<string, unknown>>();
+const MAX_PARSED_QUERIES = 1_000;
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Validates the query string (the result is frozen: copy before changing it). */
 export function query<T extends z.ZodType>(c: Context, schema: T): z.output<T> {
+  const url = c.req.url;
+  const at = url.indexOf('?');
+  const raw = at < 0 ? '' : url.slice(at);
+  let memo = parsedQueries.get(schema);
+  if (!memo) parsedQueries.set(schema, (memo = new Map()));
+  const hit = memo.get(raw);
+  if (hit !== undefined) return hit as z.output<T>;
   const parsed = schema.safeParse(c.req.query());
   if (!parsed.success) throw invalid(parsed.error, 'query');
+  if (memo.size >= MAX_PARSED_QUERIES) memo.clear();
+  memo.set(raw, deepFreeze(parsed.data));
   return parsed.data;
 }
 

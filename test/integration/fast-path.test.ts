@@ -6,7 +6,7 @@
  * the availability must match once ids and timestamps are set aside.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { futureWeekday, invariantViolations, newTenant, startNode, type TestNode } from '../helpers/node';
+import { futureWeekday, invariantViolations, newTenant, startNode, waitFor, type TestNode } from '../helpers/node';
 
 let fast: TestNode;
 let general: TestNode;
@@ -120,6 +120,32 @@ describe('the fast path of holds and direct bookings', () => {
       const read = await f.raw.api('GET', `/v1/${r.body.customer ? 'bookings' : 'holds'}/${r.body.id}`);
       expect(read.status).toBe(200);
       expect(read.body).toEqual(r.body);
+    }
+  });
+
+  it('runs a hold again when its statement loses a deadlock to a change of the resource', async () => {
+    const tenant = await newTenant(fast);
+    const r = await tenant.newResource({ capacity: 2 });
+    const day = futureWeekday(9);
+    // Another transaction holds the resource row (as a schedule change does), then wants the hold's slot.
+    const other = await fast.pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT 1 FROM resources WHERE id = $1 FOR UPDATE', [r.id]);
+      const pending = tenant.api('POST', '/v1/holds', { resourceIds: [r.id], start: at(day, '10:00'), end: at(day, '11:00') });
+      // The hold has locked its slot and waits for the resource row (its hold_resources foreign key).
+      await waitFor(async () => {
+        const { rows } = await fast.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%create_hold_fast%'`);
+        return rows.length > 0;
+      }, 5_000);
+      // Waiting for the slot closes the cycle; Postgres aborts the hold's statement, which waited first.
+      await other.query('SELECT 1 FROM slots WHERE resource_id = $1 AND start_at = $2 FOR UPDATE', [r.id, at(day, '10:00')]);
+      await other.query('COMMIT');
+      const res = await pending;
+      expect(res.status).toBe(201);
+      expect(await invariantViolations(fast.pool, tenant.id)).toEqual([]);
+    } finally {
+      other.release();
     }
   });
 });

@@ -112,8 +112,10 @@ export async function takeSeatsFast<T>(q: Queryable, tenantId: string, req: Seat
   const result = await write();
   if (result.status === 'ok') return result.row;
   if (result.status === 'fallback') return null;
+  // In the general path's order (request order, then start) and key order.
   const order = (c: Conflict) => req.resourceIds.indexOf(c.resourceId);
-  throw slotUnavailable([...result.conflicts].sort((a, b) => order(a) - order(b) || a.start.localeCompare(b.start)), req.seats);
+  const conflicts = result.conflicts.map(({ resourceId, start, end, remaining, reason }) => ({ resourceId, start, end, remaining, reason }));
+  throw slotUnavailable(conflicts.sort((a, b) => order(a) - order(b) || a.start.localeCompare(b.start)), req.seats);
 }
 
 /** Gives seats back (release, cancel), locking the slots in the global order. */

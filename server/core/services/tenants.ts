@@ -54,6 +54,9 @@ export function tenantService({ store, outbox }: CoreDeps, secrets: { adminToken
     /** Resolves a bearer credential to a principal, or null when it is not valid. */
     async authenticate(credential: string): Promise<Principal | null> {
       if (!credential) return null;
+      // A user token verified before (and found not to be the admin token then) needs no hashing again.
+      const known = tokenCache.get(credential);
+      if (known && known.until > Date.now()) return known.principal;
       const hash = hashKey(credential);
       if (timingSafeEqual(hash, adminHash)) return { kind: 'admin' };
       if (credential.startsWith(KEY_PREFIX)) {
@@ -67,8 +70,6 @@ export function tenantService({ store, outbox }: CoreDeps, secrets: { adminToken
         return hit.tenantId ? { kind: 'tenant', tenantId: hit.tenantId } : null;
       }
       if (credential.split('.').length === 3) {
-        const hit = tokenCache.get(credential);
-        if (hit && hit.until > Date.now()) return hit.principal;
         try {
           const { payload } = await jwtVerify(credential, jwtKey, { issuer: 'slotwise', algorithms: ['HS256'] });
           const role = payload.role === 'organizer' ? 'organizer' : 'member';

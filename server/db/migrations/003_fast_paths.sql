@@ -11,7 +11,7 @@
 
 -- An instant as JavaScript's Date#toISOString writes it (millisecond precision, Z).
 CREATE FUNCTION iso_ms(t timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 $$;
 

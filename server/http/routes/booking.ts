@@ -38,10 +38,10 @@ export function bookingRoutes(app: App, s: Services): void {
       const json = JSON.stringify(result);
       return { text: json, etag: `W/"${createHash('sha1').update(json).digest('base64url')}"` };
     });
-    c.header('ETag', etag);
-    c.header('Cache-Control', 'private, no-cache');
-    if (c.req.header('If-None-Match') === etag) return c.body(null, 304);
-    return c.body(text, 200, { 'Content-Type': 'application/json' });
+    // A Response with plain-object headers: @hono/node-server writes it as it is, where c.header() or
+    // c.body() with several headers would build a WHATWG Headers (undici validates every header).
+    if (c.req.header('If-None-Match') === etag) return new Response(null, { status: 304, headers: { ETag: etag, 'Cache-Control': 'private, no-cache' } });
+    return new Response(text, { status: 200, headers: { ETag: etag, 'Cache-Control': 'private, no-cache', 'Content-Type': 'application/json' } });
   });
 
   describe(r, {
