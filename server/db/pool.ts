@@ -50,6 +50,16 @@ export class Db {
    * saw commit → subscriber latency dominated by that wait under load).
    */
   readonly relayPool: pg.Pool;
+  /**
+   * Connections whose commits do not wait for the WAL flush
+   * (`synchronous_commit = off`): for Yjs updates only. A committed row is
+   * visible to every node at once, as with any commit; what a Postgres crash
+   * can lose is the last few hundred milliseconds of updates, which the
+   * node's live document and every connected client still hold and
+   * y-websocket's sync hands back. The fsync was the largest part of an
+   * edit's way from one node to the other (docs/benchmarks.md, P5).
+   */
+  readonly asyncCommitPool: pg.Pool;
   private readonly ambient = new AsyncLocalStorage<TxContext>();
   private readonly commitListeners: ((changes: CommittedChange[]) => void)[] = [];
 
@@ -72,14 +82,16 @@ export class Db {
     this.pool = new pg.Pool({ connectionString: url, ...common });
     this.readPool = opts.readUrl ? new pg.Pool({ connectionString: opts.readUrl, ...common }) : this.pool;
     this.relayPool = new pg.Pool({ connectionString: url, ...common, max: 2 });
+    this.asyncCommitPool = new pg.Pool({ connectionString: url, ...common, max: 4, options: '-c synchronous_commit=off' });
     const onError = opts.onError ?? (() => {});
     // An idle client losing its connection must not crash the process.
     this.pool.on('error', onError);
     this.relayPool.on('error', onError);
+    this.asyncCommitPool.on('error', onError);
     if (this.readPool !== this.pool) this.readPool.on('error', onError);
     // Nor may a checked-out one between two queries (the pool only listens to idle clients):
     // its next query fails instead, and the transaction with it.
-    for (const p of new Set([this.pool, this.readPool])) p.on('connect', (client) => client.on('error', onError));
+    for (const p of new Set([this.pool, this.readPool, this.asyncCommitPool])) p.on('connect', (client) => client.on('error', onError));
   }
 
   /** Runs fn in a transaction; joins the ambient one when a request opened it. */
@@ -187,6 +199,7 @@ export class Db {
   /** Closes the pools. */
   async close(): Promise<void> {
     await this.relayPool.end();
+    await this.asyncCommitPool.end();
     await this.pool.end();
     if (this.readPool !== this.pool) await this.readPool.end();
   }

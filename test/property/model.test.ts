@@ -22,7 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { futureWeekday, invariantViolations, newTenant, startNode, waitFor, type Call, type Reply, type TestNode } from '../helpers/node';
+import { futureWeekday, invariantViolations, isolatedDatabase, newTenant, startNode, waitFor, type Call, type Reply, type TestNode } from '../helpers/node';
 
 const HOUR = 3_600_000;
 const OPEN = 8; // the resources are open 08:00–14:00 UTC: slots 0..5
@@ -122,11 +122,20 @@ describe('model-based: random concurrent command batches against one node', () =
   const slotIso = (slot: number) => new Date(Date.parse(`${day}T00:00:00Z`) + (OPEN + slot) * HOUR).toISOString();
   const slotOf = (iso: string) => Math.round((Date.parse(iso) - Date.parse(`${day}T00:00:00Z`)) / HOUR) - OPEN;
 
+  let db: Awaited<ReturnType<typeof isolatedDatabase>>;
+
   beforeAll(async () => {
-    t = await startNode({ SLOT_HORIZON_DAYS: '14' });
+    // A database of its own: on the shared one, other test files' nodes (no Redis, so no invalidation
+    // message reaches this node) expire this run's holds, and this node's availability cache may then
+    // answer from before that for up to its 500 ms TTL, which the model cannot tell from a lost seat.
+    db = await isolatedDatabase();
+    t = await startNode({ SLOT_HORIZON_DAYS: '14', DATABASE_URL: db.url });
     day = futureWeekday(3);
   });
-  afterAll(async () => t?.stop());
+  afterAll(async () => {
+    await t?.stop();
+    await db?.drop();
+  });
 
   it('keeps remaining seats, the event feed and the state machines in step with the model', async () => {
     let runs = 0;

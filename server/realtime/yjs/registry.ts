@@ -407,7 +407,8 @@ export class DocRegistry {
 
   private async store(e: Entry, update: Uint8Array): Promise<void> {
     try {
-      await yjsRepository.append(this.db.pool, e.name, update);
+      // Visible to every node once this returns; the WAL flush follows (Db.asyncCommitPool says why that is enough).
+      await yjsRepository.append(this.db.asyncCommitPool, e.name, update);
     } catch (err) {
       e.dirty = true;
       throw err;
