@@ -98,8 +98,6 @@ export async function startNode(name: string, env: Record<string, string>, tmpDi
       JWT_SECRET,
       LOG_LEVEL: 'warn',
       BENCH_TRACE_FILE: traceFile,
-      // For P5's memory figures (bench/lib/pg-trace.ts collects on SIGUSR2); nothing else calls gc().
-      NODE_OPTIONS: '--expose-gc',
       ...env,
     },
   });

@@ -15,8 +15,7 @@
  *   their one-statement write) returned, on CLOCK_MONOTONIC (P4: commit on
  *   node A → client on node B).
  *
- * On SIGUSR2 it writes all of it as JSON to BENCH_TRACE_FILE (and runs a full
- * garbage collection when the node was started with --expose-gc).
+ * On SIGUSR2 it writes all of it as JSON to BENCH_TRACE_FILE.
  */
 import { writeFileSync } from 'node:fs';
 import pg from 'pg';
@@ -113,8 +112,6 @@ pg.Client.prototype.query = function traced(this: object, ...args: unknown[]) {
 } as typeof pg.Client.prototype.query;
 
 process.on('SIGUSR2', () => {
-  // P5's memory figures are read after a full collection (the bench starts nodes with --expose-gc).
-  (globalThis as { gc?: () => void }).gc?.();
   if (!file) return;
   writeFileSync(file, JSON.stringify({ outside: [...outside], transactions, commits }));
 });

@@ -21,8 +21,6 @@ async function main() {
   console.log('READY ' + JSON.stringify({ port: server.address.port }));
 }
 process.on('SIGTERM', () => void server.destroy().finally(() => process.exit(0)));
-// As the Slotwise nodes do (bench/lib/pg-trace.ts): a full collection before P5 reads the memory figures.
-process.on('SIGUSR2', () => (globalThis as { gc?: () => void }).gc?.());
 main().catch((err) => {
   console.error(err);
   process.exit(1);
