@@ -101,6 +101,13 @@ export async function isolatedDatabase(): Promise<{ url: string; drop(): Promise
     async drop() {
       const c = new pg.Client({ connectionString: adminUrl.toString() });
       await c.connect();
+      // Pools that just ended may still be closing their connections: a forced drop would kill them mid-close
+      // with a FATAL that their clients report as an uncaught error. Let them go first (FORCE only for stragglers).
+      for (let i = 0; i < 100; i++) {
+        const { rows } = await c.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+        if (rows[0].n === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
     },
