@@ -49,8 +49,8 @@ export async function runP5(ctx: Ctx): Promise<void> {
 
     ctx.checkDeadline();
     const ramp = RAMP.map((rate) => ({ rate, seconds: 3 }));
-    const sRamp = (await edits(ctx, 'p5-slotwise-ramp', { ...slot(await groupDoc(ctx, 'p5 ramp')), steps: ramp, stopAboveMs: 50 })).steps;
-    const hRamp = (await edits(ctx, 'p5-hocuspocus-ramp', { ...hp('p5-ramp'), steps: ramp, stopAboveMs: 50 })).steps;
+    const sRamp = (await edits(ctx, 'p5-slotwise-ramp', { ...slot(await groupDoc(ctx, 'p5 ramp')), steps: ramp, stopAboveMs: 50, retryOnce: true })).steps;
+    const hRamp = (await edits(ctx, 'p5-hocuspocus-ramp', { ...hp('p5-ramp'), steps: ramp, stopAboveMs: 50, retryOnce: true })).steps;
     const sBest = sustained(sRamp);
     const hBest = sustained(hRamp);
     const show = (steps: Step[]) => steps.map((s) => `${s.rate}→${num(s.achieved)}/s p99 ${ms(s.p99)}`).join(', ');
@@ -63,7 +63,7 @@ export async function runP5(ctx: Ctx): Promise<void> {
     });
     const rate = (r: number) => (r > 0 ? `${num(r)}/s` : `< ${RAMP[0]}/s`);
     ctx.rows.push({
-      id: 'P5', what: `sustained Yjs edits/s with p99 < 50 ms (ramp ${RAMP[0]}…${num(RAMP[RAMP.length - 1]!)}/s, 3 s steps)`, figure: rate(sBest), peer: `Hocuspocus ${rate(hBest)}`,
+      id: 'P5', what: `sustained Yjs edits/s with p99 < 50 ms (ramp ${RAMP[0]}…${num(RAMP[RAMP.length - 1]!)}/s, 3 s steps, the first failing step run twice)`, figure: rate(sBest), peer: `Hocuspocus ${rate(hBest)}`,
       ratio: sBest > 0 && hBest > 0 ? `${(sBest / hBest).toFixed(2)}×` : 'n/a', target: '≥ 2× Hocuspocus', met: sBest >= 2 * hBest && hBest > 0,
       note: `Slotwise ${show(sRamp)}; Hocuspocus ${show(hRamp)}`,
     });
