@@ -40,7 +40,7 @@ export interface NodeOptions {
 }
 
 export interface SlotwiseNode {
-  /** The Hono app (for in-process requests). */
+  /** The Hono app (for in-process requests; the security, request-id and CORS headers of http/fixed-headers.ts are added by the HTTP server, not by it). */
   app: ReturnType<typeof createHttpApp>;
   db: Db;
   /** Development credentials, when the node made or found them. */

@@ -56,9 +56,10 @@ export class RedisBus implements Bus {
     private readonly log: Logger,
   ) {
     const opts = { maxRetriesPerRequest: 2, enableOfflineQueue: true, retryStrategy: (n: number) => Math.min(n * 100, 1000) };
-    // Publishing is fire-and-forget, and a batch of events publishes several messages per event in one tick:
-    // auto-pipelining sends them in one write (the adapter's publisher, a duplicate, inherits it).
-    this.pub = new Redis(url, { ...opts, enableAutoPipelining: true });
+    // Not auto-pipelined: ioredis would send a batch's publishes a turn of the event loop later, after the
+    // relay has already marked the batch published, and a node killed in between would lose them for live
+    // subscribers (test/fault/kill-node.test.ts caught that).
+    this.pub = new Redis(url, opts);
     this.sub = new Redis(url, opts);
     for (const c of [this.pub, this.sub]) c.on('error', (err) => this.log.warn({ err: err.message }, 'redis connection error'));
     this.sub.on('message', (channel: string, message: string) => {

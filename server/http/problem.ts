@@ -72,6 +72,12 @@ export function toProblem(err: unknown, log: Logger): Problem {
   if (e.code === '23514' && e.constraint === 'slot_no_oversell') return problem('slot-unavailable', 'the seats were taken concurrently');
   // Text the database cannot store (a NUL that came in through a path parameter or a document): the client's input.
   if (e.code === '22021' || e.code === '22P05') return problem('validation-failed', 'a text value contains a character that cannot be stored (such as NUL)');
+  // Lost a deadlock or serialization race after the retries (or inside an Idempotency-Key request, which is
+  // not retried): nothing was written, and the same request is expected to succeed when sent again.
+  if (e.code === '40P01' || e.code === '40001') {
+    log.warn({ err: e.message }, 'transaction lost a concurrency race');
+    return problem('unavailable', 'the request collided with a concurrent change and was not applied; retry it');
+  }
   if ((e.code && (UNAVAILABLE.test(e.code) || NETWORK.has(e.code))) || /timeout exceeded when trying to connect|Connection terminated|not queryable/i.test(e.message ?? '')) {
     log.warn({ err: e.message }, 'database unavailable');
     return problem('unavailable', 'the database is not reachable; retry shortly');

@@ -123,29 +123,50 @@ describe('the fast path of holds and direct bookings', () => {
     }
   });
 
-  it('runs a hold again when its statement loses a deadlock to a change of the resource', async () => {
+  /**
+   * Another transaction holds the resource row (as a schedule change does), a hold locks its slot and
+   * waits for that row (its hold_resources foreign key), then the other transaction wants the slot:
+   * Postgres aborts the hold's statement, which waited first. Returns the hold's answer.
+   */
+  async function holdLosingADeadlock(headers: Record<string, string> = {}) {
     const tenant = await newTenant(fast);
     const r = await tenant.newResource({ capacity: 2 });
     const day = futureWeekday(9);
-    // Another transaction holds the resource row (as a schedule change does), then wants the hold's slot.
+    const body = { resourceIds: [r.id], start: at(day, '10:00'), end: at(day, '11:00') };
     const other = await fast.pool.connect();
     try {
       await other.query('BEGIN');
       await other.query('SELECT 1 FROM resources WHERE id = $1 FOR UPDATE', [r.id]);
-      const pending = tenant.api('POST', '/v1/holds', { resourceIds: [r.id], start: at(day, '10:00'), end: at(day, '11:00') });
-      // The hold has locked its slot and waits for the resource row (its hold_resources foreign key).
+      const pending = tenant.api('POST', '/v1/holds', body, headers);
       await waitFor(async () => {
         const { rows } = await fast.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%create_hold_fast%'`);
         return rows.length > 0;
       }, 5_000);
-      // Waiting for the slot closes the cycle; Postgres aborts the hold's statement, which waited first.
       await other.query('SELECT 1 FROM slots WHERE resource_id = $1 AND start_at = $2 FOR UPDATE', [r.id, at(day, '10:00')]);
       await other.query('COMMIT');
-      const res = await pending;
-      expect(res.status).toBe(201);
-      expect(await invariantViolations(fast.pool, tenant.id)).toEqual([]);
+      return { tenant, body, res: await pending };
     } finally {
+      // If the test failed half-way, the other transaction must not keep the resource row locked.
+      await other.query('ROLLBACK').catch(() => {});
       other.release();
     }
+  }
+
+  it('runs a hold again when its statement loses a deadlock to a change of the resource', async () => {
+    const { tenant, res } = await holdLosingADeadlock();
+    expect(res.status).toBe(201);
+    expect(await invariantViolations(fast.pool, tenant.id)).toEqual([]);
+  });
+
+  it('answers 503 when an Idempotency-Key request loses a deadlock, and the same request then succeeds', async () => {
+    // Its one transaction belongs to the edge and is not retried: the client is told to send it again.
+    const headers = { 'Idempotency-Key': `deadlock-${Date.now()}` };
+    const { tenant, body, res } = await holdLosingADeadlock(headers);
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe('unavailable');
+    const again = await tenant.api('POST', '/v1/holds', body, headers);
+    expect(again.status).toBe(201);
+    expect((await tenant.api('GET', '/v1/events?after=0&limit=100')).body.events.filter((e: any) => e.type === 'hold.created')).toHaveLength(1);
+    expect(await invariantViolations(fast.pool, tenant.id)).toEqual([]);
   });
 });
