@@ -16,6 +16,9 @@ interface TxContext {
 // know about in advance (deadlock, serialization failure).
 const RETRYABLE = new Set(['40P01', '40001']);
 
+/** True when err is Postgres aborting a transaction that lost a race (deadlock, serialization): it wrote nothing, and may be run again. */
+export const lostRace = (err: unknown): boolean => RETRYABLE.has((err as { code?: string } | null)?.code ?? '');
+
 /** What a transaction wrote that others may have cached (recorded by the event repository). */
 export interface CommittedChange {
   tenantId: string;
@@ -108,7 +111,7 @@ export class Db {
         await afterCommit?.();
         return result;
       } catch (err) {
-        if (attempt < 3 && RETRYABLE.has((err as { code?: string }).code ?? '')) continue;
+        if (attempt < 3 && lostRace(err)) continue;
         throw err;
       }
     }
@@ -137,7 +140,7 @@ export class Db {
         result = await fn(client);
       } catch (err) {
         // A statement that lost a deadlock wrote nothing (it was its own transaction): run fn again, as `tx` does.
-        if (attempt < 3 && RETRYABLE.has((err as { code?: string }).code ?? '')) continue;
+        if (attempt < 3 && lostRace(err)) continue;
         throw err;
       } finally {
         // Whatever was noted was written by a statement that returned, so it is committed.

@@ -5,6 +5,7 @@ import { ZodError } from 'zod';
 import { problem, type ErrorCode, type Problem } from '../../shared/errors';
 import { DomainError } from '../core/errors';
 import type { Logger } from '../core/ports';
+import { lostRace } from '../db/pool';
 
 /** Sends a problem body with its status. */
 export function sendProblem(c: Context, body: Problem): Response {
@@ -74,7 +75,7 @@ export function toProblem(err: unknown, log: Logger): Problem {
   if (e.code === '22021' || e.code === '22P05') return problem('validation-failed', 'a text value contains a character that cannot be stored (such as NUL)');
   // Lost a deadlock or serialization race after the retries (or inside an Idempotency-Key request, which is
   // not retried): nothing was written, and the same request is expected to succeed when sent again.
-  if (e.code === '40P01' || e.code === '40001') {
+  if (lostRace(err)) {
     log.warn({ err: e.message }, 'transaction lost a concurrency race');
     return problem('unavailable', 'the request collided with a concurrent change and was not applied; retry it');
   }
