@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { client, futureWeekday, invariantViolations, isolatedDatabase, newTenant, waitFor, type TestNode } from '../helpers/node';
-import { killAll, liveClient, spawnNode, type NodeProcess } from '../helpers/process';
+import { killAll, liveClient, spawnNode, watchPool, type NodeProcess } from '../helpers/process';
 
 let db: Awaited<ReturnType<typeof isolatedDatabase>> | null = null;
 let pool: pg.Pool | null = null;
@@ -17,10 +17,7 @@ let live: Awaited<ReturnType<typeof liveClient>> | null = null;
 
 beforeAll(async () => {
   db = await isolatedDatabase();
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  // Dropping the database at the end terminates connections the pool may still be closing.
-  pool.on('error', () => {});
-  pool.on('connect', (c) => c.on('error', () => {}));
+  pool = watchPool(db.url);
   const env = { DATABASE_URL: db.url, REDIS_URL: inject('redisUrl') };
   [a, b] = await Promise.all([spawnNode('kill-a', env), spawnNode('kill-b', env)]);
 }, 120_000);

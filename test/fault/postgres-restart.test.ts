@@ -8,7 +8,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, invariantViolations, newTenant, waitFor, type TestNode } from '../helpers/node';
-import { killAll, ownPostgres, rawRequest, spawnNode, type NodeProcess, type PostgresProcess, type RawOutcome } from '../helpers/process';
+import { killAll, ownPostgres, rawRequest, spawnNode, watchPool, type NodeProcess, type PostgresProcess, type RawOutcome } from '../helpers/process';
 
 let postgres: PostgresProcess | null = null;
 let node: NodeProcess;
@@ -17,10 +17,8 @@ let pool: pg.Pool | null = null;
 beforeAll(async () => {
   postgres = await ownPostgres();
   node = await spawnNode('pg-a', { DATABASE_URL: postgres.url });
-  pool = new pg.Pool({ connectionString: postgres.url, max: 2 });
-  // This pool sees the outages too: its idle clients' errors are expected.
-  pool.on('error', () => {});
-  pool.on('connect', (c) => c.on('error', () => {}));
+  // This pool sees the outages too.
+  pool = watchPool(postgres.url, 2);
 }, 120_000);
 
 afterAll(async () => {

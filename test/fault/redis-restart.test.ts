@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { client, futureWeekday, invariantViolations, isolatedDatabase, newTenant, waitFor, type TestNode } from '../helpers/node';
-import { killAll, liveClient, ownRedis, spawnNode, type NodeProcess, type RedisProcess } from '../helpers/process';
+import { killAll, liveClient, ownRedis, spawnNode, watchPool, type NodeProcess, type RedisProcess } from '../helpers/process';
 
 let db: Awaited<ReturnType<typeof isolatedDatabase>> | null = null;
 let pool: pg.Pool | null = null;
@@ -22,9 +22,7 @@ const sockets: { socket: { disconnect(): void } }[] = [];
 
 beforeAll(async () => {
   db = await isolatedDatabase();
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  pool.on('error', () => {});
-  pool.on('connect', (c) => c.on('error', () => {}));
+  pool = watchPool(db.url);
   redis = await ownRedis();
   const env = { DATABASE_URL: db.url, REDIS_URL: redis.url };
   [a, b] = await Promise.all([spawnNode('redis-a', env), spawnNode('redis-b', env)]);

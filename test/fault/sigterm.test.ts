@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { client, invariantViolations, isolatedDatabase, newTenant, startNode, waitFor, type TestNode } from '../helpers/node';
-import { killAll, liveClient, rawRequest, spawnNode, type NodeProcess, type RawOutcome } from '../helpers/process';
+import { killAll, liveClient, rawRequest, spawnNode, watchPool, type NodeProcess, type RawOutcome } from '../helpers/process';
 
 let db: Awaited<ReturnType<typeof isolatedDatabase>> | null = null;
 let pool: pg.Pool | null = null;
@@ -22,9 +22,7 @@ const sockets: { socket: { disconnect(): void } }[] = [];
 
 beforeAll(async () => {
   db = await isolatedDatabase();
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  pool.on('error', () => {});
-  pool.on('connect', (c) => c.on('error', () => {}));
+  pool = watchPool(db.url);
   const env = { DATABASE_URL: db.url, REDIS_URL: inject('redisUrl') };
   // A logs at info: 'stopped cleanly' is an info line.
   [a, b] = await Promise.all([spawnNode('term-a', { ...env, LOG_LEVEL: 'info' }), spawnNode('term-b', env)]);

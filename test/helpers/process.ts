@@ -12,6 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { freePort, startEmbeddedPostgres } from '../../server/db/embedded';
 import { ADMIN_TOKEN, client, type Call } from './node';
 
@@ -360,4 +361,16 @@ export async function liveClient(url: string, token: string, opts: { reconnectio
   });
   const call = (event: string, payload: unknown) => socket.timeout(10_000).emitWithAck(event, payload) as Promise<any>;
   return { socket, received, call };
+}
+
+/**
+ * A pool for a fault test's own checks against the database. Its connections
+ * are expected to break (a Postgres restart, the database dropped at the end),
+ * so their errors are ignored instead of surfacing as uncaught.
+ */
+export function watchPool(url: string, max = 4): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max });
+  pool.on('error', () => {});
+  pool.on('connect', (c) => c.on('error', () => {}));
+  return pool;
 }
