@@ -29,7 +29,16 @@ export const errorCatalogue = {
   'notice-too-short': { status: 422, title: 'The start is sooner than the minimum notice' },
   'too-far-ahead': { status: 422, title: 'The start is further ahead than allowed' },
   'extend-limit': { status: 422, title: 'A hold lives at most 30 minutes in total' },
+  // Protection (docs/security.md): each carries `limit` (which bound) and, where waiting helps, `retryAfter` (seconds).
+  'limit-exceeded': { status: 422, title: 'The request exceeds a server limit' },
+  'last-api-key': { status: 409, title: 'A tenant must keep one live API key' },
+  'rate-limited': { status: 429, title: 'Too many requests' },
+  'too-many-concurrent': { status: 429, title: 'Too many requests in progress' },
+  'too-many-connections': { status: 429, title: 'Too many connections' },
+  'hold-quota': { status: 429, title: 'Too many holds' },
   'unavailable': { status: 503, title: 'The service is temporarily unavailable' },
+  'overloaded': { status: 503, title: 'The server is busy; retry shortly' },
+  'deadline-exceeded': { status: 503, title: 'The request did not finish in time' },
   'internal': { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

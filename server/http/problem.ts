@@ -7,9 +7,11 @@ import { DomainError } from '../core/errors';
 import type { Logger } from '../core/ports';
 import { lostRace } from '../db/pool';
 
-/** Sends a problem body with its status. */
+/** Sends a problem body with its status (and Retry-After when the problem says how long to wait). */
 export function sendProblem(c: Context, body: Problem): Response {
-  return c.body(JSON.stringify(body), body.status as 400, { 'Content-Type': 'application/problem+json' });
+  const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' };
+  if (typeof body.retryAfter === 'number') headers['Retry-After'] = String(Math.max(1, Math.ceil(body.retryAfter)));
+  return c.body(JSON.stringify(body), body.status as 400, headers);
 }
 
 /** Zod issues → the `errors` list of a validation problem. */
