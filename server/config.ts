@@ -1,12 +1,16 @@
 /** Environment → typed configuration, validated once at start-up. */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
+import type { Limits } from './core/limits';
 
 const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+/** A limit where 0 means "no limit" (documented per variable in docs/security.md). */
+const cap = (def: number, max = 100_000_000) => int(def, 0, max);
 
 const EnvSchema = z.object({
   PORT: int(3000, 0, 65535),
@@ -22,7 +26,33 @@ const EnvSchema = z.object({
   NODE_ID: optionalString,
   DATA_DIR: z.string().default('.data'),
   SWEEP_INTERVAL_MS: int(200, 20, 10_000),
-  DB_POOL_SIZE: int(20, 1, 500),
+  DB_POOL_SIZE: int(20, 2, 500),
+
+  // Protection: every default is in docs/security.md, with what hitting it answers.
+  TRUST_PROXY: int(0, 0, 10),
+  RATE_LIMIT_IP: cap(1_200),
+  RATE_LIMIT_USER: cap(600),
+  RATE_LIMIT_API_KEY: cap(6_000),
+  RATE_LIMIT_AVAILABILITY_IP: cap(6_000),
+  RATE_LIMIT_AVAILABILITY_USER: cap(2_400),
+  RATE_LIMIT_AVAILABILITY_API_KEY: cap(30_000),
+  AUTH_FAILURES_PER_IP: cap(30),
+  INFLIGHT_PER_SOCKET: cap(4, 10_000),
+  INFLIGHT_PER_USER: cap(8, 10_000),
+  INFLIGHT_PER_TENANT: z.coerce.number().int().min(0).max(10_000).optional(),
+  CONNECTIONS_PER_IP: cap(256, 1_000_000),
+  MAX_CONNECTIONS: z.coerce.number().int().min(0).max(10_000_000).optional(),
+  SOCKETS_PER_USER: cap(20, 1_000_000),
+  USER_MAX_HOLDS: cap(5, 1_000_000),
+  USER_REHOLD_LIMIT: cap(3, 1_000_000),
+  USER_REHOLD_WINDOW_SECONDS: int(1_800, 1, 86_400),
+  HTTP_HEADERS_TIMEOUT_MS: int(10_000, 1_000, 600_000),
+  HTTP_REQUEST_TIMEOUT_MS: int(30_000, 1_000, 600_000),
+  HTTP_KEEPALIVE_TIMEOUT_MS: int(5_000, 100, 600_000),
+  HTTP_KEEPALIVE_MAX_REQUESTS: cap(1_000, 1_000_000),
+  REQUEST_DEADLINE_MS: int(10_000, 100, 600_000),
+  DB_STATEMENT_TIMEOUT_MS: int(5_000, 100, 3_600_000),
+  DB_IDLE_TX_TIMEOUT_MS: int(10_000, 100, 3_600_000),
 });
 
 export interface Config {
@@ -40,6 +70,7 @@ export interface Config {
   dataDir: string;
   sweepIntervalMs: number;
   dbPoolSize: number;
+  limits: Limits;
 }
 
 /** Thrown with every problem in the environment listed, so start-up fails once and clearly. */
@@ -71,5 +102,46 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: e.DATA_DIR,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     dbPoolSize: e.DB_POOL_SIZE,
+    limits: {
+      trustProxy: e.TRUST_PROXY,
+      rates: {
+        api: { ip: e.RATE_LIMIT_IP, user: e.RATE_LIMIT_USER, key: e.RATE_LIMIT_API_KEY },
+        availability: { ip: e.RATE_LIMIT_AVAILABILITY_IP, user: e.RATE_LIMIT_AVAILABILITY_USER, key: e.RATE_LIMIT_AVAILABILITY_API_KEY },
+        authFailuresPerIp: e.AUTH_FAILURES_PER_IP,
+      },
+      inflight: {
+        socket: e.INFLIGHT_PER_SOCKET,
+        user: e.INFLIGHT_PER_USER,
+        // Half the pool: one tenant can never hold every connection other tenants need.
+        tenant: e.INFLIGHT_PER_TENANT ?? Math.max(1, Math.floor(e.DB_POOL_SIZE / 2)),
+      },
+      connections: { perIp: e.CONNECTIONS_PER_IP, max: e.MAX_CONNECTIONS ?? defaultMaxConnections(), socketsPerUser: e.SOCKETS_PER_USER },
+      holds: { perUser: e.USER_MAX_HOLDS, reholdLimit: e.USER_REHOLD_LIMIT, reholdWindowSeconds: e.USER_REHOLD_WINDOW_SECONDS },
+      http: {
+        headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+        keepAliveTimeoutMs: e.HTTP_KEEPALIVE_TIMEOUT_MS,
+        keepAliveMaxRequests: e.HTTP_KEEPALIVE_MAX_REQUESTS,
+        deadlineMs: e.REQUEST_DEADLINE_MS,
+      },
+      db: { statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS, idleInTransactionTimeoutMs: e.DB_IDLE_TX_TIMEOUT_MS },
+    },
   };
+}
+
+/**
+ * The process's open-file limit minus room for everything that is not a
+ * client connection (Postgres and Redis pools, log files, the listening
+ * socket): past it the server refuses new connections instead of running
+ * out of descriptors. Linux only; elsewhere 10,000.
+ */
+function defaultMaxConnections(): number {
+  try {
+    const limits = readFileSync('/proc/self/limits', 'utf8');
+    const soft = Number(/Max open files\s+(\d+)/.exec(limits)?.[1]);
+    if (Number.isFinite(soft) && soft > 0) return Math.max(64, soft - Math.min(1_000, Math.floor(soft / 4)));
+  } catch {
+    // not Linux
+  }
+  return 10_000;
 }

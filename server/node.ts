@@ -13,12 +13,16 @@ import { bookingService } from './core/services/bookings';
 import { eventService } from './core/services/events';
 import { holdService } from './core/services/holds';
 import { resourceService } from './core/services/resources';
+import { credentialService } from './core/services/credentials';
+import { protectionService, rateBuckets } from './core/services/protection';
 import { resolveSecrets, tenantService } from './core/services/tenants';
 import type { Clock } from './core/types';
 import { migrate } from './db/migrate';
 import { OutboxRelay } from './db/outbox';
 import { Db } from './db/pool';
 import { createBus, type Bus } from './bus/bus';
+import { RateCounters } from './bus/rate-limits';
+import { guardConnections } from './http/connections';
 import { createHttpApp } from './http/app';
 import { attachRealtime } from './realtime/attach';
 import { groupDocs } from './realtime/group-docs';
@@ -59,22 +63,33 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const { config } = opts;
   const log = opts.log ?? pino({ level: config.logLevel, base: { node: config.nodeId } });
   const clock = opts.clock ?? { now: () => Date.now() };
+  const { limits } = config;
   const db = new Db(config.databaseUrl, {
     readUrl: config.databaseReadUrl,
     max: config.dbPoolSize,
+    statementTimeoutMs: limits.db.statementTimeoutMs,
+    idleInTransactionTimeoutMs: limits.db.idleInTransactionTimeoutMs,
     onError: (err) => log.warn({ err: err.message }, 'idle database connection lost'),
   });
   await migrate(db.pool);
   const outbox = new OutboxRelay(db, log);
+  const bus = createBus(config.nodeId, config.redisUrl, log);
   const deps: CoreDeps = {
     store: db,
     outbox,
+    cluster: bus,
     clock,
-    config: { holdTtlSeconds: config.holdTtlSeconds, holdMinTtlSeconds: config.holdMinTtlSeconds, slotHorizonDays: config.slotHorizonDays, fastPaths: opts.fastPaths },
+    config: {
+      holdTtlSeconds: config.holdTtlSeconds, holdMinTtlSeconds: config.holdMinTtlSeconds, slotHorizonDays: config.slotHorizonDays,
+      fastPaths: opts.fastPaths, holdQuota: limits.holds,
+    },
     log,
   };
   const secrets = await resolveSecrets(deps, { adminToken: config.adminToken, jwtSecret: config.jwtSecret });
-  const bus = createBus(config.nodeId, config.redisUrl, log);
+  const credentials = credentialService(deps, secrets);
+  await credentials.start();
+  const counters = new RateCounters(config.redisUrl, rateBuckets(limits), log);
+  const protection = protectionService(limits, counters, () => db.saturated());
   // REST availability answers are cached per node. A commit invalidates what its events name on this node
   // before it answers; each numbered batch does so on every node (here, and through the bus elsewhere).
   const availabilityCache = new AvailabilityCache(clock);
@@ -91,7 +106,8 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const docs = new DocRegistry({ db, bus, log });
   const holds = holdService(deps);
   const services = {
-    tenants: tenantService(deps, secrets),
+    tenants: tenantService(deps),
+    credentials,
     resources: resourceService(deps),
     availability: availabilityService(deps, availabilityCache),
     holds,
@@ -108,10 +124,11 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       return checks;
     },
   };
-  const app = createHttpApp({ db, services, registry, readiness, log, version: VERSION });
+  const app = createHttpApp({ db, services, registry, readiness, log, version: VERSION, protection, limits });
 
   const server: Server = createServer(await withFixedHeaders(getRequestListener(app.fetch)));
-  const realtime = attachRealtime({ server, db, bus, outbox, services, docs, log, breakPublish: opts.breakPublish });
+  guardConnections(server, limits, log);
+  const realtime = attachRealtime({ server, db, bus, outbox, services, docs, log, protection, limits, breakPublish: opts.breakPublish });
   let workers: Workers | null = null;
   let listening = false;
   return {
@@ -128,7 +145,8 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       });
       listening = true;
       outbox.start();
-      workers = startWorkers({ db, outbox, resources: services.resources, log, sweepMs: config.sweepIntervalMs });
+      // Background work runs on the background pool, which requests cannot exhaust.
+      workers = startWorkers({ db, outbox, resources: resourceService({ ...deps, store: db.background }), log, sweepMs: config.sweepIntervalMs });
       return (server.address() as AddressInfo).port;
     },
     async stop() {
@@ -148,6 +166,8 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       // Documents are saved before the pool closes.
       await realtime.close();
       await unsubscribeInvalidations().catch(() => {});
+      await credentials.stop();
+      await counters.close();
       await bus.close();
       await db.close();
     },

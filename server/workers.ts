@@ -7,6 +7,7 @@ import type { Logger, Outbox } from './core/ports';
 import { expireDueHolds } from './core/services/seats';
 import type { ResourceService } from './core/services/resources';
 import type { Db } from './db/pool';
+import { userTokenRepository } from './db/repositories/credentials';
 import { idempotencyRepository } from './db/repositories/idempotency';
 
 const HOUR = 3_600_000;
@@ -56,7 +57,7 @@ export function startWorkers(opts: { db: Db; outbox: Outbox; resources: Resource
   const sweep = async () => {
     // Drain in batches: a burst of expiries is cleared in one tick.
     for (;;) {
-      const expired = await db.tx((q) => expireDueHolds(q, 200));
+      const expired = await db.background.tx((q) => expireDueHolds(q, 200));
       if (expired.length === 0) return;
       await outbox.flush();
       log.debug({ count: expired.length }, 'holds expired');
@@ -72,7 +73,8 @@ export function startWorkers(opts: { db: Db; outbox: Outbox; resources: Resource
         log.info({ schedules: n }, 'slot horizon extended');
       }
     }, log),
-    loop('idempotency-purge', HOUR, () => idempotencyRepository.purge(db.pool), log),
+    loop('idempotency-purge', HOUR, () => idempotencyRepository.purge(db.backgroundPool), log),
+    loop('token-purge', HOUR, () => userTokenRepository.purgeExpired(db.backgroundPool), log),
   ];
   return { stop: async () => void (await Promise.all(stops.map((s) => s()))) };
 }

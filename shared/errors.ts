@@ -32,6 +32,7 @@ export const errorCatalogue = {
   // Protection (docs/security.md): each carries `limit` (which bound) and, where waiting helps, `retryAfter` (seconds).
   'limit-exceeded': { status: 422, title: 'The request exceeds a server limit' },
   'last-api-key': { status: 409, title: 'A tenant must keep one live API key' },
+  'api-key-inactive': { status: 409, title: 'The API key is revoked or expired' },
   'rate-limited': { status: 429, title: 'Too many requests' },
   'too-many-concurrent': { status: 429, title: 'Too many requests in progress' },
   'too-many-connections': { status: 429, title: 'Too many connections' },

@@ -83,7 +83,26 @@ export const TokenCreate = z
     ttlSeconds: z.number().int().min(60).max(30 * 86_400).optional(),
   })
   .openapi('TokenCreate');
-export const Token = z.object({ token: z.string(), expiresAt: Instant }).openapi('UserToken');
+export const Token = z
+  .object({ token: z.string(), id: Id.openapi({ description: 'The token id (its `jti` claim): DELETE /v1/tokens/{id} revokes it' }), expiresAt: Instant })
+  .openapi('UserToken');
+export const TokenRevoked = z.object({ id: Id, userId: z.string(), expiresAt: Instant, revokedAt: Instant }).openapi('RevokedToken');
+export const UserTokensRevoked = z.object({ userId: z.string(), revoked: z.array(Id) }).openapi('RevokedUserTokens');
+
+/** The longest overlap a rotated API key may keep working for (7 days). */
+export const MAX_KEY_OVERLAP_SECONDS = 7 * 86_400;
+export const ApiKeyCreate = z.strictObject({ name: Name.optional() }).openapi('ApiKeyCreate');
+export const ApiKeyRotate = z
+  .strictObject({
+    overlapSeconds: z.number().int().min(0).max(MAX_KEY_OVERLAP_SECONDS).optional()
+      .openapi({ description: 'How long the old key keeps working (default 3600; 0 revokes it at once)' }),
+  })
+  .openapi('ApiKeyRotate');
+export const ApiKey = z
+  .object({ id: Id, name: z.string(), prefix: z.string(), createdAt: Instant, expiresAt: Instant.nullable(), revokedAt: Instant.nullable() })
+  .openapi('ApiKey');
+export type ApiKey = z.infer<typeof ApiKey>;
+export const ApiKeyWithSecret = ApiKey.extend({ apiKey: z.string().openapi({ description: 'The key itself: shown only in this answer' }) }).openapi('ApiKeyWithSecret');
 
 export const ResourceCreate = z
   .strictObject({

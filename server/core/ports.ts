@@ -4,7 +4,7 @@ import type { Clock } from './types';
 
 /** Transactions and reads; the db layer implements it. */
 export interface Store {
-  /** Runs fn in a transaction (joining a request's ambient one); afterCommit runs once it is durable. */
+  /** Runs fn in a transaction (joining a request's ambient one, if any); afterCommit runs once it is durable. */
   tx<T>(fn: (q: Queryable) => Promise<T>, afterCommit?: () => void | Promise<void>): Promise<T>;
   /** Runs fn's self-contained statements without BEGIN/COMMIT (joining a request's ambient transaction); afterCommit runs when fn returns non-null. */
   autocommit<T>(fn: (q: Queryable) => Promise<T | null>, afterCommit?: () => void | Promise<void>): Promise<T | null>;
@@ -25,6 +25,36 @@ export interface CoreConfig {
   slotHorizonDays: number;
   /** Test hook: false sends every hold and direct booking down the general path (migration 003 has the fast one). */
   fastPaths?: boolean;
+  /** What one user (token) may hold (0: no limit); tenant keys are not limited. */
+  holdQuota?: { perUser: number; reholdLimit: number; reholdWindowSeconds: number };
+}
+
+/** What a rate counter says after a take: allowed or not, and how the budget stands. */
+export interface RateVerdict {
+  allowed: boolean;
+  /** The budget of the window (0: unlimited). */
+  limit: number;
+  remaining: number;
+  /** Milliseconds until the window resets. */
+  resetMs: number;
+}
+
+/** Fixed-window rate counters shared by every node (the bus layer implements it over Redis). */
+export interface RateCounter {
+  /** Takes `points` from `bucket`'s budget for `key`; never rejects (a store outage counts in memory). */
+  take(bucket: string, key: string, points?: number): Promise<RateVerdict>;
+  /** How `key` stands in `bucket` without taking anything. */
+  peek(bucket: string, key: string): Promise<RateVerdict>;
+}
+
+/** Messages between nodes (the bus implements it): what one node changes that every node must act on. */
+export interface ClusterChannel {
+  publish(channel: string, type: string, payload: unknown): Promise<void>;
+  subscribe(channel: string, handler: (env: { type: string; nodeId: string; payload: unknown }) => void): Promise<() => Promise<void>>;
+  /** True when messages can currently reach the other nodes. */
+  healthy(): boolean;
+  /** Calls handler each time the channel is back after an outage (what was sent meanwhile was lost). */
+  onReconnect?(handler: () => void): () => void;
 }
 
 export interface Logger {
@@ -37,6 +67,8 @@ export interface Logger {
 export interface CoreDeps {
   store: Store;
   outbox: Outbox;
+  /** Other nodes (absent or a no-op when the node runs alone). */
+  cluster?: ClusterChannel;
   clock: Clock;
   config: CoreConfig;
   log: Logger;

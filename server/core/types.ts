@@ -4,8 +4,10 @@ import type { Rules } from '../../shared/schemas';
 /** Who is calling, after authentication. */
 export type Principal =
   | { kind: 'admin' }
-  | { kind: 'tenant'; tenantId: string }
-  | { kind: 'user'; tenantId: string; userId: string; name: string; role: 'member' | 'organizer' };
+  /** A tenant API key; `expiresAt` is set once the key was rotated (null: until revoked). */
+  | { kind: 'tenant'; tenantId: string; keyId: string; expiresAt: number | null }
+  /** A user token; `tokenId` is its `jti`, by which it can be revoked. */
+  | { kind: 'user'; tenantId: string; userId: string; name: string; role: 'member' | 'organizer'; tokenId: string; expiresAt: number };
 
 export type TenantPrincipal = Exclude<Principal, { kind: 'admin' }>;
 

@@ -101,7 +101,7 @@ export class OutboxRelay implements Outbox {
   /** Publishes events another node numbered but never published (it died in between). */
   private async rescueStranded(): Promise<void> {
     try {
-      await this.db.tx(async (q) => {
+      await this.db.background.tx(async (q) => {
         const events = await eventRepository.lockStranded(q, this.strandedAfterMs, BATCH);
         if (events.length === 0) return;
         this.log.info({ count: events.length, first: events[0]!.seq }, 'publishing events a failed node left behind');

@@ -43,6 +43,16 @@ export type FastResult<T> =
   | { status: 'conflict'; conflicts: { resourceId: string; start: string; end: string; remaining: number; reason: 'blocked' | 'full' }[] }
   | { status: 'fallback'; conflicts?: undefined };
 
+export interface DbOptions {
+  readUrl?: string;
+  max?: number;
+  onError?: (err: Error) => void;
+  /** statement_timeout of request connections (background ones get at least 30 s). */
+  statementTimeoutMs?: number;
+  /** idle_in_transaction_session_timeout of every connection. */
+  idleInTransactionTimeoutMs?: number;
+}
+
 /** The database handle every repository and service receives. */
 export class Db {
   readonly pool: pg.Pool;
@@ -80,21 +90,51 @@ export class Db {
     if (changes?.length) for (const fn of this.commitListeners) fn(changes);
   }
 
-  constructor(url: string, opts: { readUrl?: string; max?: number; onError?: (err: Error) => void } = {}) {
-    const common = { max: opts.max ?? 20, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 };
-    this.pool = new pg.Pool({ connectionString: url, ...common });
-    this.readPool = opts.readUrl ? new pg.Pool({ connectionString: opts.readUrl, ...common }) : this.pool;
-    this.relayPool = new pg.Pool({ connectionString: url, ...common, max: 2 });
-    this.asyncCommitPool = new pg.Pool({ connectionString: url, ...common, max: 4, options: '-c synchronous_commit=off' });
+  /**
+   * Connections for background work (the hold sweeper, the slot horizon,
+   * purges, the stranded-event rescue, Yjs compaction): requests cannot take
+   * them, so expiry stays on time however busy the request pool is.
+   */
+  readonly backgroundPool: pg.Pool;
+  /** The Store of background work: transactions on `backgroundPool`, never joining a request's. */
+  readonly background: { tx: Db['tx']; autocommit: Db['autocommit']; pool: pg.Pool; readPool: pg.Pool };
+
+  constructor(url: string, opts: DbOptions = {}) {
+    const statement = opts.statementTimeoutMs ?? 5_000;
+    const idle = opts.idleInTransactionTimeoutMs ?? 10_000;
+    // Every statement has a deadline, and a transaction left open (a wedged client) is cut: no request can
+    // hold a connection or a row lock for longer. Background work gets a longer statement deadline.
+    const guard = (ms: number) => `-c statement_timeout=${ms} -c idle_in_transaction_session_timeout=${idle}`;
+    const slow = Math.max(30_000, statement * 6);
+    const common = { max: opts.max ?? 20, connectionTimeoutMillis: 3_000, idleTimeoutMillis: 30_000 };
+    this.pool = new pg.Pool({ connectionString: url, ...common, options: guard(statement) });
+    this.readPool = opts.readUrl ? new pg.Pool({ connectionString: opts.readUrl, ...common, options: guard(statement) }) : this.pool;
+    this.relayPool = new pg.Pool({ connectionString: url, ...common, max: 2, options: guard(slow) });
+    this.asyncCommitPool = new pg.Pool({ connectionString: url, ...common, max: 4, options: `-c synchronous_commit=off ${guard(slow)}` });
+    this.backgroundPool = new pg.Pool({ connectionString: url, ...common, max: 3, options: guard(slow) });
+    this.queueBound = 2 * common.max;
     const onError = opts.onError ?? (() => {});
-    // An idle client losing its connection must not crash the process.
-    this.pool.on('error', onError);
-    this.relayPool.on('error', onError);
-    this.asyncCommitPool.on('error', onError);
-    if (this.readPool !== this.pool) this.readPool.on('error', onError);
-    // Nor may a checked-out one between two queries (the pool only listens to idle clients):
-    // its next query fails instead, and the transaction with it.
-    for (const p of new Set([this.pool, this.readPool, this.asyncCommitPool])) p.on('connect', (client) => client.on('error', onError));
+    const pools = new Set([this.pool, this.readPool, this.relayPool, this.asyncCommitPool, this.backgroundPool]);
+    // An idle client losing its connection must not crash the process. Nor may a checked-out one between
+    // two queries (the pool only listens to idle clients): its next query fails instead, and the transaction with it.
+    for (const p of pools) {
+      p.on('error', onError);
+      p.on('connect', (client) => client.on('error', onError));
+    }
+    const bg = this.backgroundPool;
+    this.background = {
+      tx: (fn, afterCommit) => this.retrying(() => this.ownTx(bg, fn), afterCommit),
+      autocommit: (fn, afterCommit) => this.autocommitOn(bg, fn, afterCommit),
+      pool: bg,
+      readPool: bg,
+    };
+  }
+
+  private readonly queueBound: number;
+
+  /** True when more requests wait for a connection than the pool has twice over: new work is refused fast (503) rather than queued for seconds. */
+  saturated(): boolean {
+    return this.pool.waitingCount > this.queueBound;
   }
 
   /** Runs fn in a transaction; joins the ambient one when a request opened it. */
@@ -105,9 +145,14 @@ export class Db {
       if (afterCommit) ctx.afterCommit.push(afterCommit);
       return result;
     }
+    return this.retrying(() => this.ownTx(this.pool, fn), afterCommit);
+  }
+
+  /** Runs a transaction up to three times while it loses deadlock or serialization races, then its after-commit hook. */
+  private async retrying<T>(run: () => Promise<T>, afterCommit?: AfterCommit): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await this.ownTx(fn);
+        const result = await run();
         await afterCommit?.();
         return result;
       } catch (err) {
@@ -132,8 +177,12 @@ export class Db {
       if (afterCommit && result !== null) ctx.afterCommit.push(afterCommit);
       return result;
     }
+    return this.autocommitOn(this.pool, fn, afterCommit);
+  }
+
+  private async autocommitOn<T>(pool: pg.Pool, fn: (q: pg.PoolClient) => Promise<T | null>, afterCommit?: AfterCommit): Promise<T | null> {
     for (let attempt = 1; ; attempt++) {
-      const client = await this.pool.connect();
+      const client = await pool.connect();
       let result: T | null;
       try {
         noted.set(client, []);
@@ -180,8 +229,8 @@ export class Db {
     return result.value;
   }
 
-  private async ownTx<T>(fn: (q: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+  private async ownTx<T>(pool: pg.Pool, fn: (q: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -203,6 +252,7 @@ export class Db {
   async close(): Promise<void> {
     await this.relayPool.end();
     await this.asyncCommitPool.end();
+    await this.backgroundPool.end();
     await this.pool.end();
     if (this.readPool !== this.pool) await this.readPool.end();
   }

@@ -4,14 +4,17 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import type { Registry } from 'prom-client';
 import { problem } from '../../shared/errors';
+import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
+import type { ProtectionService } from '../core/services/protection';
 import type { Db } from '../db/pool';
 import { API_EXPOSED_HEADERS } from './fixed-headers';
-import { auth, type AuthEnv } from './middleware/auth';
+import { auth, deadline, requestAddress, type AuthEnv } from './middleware/auth';
 import { idempotency } from './middleware/idempotency';
 import { httpMetrics } from './middleware/metrics';
 import { sendProblem, toProblem } from './problem';
 import { bookingRoutes } from './routes/booking';
+import { credentialRoutes } from './routes/credentials';
 import { eventRoutes } from './routes/events';
 import { groupRoutes } from './routes/groups';
 import { resourceRoutes } from './routes/resources';
@@ -28,6 +31,8 @@ export interface HttpDeps {
   readiness: Readiness;
   log: Logger;
   version: string;
+  protection: ProtectionService;
+  limits: Limits;
 }
 
 /** Builds the HTTP app; nothing global, so a test can run several in one process. */
@@ -42,12 +47,21 @@ export function createHttpApp(deps: HttpDeps) {
   // Only where a body can be: bodyLimit reads c.req.raw.body, which makes @hono/node-server build a full
   // WHATWG Request (headers, AbortSignal) even for a GET, a tenth of a cached availability answer's CPU.
   app.use('/v1/*', (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next)));
-  app.use('/v1/*', auth(deps.services.tenants));
+  app.use('/v1/*', deadline(deps.limits.http.deadlineMs));
+  app.use('/v1/*', auth(deps.services.credentials, deps.protection, deps.limits));
+  // Operators' routes count against the address's budget too; /healthz never does (it must always answer).
+  for (const path of ['/readyz', '/metrics', '/openapi.json', '/docs', '/docs/*']) {
+    app.use(path, async (c, next) => {
+      await deps.protection.admitAddress(requestAddress(c, deps.limits), 'api');
+      return next();
+    });
+  }
   app.use('/v1/*', idempotency(deps.db));
 
   tenantRoutes(app, deps.services);
   resourceRoutes(app, deps.services);
   bookingRoutes(app, deps.services);
+  credentialRoutes(app, deps.services);
   eventRoutes(app, deps.services);
   groupRoutes(app, deps.services);
   systemRoutes(app, deps);

@@ -12,7 +12,7 @@ import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 
 /** Response headers a browser on another origin may read from the API. */
-export const API_EXPOSED_HEADERS = ['ETag', 'Location', 'Idempotent-Replayed'];
+export const API_EXPOSED_HEADERS = ['ETag', 'Location', 'Idempotent-Replayed', 'Retry-After', 'RateLimit', 'RateLimit-Policy'];
 
 // The request id a client sent is echoed when it is short and plain (as hono's requestId middleware does).
 const CLIENT_REQUEST_ID = /^[\w\-=]{1,255}$/;

@@ -75,6 +75,11 @@ export function toProblem(err: unknown, log: Logger): Problem {
   if (e.code === '23514' && e.constraint === 'slot_no_oversell') return problem('slot-unavailable', 'the seats were taken concurrently');
   // Text the database cannot store (a NUL that came in through a path parameter or a document): the client's input.
   if (e.code === '22021' || e.code === '22P05') return problem('validation-failed', 'a text value contains a character that cannot be stored (such as NUL)');
+  // A statement past statement_timeout was cancelled (its transaction with it): nothing was written.
+  if (e.code === '57014') {
+    log.warn({ err: e.message }, 'statement cancelled at its deadline');
+    return problem('deadline-exceeded', 'the database did not finish the request in time; nothing was changed. Retry, or ask for less', { limit: 'db.statement_timeout', retryAfter: 1 });
+  }
   // Lost a deadlock or serialization race after the retries (or inside an Idempotency-Key request, which is
   // not retried): nothing was written, and the same request is expected to succeed when sent again.
   if (lostRace(err)) {

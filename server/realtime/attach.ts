@@ -4,7 +4,9 @@
  */
 import type { Server } from 'node:http';
 import type { Bus } from '../bus/bus';
+import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
+import type { ProtectionService } from '../core/services/protection';
 import type { GroupService } from '../core/services/groups';
 import type { TenantService } from '../core/services/tenants';
 import type { OutboxRelay } from '../db/outbox';
@@ -21,6 +23,8 @@ export interface RealtimeOptions {
   bus: Bus;
   outbox: OutboxRelay;
   services: Services & { groups: GroupService; tenants: TenantService };
+  protection: ProtectionService;
+  limits: Limits;
   docs: DocRegistry;
   log: Logger;
   /** Test hook: the node commits but never publishes (as if it died right after commit). */
@@ -36,8 +40,8 @@ export interface Realtime {
 
 /** Attaches Socket.IO, the fan-out and the Yjs gateway. */
 export function attachRealtime(opts: RealtimeOptions): Realtime {
-  const { server, db, bus, outbox, services, docs, log } = opts;
-  const io = attachSocketGateway(server, { db, bus, services, log });
+  const { server, db, bus, outbox, services, docs, log, protection, limits } = opts;
+  const io = attachSocketGateway(server, { db, bus, services, log, protection, limits });
   const fanout = createFanout(io, db, log);
   outbox.setPublisher(async (events) => {
     if (opts.breakPublish) throw new Error('publishing is broken on this node (test hook)');
@@ -49,7 +53,7 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
   });
   const yjs = attachYjsGateway(server, {
     registry: docs,
-    authorize: async (token, docName) => services.groups.authorizeDoc(token ? await services.tenants.authenticate(token) : null, docName),
+    authorize: async (token, docName) => services.groups.authorizeDoc(token ? await services.credentials.authenticate(token) : null, docName),
     log,
   });
   return {

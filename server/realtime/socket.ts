@@ -11,8 +11,11 @@ import type { z } from 'zod';
 import { HoldIdInput, RESYNC_LIMIT, ResyncInput, SubscribeInput, UnsubscribeInput, type ClientToServerEvents, type ServerToClientEvents } from '../../shared/live';
 import { HoldConfirm, HoldCreate, HoldExtend } from '../../shared/schemas';
 import { RedisBus, type Bus } from '../bus/bus';
+import type { Release } from '../core/admission';
 import { DomainError } from '../core/errors';
+import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
+import { clientAddress, type ProtectionService, type RequestClass } from '../core/services/protection';
 import type { TenantPrincipal } from '../core/types';
 import { checkKey, fingerprintOf, idempotencyScope, runIdempotent } from '../db/idempotent';
 import type { Db } from '../db/pool';
@@ -23,6 +26,9 @@ import { publicData } from './public-view';
 
 interface SocketData {
   principal: TenantPrincipal;
+  ip: string;
+  /** Ends this connection's count against its user's cap and its credential watch. */
+  done: () => void;
 }
 type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -65,11 +71,26 @@ export interface SocketGatewayOptions {
   bus: Bus;
   services: Services;
   log: Logger;
+  protection: ProtectionService;
+  limits: Limits;
+}
+
+/** Resources one connection may watch at once (the cap on `subscribe` ids, summed over its subscriptions). */
+export const MAX_SUBSCRIBED_RESOURCES = 100;
+/** A connection whose unsent output passes this (it does not read) is cut off: its memory is the node's. */
+export const MAX_SOCKET_BACKLOG_BYTES = 4 * 1024 * 1024;
+const MAX_SOCKET_BACKLOG_PACKETS = 2_000;
+
+/** A handshake refusal as Socket.IO carries it: `connect_error` with the code as message and the problem as data. */
+function refusal(err: unknown): Error & { data?: unknown } {
+  const e: Error & { data?: unknown } = new Error(err instanceof DomainError ? err.code : 'unavailable');
+  if (err instanceof DomainError) e.data = err.toProblem();
+  return e;
 }
 
 /** Attaches Socket.IO to the HTTP server (same port as the API). */
 export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptions): LiveServer {
-  const { db, bus, services, log } = opts;
+  const { db, bus, services, log, protection, limits } = opts;
   const io: LiveServer = new Server(server, {
     path: '/socket.io',
     // Other upgrades on this port belong to the Yjs gateway: leave them alone.
@@ -80,21 +101,67 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
   if (bus instanceof RedisBus) io.adapter(createAdapter(guarded(bus.pub.duplicate(), log), guarded(bus.sub.duplicate(), log)));
 
   io.use(async (socket, next) => {
-    const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
-    const principal = typeof token === 'string' ? await services.tenants.authenticate(token).catch(() => null) : null;
-    if (!principal || principal.kind === 'admin') return next(new Error('unauthorized'));
-    socket.data.principal = principal;
-    next();
+    const ip = clientAddress(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], limits.trustProxy);
+    try {
+      await protection.admitAddress(ip, 'api');
+      await protection.checkAuthAllowed(ip);
+      const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+      const principal = typeof token === 'string' ? await services.credentials.authenticate(token) : null;
+      if (!principal || principal.kind === 'admin') {
+        await protection.authFailed(ip);
+        return next(new Error('unauthorized'));
+      }
+      await protection.admitCredential(principal, 'api');
+      const leave = protection.openSession(principal);
+      // The connection ends with its credential: revoked (on any node) or expired.
+      const unwatch = services.credentials.watch(principal, (why) => {
+        log.info({ why }, 'socket.io: credential ended; disconnecting');
+        socket.disconnect(true);
+      });
+      let done = false;
+      socket.data = {
+        principal, ip,
+        done: () => {
+          if (done) return;
+          done = true;
+          leave();
+          unwatch();
+        },
+      };
+      // A handshake refused by a later middleware, or a connection that never completes, must give its slot back.
+      socket.conn.once('close', () => socket.data.done?.());
+      next();
+    } catch (err) {
+      next(refusal(err));
+    }
   });
 
   io.on('connection', (socket: LiveSocket) => {
     const p = socket.data.principal;
 
-    /** Registers a command: validates, runs, acks; never lets an error escape. */
-    const command = (event: keyof ClientToServerEvents, run: (payload: unknown) => Promise<unknown>, idempotent = false) => {
+    socket.on('disconnect', () => socket.data.done());
+    const expired = () => new DomainError('unauthorized', 'the credential of this connection has expired or was revoked; reconnect with a new one');
+
+    /**
+     * Registers a command: checks the credential is still good, admits it
+     * (this connection's commands in progress, the budgets of its address and
+     * credential, its user's and tenant's work in progress), validates, runs,
+     * acks; never lets an error escape.
+     */
+    const command = (event: keyof ClientToServerEvents, run: (payload: unknown) => Promise<unknown>, idempotent = false, cls: RequestClass = 'api') => {
       socket.on(event, async (payload: unknown, cb?: unknown) => {
         const ack = typeof cb === 'function' ? (cb as (a: unknown) => void) : () => {};
+        let turn: Release | null = null;
+        let work: Release | null = null;
         try {
+          if (!services.credentials.isLive(p)) {
+            setImmediate(() => socket.disconnect(true));
+            throw expired();
+          }
+          turn = protection.enterSocket(socket.id);
+          await protection.admitAddress(socket.data.ip, cls);
+          await protection.admitCredential(p, cls);
+          work = await protection.enter(p);
           if (!idempotent) return ack({ ok: true, ...(await run(payload) as object) });
           const { key, body } = splitKey(payload);
           if (!key) return ack({ ok: true, data: await run(body) });
@@ -109,18 +176,27 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
           ack(JSON.parse(outcome.body));
         } catch (err) {
           ack({ ok: false, error: toProblem(err, log) });
+        } finally {
+          work?.();
+          turn?.();
         }
       });
     };
 
     command('subscribe', async (payload) => {
       const s = parse(SubscribeInput, payload);
+      const watching = new Set([...subscribedResources(socket, p), ...s.resourceIds]);
+      if (watching.size > MAX_SUBSCRIBED_RESOURCES) {
+        throw new DomainError('limit-exceeded', `one connection may watch ${MAX_SUBSCRIBED_RESOURCES} resources at once; unsubscribe from some first`, {
+          limit: 'subscriptions.socket', max: MAX_SUBSCRIBED_RESOURCES,
+        });
+      }
       // The seq first: events after it may already show in the snapshot; clients dedupe by seq.
       const seq = await eventRepository.lastSeq(db.pool);
       const availability = await services.availability.query(p.tenantId, { resourceIds: s.resourceIds, from: ms(s.from), to: ms(s.to), seats: 1, mode: 'all' });
       await socket.join(s.resourceIds.map((id) => roomOf(p.tenantId, id, audienceOf(p))));
       return { seq, availability };
-    });
+    }, false, 'availability');
 
     command('unsubscribe', async (payload) => {
       const s = parse(UnsubscribeInput, payload);
@@ -130,8 +206,7 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
 
     command('resync', async (payload) => {
       const { afterSeq } = parse(ResyncInput, payload);
-      const prefix = `t:${p.tenantId}:r:`;
-      const resourceIds = [...socket.rooms].filter((r) => r.startsWith(prefix)).map((r) => r.slice(prefix.length).replace(/:all$/, ''));
+      const resourceIds = subscribedResources(socket, p);
       if (resourceIds.length === 0) return { events: [] };
       const rows = await eventRepository.forResources(db.pool, p.tenantId, resourceIds, afterSeq, RESYNC_LIMIT + 1);
       if (rows.length > RESYNC_LIMIT) return { snapshotRequired: true };
@@ -162,7 +237,35 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
 
   // Unknown packets or engine errors must never take the node down.
   io.engine.on('connection_error', (err: { message: string }) => log.debug({ err: err.message }, 'socket.io connection error'));
+  cutSlowReaders(io, log);
   return io;
+}
+
+/** The resources a connection is subscribed to. */
+function subscribedResources(socket: LiveSocket, p: TenantPrincipal): string[] {
+  const prefix = `t:${p.tenantId}:r:`;
+  return [...socket.rooms].filter((r) => r.startsWith(prefix)).map((r) => r.slice(prefix.length).replace(/:all$/, ''));
+}
+
+/**
+ * Every two seconds, disconnects local connections whose output piles up
+ * unsent (a client that subscribes to busy resources and never reads): what
+ * they do not read stays in this node's memory.
+ */
+function cutSlowReaders(io: LiveServer, log: Logger): void {
+  const timer = setInterval(() => {
+    for (const socket of io.of('/').sockets.values()) {
+      const conn = socket.conn as unknown as { writeBuffer?: unknown[]; transport?: { socket?: { bufferedAmount?: number } } };
+      const packets = conn.writeBuffer?.length ?? 0;
+      const bytes = conn.transport?.socket?.bufferedAmount ?? 0;
+      if (packets > MAX_SOCKET_BACKLOG_PACKETS || bytes > MAX_SOCKET_BACKLOG_BYTES) {
+        log.info({ packets, bytes }, 'socket.io: disconnecting a connection that does not read');
+        socket.disconnect(true);
+      }
+    }
+  }, 2_000);
+  timer.unref();
+  io.engine.on('close', () => clearInterval(timer));
 }
 
 /**

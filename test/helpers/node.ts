@@ -50,7 +50,21 @@ export interface TestNode {
   stop(): Promise<void>;
 }
 
-/** Starts a node with test settings (short minimum TTL, fast sweeper) on a free port. */
+/**
+ * Limits high enough that functional tests (thousands of requests from one
+ * address, one user and one tenant, at once) never meet them, while every
+ * request still goes through the counters; the hostile-client suite
+ * (test/security/hostile*.test.ts) runs with the production defaults.
+ * Hold quotas are off here: with them, a user's holds take the general path.
+ */
+export const ROOMY_LIMITS: Record<string, string> = {
+  RATE_LIMIT_IP: '10000000', RATE_LIMIT_USER: '10000000', RATE_LIMIT_API_KEY: '10000000',
+  RATE_LIMIT_AVAILABILITY_IP: '10000000', RATE_LIMIT_AVAILABILITY_USER: '10000000', RATE_LIMIT_AVAILABILITY_API_KEY: '10000000',
+  AUTH_FAILURES_PER_IP: '10000000', INFLIGHT_PER_SOCKET: '10000', INFLIGHT_PER_USER: '10000', INFLIGHT_PER_TENANT: '10000',
+  CONNECTIONS_PER_IP: '1000000', SOCKETS_PER_USER: '1000000', USER_MAX_HOLDS: '0', USER_REHOLD_LIMIT: '0',
+};
+
+/** Starts a node with test settings (short minimum TTL, fast sweeper, roomy limits) on a free port. */
 export async function startNode(env: Record<string, string> = {}, opts: { breakPublish?: boolean; fastPaths?: boolean; log?: Logger } = {}): Promise<TestNode> {
   const databaseUrl = env.DATABASE_URL ?? inject('databaseUrl');
   const config = loadConfig({
@@ -60,6 +74,7 @@ export async function startNode(env: Record<string, string> = {}, opts: { breakP
     SWEEP_INTERVAL_MS: '100',
     LOG_LEVEL: 'silent',
     DATABASE_URL: databaseUrl,
+    ...ROOMY_LIMITS,
     ...env,
   });
   const node = await createNode({ config: { ...config, databaseUrl }, breakPublish: opts.breakPublish, fastPaths: opts.fastPaths, log: opts.log });

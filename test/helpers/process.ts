@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { freePort, startEmbeddedPostgres } from '../../server/db/embedded';
-import { ADMIN_TOKEN, client, type Call } from './node';
+import { ADMIN_TOKEN, client, ROOMY_LIMITS, type Call } from './node';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 export const JWT_SECRET = 'test-jwt-secret-0123456789-0123456789-abcdef';
@@ -80,6 +80,7 @@ export async function spawnNode(name: string, env: Record<string, string>, opts:
     HOLD_MIN_TTL_SECONDS: '1',
     SWEEP_INTERVAL_MS: '100',
     LOG_LEVEL: 'warn',
+    ...ROOMY_LIMITS,
     ...(process.env.DEBUG_NODE ? { DEBUG: process.env.DEBUG_NODE } : {}),
     ...env,
   };

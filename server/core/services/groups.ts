@@ -134,7 +134,7 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
         const row = await access(q, p, id, true, true);
         if (row.status === 'held') return { g: row, changed: false };
         if (row.status !== 'draft' && row.status !== 'expired') throw new DomainError('group-state', `the group booking is ${row.status}`);
-        const h = await createHoldIn(q, p, req, ttl, clock.now(), { groupBookingId: id });
+        const h = await createHoldIn(q, p, req, ttl, clock.now(), { groupBookingId: id }, deps.config.holdQuota);
         await groupRepository.setState(q, id, { status: 'held', holdId: h.id, bookingId: null });
         return { g: { ...row, status: 'held' as const, holdId: h.id }, changed: true };
       }, flush);

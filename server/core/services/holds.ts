@@ -5,7 +5,7 @@ import { holdRepository } from '../../db/repositories/holds';
 import type { Booking, Hold, HoldConfirm } from '../../../shared/schemas';
 import { bookingDto, holdDto } from '../dto';
 import { DomainError, notFound } from '../errors';
-import type { CoreDeps } from '../ports';
+import type { CoreConfig, CoreDeps } from '../ports';
 import { extendedExpiry, holdDecision } from '../rules';
 import type { Queryable } from '../../db/pool';
 import type { BookingRow, HoldRow, TenantPrincipal } from '../types';
@@ -25,8 +25,36 @@ export const ownerOf = (p: TenantPrincipal) => (p.kind === 'user' ? p.userId : n
 /** True when the principal may act on something owned by ownerId. */
 export const mayAccess = (p: TenantPrincipal, ownerId: string | null) => p.kind === 'tenant' || ownerId === p.userId;
 
-/** Creates a hold inside the caller's transaction (shared by holds and group bookings). */
-export async function createHoldIn(q: Queryable, p: TenantPrincipal, cmd: CreateHold, ttlSeconds: number, now: number, extra: Record<string, unknown> = {}): Promise<HoldRow> {
+export type HoldQuota = NonNullable<CoreConfig['holdQuota']>;
+
+/** True when holds of `p` are subject to the per-user quotas. */
+const quotaApplies = (p: TenantPrincipal, quota?: HoldQuota): quota is HoldQuota =>
+  p.kind === 'user' && quota !== undefined && (quota.perUser > 0 || quota.reholdLimit > 0);
+
+/**
+ * The per-user hold quotas, checked inside the hold's transaction (which this
+ * serializes per user): live holds at once, and holds of the same slot within
+ * the re-hold window. Throws 429 hold-quota naming the limit.
+ */
+async function checkQuota(q: Queryable, p: TenantPrincipal, cmd: CreateHold, quota: HoldQuota): Promise<void> {
+  if (p.kind !== 'user') return;
+  const seen = await holdRepository.quotaOf(q, p.tenantId, p.userId, cmd, quota.reholdWindowSeconds);
+  const wait = (at: number | null) => (at === null ? undefined : Math.max(1, Math.ceil((at - seen.now) / 1000)));
+  if (quota.perUser > 0 && seen.live >= quota.perUser) {
+    throw new DomainError('hold-quota', `a user may have ${quota.perUser} live holds at once; confirm or release one first`, {
+      limit: 'holds.user', max: quota.perUser, retryAfter: wait(seen.nextExpiry),
+    });
+  }
+  if (quota.reholdLimit > 0 && seen.again >= quota.reholdLimit) {
+    throw new DomainError('hold-quota', `a user may hold the same slot ${quota.reholdLimit} times within ${quota.reholdWindowSeconds} s`, {
+      limit: 'holds.rehold', max: quota.reholdLimit, retryAfter: wait(seen.againClears),
+    });
+  }
+}
+
+/** Creates a hold inside the caller's transaction (shared by holds and group bookings); `quota` applies to user tokens. */
+export async function createHoldIn(q: Queryable, p: TenantPrincipal, cmd: CreateHold, ttlSeconds: number, now: number, extra: Record<string, unknown> = {}, quota?: HoldQuota): Promise<HoldRow> {
+  if (quotaApplies(p, quota)) await checkQuota(q, p, cmd, quota);
   const resources = await liveResources(q, p.tenantId, cmd.resourceIds);
   checkRequestTiming(resources, cmd, now);
   await changeSeats(q, p.tenantId, resources, cmd);
@@ -94,11 +122,12 @@ export function holdService({ store, outbox, clock, config }: CoreDeps) {
       // The event's hold, with what only the database knows (id, createdAt, expiresAt) filled in by it.
       const event = { hold: holdDto({ id: '', tenantId: p.tenantId, ownerId: ownerOf(p), resourceIds: [...cmd.resourceIds].sort(), start: cmd.start,
         end: cmd.end, seats: cmd.seats, status: 'held', expiresAt: 0, bookingId: null, createdAt: 0 }) };
-      const fast = config.fastPaths === false ? null : await store.autocommit(
+      // A user's holds under quotas take the general path: the quota check and the hold are one transaction.
+      const fast = config.fastPaths === false || quotaApplies(p, config.holdQuota) ? null : await store.autocommit(
         (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => holdRepository.createFast(q, p.tenantId, ownerOf(p), cmd, ttl, event)),
         flush,
       );
-      const hold = fast ?? (await store.tx((q) => createHoldIn(q, p, cmd, ttl, now), flush));
+      const hold = fast ?? (await store.tx((q) => createHoldIn(q, p, cmd, ttl, now, {}, config.holdQuota), flush));
       return holdDto(hold);
     },
 

@@ -1,5 +1,5 @@
-/** Tenants, their hashed API keys, and node-independent settings. */
-import { named, type Queryable } from '../pool';
+/** Tenants and node-independent settings (API keys are in credentials.ts). */
+import type { Queryable } from '../pool';
 
 export const tenantRepository = {
   /** Inserts a tenant and returns its row. */
@@ -7,17 +7,6 @@ export const tenantRepository = {
     const { rows } = await q.query('INSERT INTO tenants (name) VALUES ($1) RETURNING id, name, created_at', [name]);
     const r = rows[0];
     return { id: r.id, name: r.name, createdAt: r.created_at.getTime() };
-  },
-
-  /** Stores the hash of a new API key. */
-  async addKey(q: Queryable, tenantId: string, keyHash: Buffer, prefix: string): Promise<void> {
-    await q.query('INSERT INTO api_keys (tenant_id, key_hash, prefix) VALUES ($1, $2, $3)', [tenantId, keyHash, prefix]);
-  },
-
-  /** The tenant owning a live key with this hash, if any. */
-  async tenantForKey(q: Queryable, keyHash: Buffer): Promise<string | null> {
-    const { rows } = await q.query(named('tenants.forKey', 'SELECT tenant_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL', [keyHash]));
-    return rows[0]?.tenant_id ?? null;
   },
 };
 

@@ -1,24 +1,98 @@
-/** Bearer authentication: resolves the credential to a principal; routes decide what it may do. */
+/**
+ * Bearer authentication with the protection checks around it: the client's
+ * address and its budgets, failed authentications throttled per address,
+ * the credential's budget, and admission into the work in progress of its
+ * user and tenant. Routes then decide what the principal may do.
+ */
+import type { HttpBindings } from '@hono/node-server';
 import type { Context, MiddlewareHandler } from 'hono';
 import { DomainError } from '../../core/errors';
+import type { Limits } from '../../core/limits';
+import type { CredentialService } from '../../core/services/credentials';
+import { clientAddress, type ProtectionService, type RequestClass, type Standing } from '../../core/services/protection';
 import type { Principal, TenantPrincipal } from '../../core/types';
-import type { TenantService } from '../../core/services/tenants';
 
-export type AuthEnv = { Variables: { principal: Principal | null } };
+export type AuthEnv = { Variables: { principal: Principal | null }; Bindings: Partial<HttpBindings> };
 
-/** Sets `principal` (null without a credential); an invalid credential is 401 at once. */
-export function auth(tenants: TenantService): MiddlewareHandler<AuthEnv> {
+/** The address a request counts against (see clientAddress for proxies). */
+export function requestAddress(c: Context<AuthEnv>, limits: Limits): string {
+  const incoming = c.env?.incoming;
+  return clientAddress(incoming?.socket?.remoteAddress, incoming?.headers['x-forwarded-for'], limits.trustProxy);
+}
+
+/** Writes the RateLimit headers (draft-ietf-httpapi-ratelimit-headers) of the tightest budget on node's response. */
+function rateHeaders(c: Context<AuthEnv>, standings: (Standing | null)[]): void {
+  const out = c.env?.outgoing;
+  let tightest: Standing | null = null;
+  for (const s of standings) if (s && (!tightest || s.remaining < tightest.remaining)) tightest = s;
+  if (!out || !tightest || out.headersSent) return;
+  out.setHeader('RateLimit-Policy', `"${tightest.policy}";q=${tightest.limit};w=${tightest.windowSec}`);
+  out.setHeader('RateLimit', `"${tightest.policy}";r=${tightest.remaining};t=${Math.ceil(tightest.resetMs / 1000)}`);
+}
+
+/** On a 429 for a budget, the headers say which one is spent. */
+function spentHeaders(c: Context<AuthEnv>, err: unknown): void {
+  if (!(err instanceof DomainError) || err.code !== 'rate-limited') return;
+  const { limit, max, retryAfter } = err.extra as { limit?: string; max?: number; retryAfter?: number };
+  if (typeof limit === 'string' && typeof max === 'number') {
+    rateHeaders(c, [{ policy: limit.replace(/^rate\./, ''), limit: max, remaining: 0, resetMs: (retryAfter ?? 1) * 1000, windowSec: 60 }]);
+  }
+}
+
+/**
+ * Sets `principal` (null without a credential). An invalid credential is 401
+ * at once and counts as a failed authentication of the address; an address
+ * past its failures, or any budget spent, is 429; a full node is 503.
+ */
+export function auth(credentials: CredentialService, protection: ProtectionService, limits: Limits): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
+    const ip = requestAddress(c, limits);
+    const cls: RequestClass = c.req.path === '/v1/availability' ? 'availability' : 'api';
     const header = c.req.header('Authorization');
-    if (!header) {
-      c.set('principal', null);
-      return next();
+    let release = () => {};
+    try {
+      const byAddress = await protection.admitAddress(ip, cls);
+      if (!header) {
+        c.set('principal', null);
+        rateHeaders(c, [byAddress]);
+        return await next();
+      }
+      await protection.checkAuthAllowed(ip);
+      const m = /^Bearer\s+(\S+)$/i.exec(header);
+      const principal = m ? await credentials.authenticate(m[1]!) : null;
+      if (!principal) {
+        await protection.authFailed(ip);
+        throw new DomainError('unauthorized', 'the credential is not valid, has expired or was revoked');
+      }
+      c.set('principal', principal);
+      const byCredential = await protection.admitCredential(principal, cls);
+      release = await protection.enter(principal);
+      rateHeaders(c, [byAddress, byCredential]);
+    } catch (err) {
+      spentHeaders(c, err);
+      throw err;
     }
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    const principal = m ? await tenants.authenticate(m[1]!) : null;
-    if (!principal) throw new DomainError('unauthorized', 'the credential is not valid or has expired');
-    c.set('principal', principal);
-    return next();
+    try {
+      await next();
+    } finally {
+      release();
+    }
+  };
+}
+
+/** Reads (GET, HEAD) that take longer than `ms` are answered 503 deadline-exceeded; writes end with their transaction. */
+export function deadline(ms: number): MiddlewareHandler {
+  return async (c, next) => {
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') return next();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DomainError('deadline-exceeded', `the answer took longer than ${ms} ms; retry, or ask for less`, { limit: 'request.deadline', max: ms, retryAfter: 1 })), ms);
+    });
+    try {
+      await Promise.race([next(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   };
 }
 

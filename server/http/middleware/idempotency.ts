@@ -7,12 +7,13 @@ import type { AuthEnv } from './auth';
 const KEPT_HEADERS = ['content-type', 'etag', 'location'];
 
 /**
- * An API key is shown once and stored only as a hash, so the stored response
- * of POST /v1/tenants (what a retry replays) carries `apiKey: null`: the retry
- * still makes no second tenant, and no key sits in plain text in the table.
+ * An API key is shown once and stored only as a hash, so a stored response
+ * that carries one (POST /v1/tenants, /v1/api-keys, /v1/api-keys/:id/rotate)
+ * keeps `apiKey: null`: a retry still makes no second key, and no key sits in
+ * plain text in the table.
  */
 function withoutApiKey(body: string): string {
-  if (!body) return body;
+  if (!body.includes('"apiKey"')) return body;
   return JSON.stringify({ ...(JSON.parse(body) as Record<string, unknown>), apiKey: null });
 }
 
@@ -31,7 +32,7 @@ export function idempotency(db: Db): MiddlewareHandler<AuthEnv> {
         if (v) headers[h] = v;
       }
       const body = c.res.status < 400 ? await c.res.clone().text() : '';
-      return { status: c.res.status, headers, body: c.req.path === '/v1/tenants' ? withoutApiKey(body) : body };
+      return { status: c.res.status, headers, body: withoutApiKey(body) };
     });
     if (replayed) c.res = new Response(outcome.body, { status: outcome.status, headers: { ...outcome.headers, 'Idempotent-Replayed': 'true' } });
   };

@@ -23,6 +23,6 @@ export function tenantRoutes(app: App, s: Services): void {
   app.post('/v1/tokens', async (c) => {
     const tenantId = requireTenantKey(c);
     const cmd = await body(c, TokenCreate);
-    return c.json(await s.tenants.issueToken(tenantId, cmd), 201);
+    return c.json(await s.credentials.issueToken(tenantId, cmd), 201);
   });
 }

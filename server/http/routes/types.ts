@@ -2,6 +2,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AvailabilityService } from '../../core/services/availability';
 import type { BookingService } from '../../core/services/bookings';
+import type { CredentialService } from '../../core/services/credentials';
 import type { eventService } from '../../core/services/events';
 import type { GroupService } from '../../core/services/groups';
 import type { HoldService } from '../../core/services/holds';
@@ -11,6 +12,7 @@ import type { AuthEnv } from '../middleware/auth';
 
 export interface Services {
   tenants: TenantService;
+  credentials: CredentialService;
   resources: ResourceService;
   availability: AvailabilityService;
   holds: HoldService;

@@ -1,0 +1,165 @@
+/**
+ * What one client may ask of the cluster: request budgets per address, user
+ * token and API key (shared by every node), failed authentications per
+ * address, work in progress per user and tenant, and live connections per
+ * user. HTTP and both live gateways call the same checks, so a limit cannot
+ * be dodged by switching transport. docs/security.md lists the defaults.
+ */
+import { DomainError } from '../errors';
+import { KeyedLimiter, type Release } from '../admission';
+import type { Limits, RateBudget } from '../limits';
+import type { RateCounter, RateVerdict } from '../ports';
+import type { Principal, TenantPrincipal } from '../types';
+
+/** Availability reads have a budget of their own; everything else is `api`. */
+export type RequestClass = 'api' | 'availability';
+
+/** The budget that decided a request, for the RateLimit headers. */
+export interface Standing {
+  policy: string;
+  limit: number;
+  remaining: number;
+  resetMs: number;
+  windowSec: number;
+}
+
+export const RATE_WINDOW_SEC = 60;
+const AUTH_BUCKET = 'auth-failures';
+const bucketOf = (cls: RequestClass, who: keyof RateBudget) => `${cls}.${who}`;
+
+/** The rate buckets to create for `limits` (name → requests per window). */
+export function rateBuckets(limits: Limits): Record<string, { points: number; durationSec: number }> {
+  const out: Record<string, { points: number; durationSec: number }> = {};
+  for (const cls of ['api', 'availability'] as const) {
+    for (const who of ['ip', 'user', 'key'] as const) out[bucketOf(cls, who)] = { points: limits.rates[cls][who], durationSec: RATE_WINDOW_SEC };
+  }
+  out[AUTH_BUCKET] = { points: limits.rates.authFailuresPerIp, durationSec: RATE_WINDOW_SEC };
+  return out;
+}
+
+/**
+ * The client's address: the TCP peer, or with `trustProxy` hops of proxies in
+ * front, the address the outermost trusted proxy saw (read from the right of
+ * X-Forwarded-For, so a client cannot pick its own). IPv4-mapped IPv6 is
+ * unwrapped; IPv6 counts per /64, the block one subscriber usually has.
+ */
+export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, trustProxy: number): string {
+  let ip = peer ?? 'unknown';
+  if (trustProxy > 0 && forwardedFor) {
+    const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',').map((s) => s.trim()).filter(Boolean);
+    const pick = hops[hops.length - trustProxy];
+    if (pick) ip = pick;
+  }
+  if (ip.startsWith('::ffff:') && ip.includes('.')) return ip.slice(7);
+  if (ip.includes(':')) return ip.split(':').slice(0, 4).join(':') + '::/64';
+  return ip;
+}
+
+/** Who a credential is, as counted by the rate and connection limits. */
+function subjectOf(p: TenantPrincipal): { who: 'user' | 'key'; key: string; label: string } {
+  return p.kind === 'user'
+    ? { who: 'user', key: `${p.tenantId}:${p.userId}`, label: 'user token' }
+    : { who: 'key', key: p.keyId, label: 'API key' };
+}
+
+const retryAfterOf = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+/** Builds the protection service. `saturated` tells when the node's database pool queue is past its bound. */
+export function protectionService(limits: Limits, counter: RateCounter, saturated: () => boolean = () => false) {
+  // Requests of one user or tenant wait at most a second for a turn, and no more of them wait than may run.
+  const users = new KeyedLimiter(limits.inflight.user, limits.inflight.user, 1_000);
+  const tenants = new KeyedLimiter(limits.inflight.tenant, limits.inflight.tenant, 1_000);
+  const sockets = new KeyedLimiter(limits.inflight.socket);
+  const sessions = new KeyedLimiter(limits.connections.socketsPerUser);
+
+  function refuse(v: RateVerdict, policy: string, what: string): never {
+    const retryAfter = retryAfterOf(v.resetMs);
+    throw new DomainError('rate-limited', `the ${what} budget of ${v.limit} requests per minute is used up; retry in ${retryAfter} s`, {
+      limit: `rate.${policy}`, max: v.limit, retryAfter,
+    });
+  }
+
+  return {
+    /** Refuses a credential from an address that failed authentication too often (429, before any lookup). */
+    async checkAuthAllowed(ip: string): Promise<void> {
+      const v = await counter.peek(AUTH_BUCKET, ip);
+      if (v.limit > 0 && !v.allowed) {
+        const retryAfter = retryAfterOf(v.resetMs);
+        throw new DomainError('rate-limited', `too many failed authentications from this address (${v.limit} per minute); retry in ${retryAfter} s`, {
+          limit: 'auth-failures.ip', max: v.limit, retryAfter,
+        });
+      }
+    },
+
+    /** Counts a failed authentication from `ip`. */
+    async authFailed(ip: string): Promise<void> {
+      await counter.take(AUTH_BUCKET, ip);
+    },
+
+    /** Takes one request of class `cls` from the address's budget; throws 429 rate-limited past it. */
+    async admitAddress(ip: string, cls: RequestClass): Promise<Standing | null> {
+      const v = await counter.take(bucketOf(cls, 'ip'), ip);
+      if (!v.allowed) refuse(v, `${cls}.ip`, `${cls === 'availability' ? 'availability ' : ''}address`);
+      return v.limit > 0 ? { policy: `${cls}.ip`, limit: v.limit, remaining: v.remaining, resetMs: v.resetMs, windowSec: RATE_WINDOW_SEC } : null;
+    },
+
+    /** Takes one request of class `cls` from the credential's budget; throws 429 rate-limited past it. */
+    async admitCredential(p: Principal, cls: RequestClass): Promise<Standing | null> {
+      if (p.kind === 'admin') return null;
+      const s = subjectOf(p);
+      const v = await counter.take(bucketOf(cls, s.who), s.key);
+      if (!v.allowed) refuse(v, `${cls}.${s.who}`, `${cls === 'availability' ? 'availability ' : ''}${s.label}`);
+      return v.limit > 0 ? { policy: `${cls}.${s.who}`, limit: v.limit, remaining: v.remaining, resetMs: v.resetMs, windowSec: RATE_WINDOW_SEC } : null;
+    },
+
+    /**
+     * Admits one request into the work in progress of its user and tenant on
+     * this node (waiting up to a second for a turn); throws 429
+     * too-many-concurrent, or 503 overloaded when the database queue is full.
+     */
+    async enter(p: Principal): Promise<Release> {
+      if (saturated()) throw new DomainError('overloaded', 'the server is at capacity; retry shortly', { limit: 'db.queue', retryAfter: 1 });
+      if (p.kind === 'admin') return () => {};
+      const tenant = await tenants.acquire(p.tenantId);
+      if (!tenant) throw tooMany('tenant', limits.inflight.tenant);
+      if (p.kind !== 'user') return tenant;
+      const user = await users.acquire(`${p.tenantId}:${p.userId}`);
+      if (!user) {
+        tenant();
+        throw tooMany('user', limits.inflight.user);
+      }
+      return () => {
+        user();
+        tenant();
+      };
+    },
+
+    /** A turn for one command of a live connection (no queue: the client is firing without waiting); throws 429. */
+    enterSocket(socketId: string): Release {
+      const r = sockets.acquire(socketId) as Release | null;
+      if (!r) throw tooMany('socket', limits.inflight.socket);
+      return r;
+    },
+
+    /** Registers a live connection (Socket.IO or Yjs) of `p` on this node; throws 429 too-many-connections past the per-user cap. */
+    openSession(p: TenantPrincipal): Release {
+      if (p.kind !== 'user') return () => {};
+      const r = sessions.acquire(`${p.tenantId}:${p.userId}`) as Release | null;
+      if (!r) {
+        throw new DomainError('too-many-connections', `a user token may keep ${limits.connections.socketsPerUser} live connections open on one node`, {
+          limit: 'sockets.user', max: limits.connections.socketsPerUser, retryAfter: 5,
+        });
+      }
+      return r;
+    },
+  };
+}
+
+function tooMany(scope: 'user' | 'tenant' | 'socket', max: number): DomainError {
+  const whose = scope === 'socket' ? 'one connection' : scope === 'user' ? 'one user token' : 'one tenant';
+  return new DomainError('too-many-concurrent', `${whose} may have ${max} requests in progress at once on a node; wait for an answer before sending more`, {
+    limit: `inflight.${scope}`, max, retryAfter: 1,
+  });
+}
+
+export type ProtectionService = ReturnType<typeof protectionService>;

@@ -1,0 +1,48 @@
+/**
+ * Limits on the node's TCP connections, the way a front proxy would set them:
+ * header and body read deadlines (a request head sent slowly gets its 408),
+ * keep-alive idle time and requests per connection, connections per client
+ * address and in all. Without them a few thousand half-open connections use
+ * up the process's descriptors and /healthz stops answering with the rest.
+ */
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Limits } from '../core/limits';
+import type { Logger } from '../core/ports';
+import { clientAddress } from '../core/services/protection';
+
+/** Applies the HTTP timeouts and the connection caps of `limits` to `server`. */
+export function guardConnections(server: Server, limits: Limits, log: Logger): void {
+  const { http, connections } = limits;
+  server.headersTimeout = http.headersTimeoutMs;
+  // Node counts requestTimeout from the start of the request: the head plus the whole body.
+  server.requestTimeout = Math.max(http.requestTimeoutMs, http.headersTimeoutMs);
+  server.keepAliveTimeout = http.keepAliveTimeoutMs;
+  server.maxRequestsPerSocket = http.keepAliveMaxRequests;
+  if (connections.max > 0) server.maxConnections = connections.max;
+  // Behind trusted proxies every connection comes from a proxy: the per-address cap is theirs to enforce.
+  if (connections.perIp <= 0 || limits.trustProxy > 0) return;
+  const open = new Map<string, number>();
+  let refused = 0;
+  let lastLog = 0;
+  server.on('connection', (socket: Socket) => {
+    const ip = clientAddress(socket.remoteAddress, undefined, 0);
+    const n = (open.get(ip) ?? 0) + 1;
+    if (n > connections.perIp) {
+      socket.destroy();
+      refused++;
+      if (Date.now() - lastLog > 10_000) {
+        lastLog = Date.now();
+        log.warn({ ip, limit: connections.perIp, refused }, 'connections refused: too many from one address');
+        refused = 0;
+      }
+      return;
+    }
+    open.set(ip, n);
+    socket.once('close', () => {
+      const left = (open.get(ip) ?? 1) - 1;
+      if (left <= 0) open.delete(ip);
+      else open.set(ip, left);
+    });
+  });
+}
