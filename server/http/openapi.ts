@@ -26,7 +26,15 @@ export interface RouteDoc {
   ok: { status: number; schema?: z.ZodType; description: string };
   errors?: Record<number, string>;
   auth?: string;
+  /** True for the one route no limit applies to (/healthz). */
+  unlimited?: boolean;
 }
+
+const retryHeaders = {
+  'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' as const } },
+  RateLimit: { description: 'The tightest budget: `"<policy>";r=<remaining>;t=<seconds to reset>`', schema: { type: 'string' as const } },
+  'RateLimit-Policy': { description: 'That budget: `"<policy>";q=<requests>;w=<window seconds>`', schema: { type: 'string' as const } },
+};
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
@@ -44,7 +52,8 @@ export function describe(registry: OpenAPIHono['openAPIRegistry'], d: RouteDoc):
     description: d.auth ? `Credential: ${d.auth}.` : undefined,
     security: d.auth === 'none' ? [] : [{ bearer: [] }],
     request: {
-      ...(params.length ? { params: z.object(Object.fromEntries(params.map((p) => [p, z.uuid()]))) } : {}),
+      // Ids are UUIDs; user ids are the tenant's own strings.
+      ...(params.length ? { params: z.object(Object.fromEntries(params.map((p) => [p, p === 'userId' ? z.string().min(1).max(200) : z.uuid()]))) } : {}),
       ...(d.query ? { query: d.query as z.ZodObject } : {}),
       ...(Object.keys(headers).length ? { headers: z.object(headers) } : {}),
       ...(d.body ? { body: { required: d.bodyRequired ?? true, content: { 'application/json': { schema: d.body } } } } : {}),
@@ -54,6 +63,9 @@ export function describe(registry: OpenAPIHono['openAPIRegistry'], d: RouteDoc):
       400: { description: 'Invalid request', content: problemContent },
       ...(d.auth === 'none' ? {} : { 401: { description: 'Missing or invalid credential', content: problemContent }, 403: { description: 'The credential may not do this', content: problemContent } }),
       ...Object.fromEntries(Object.entries(d.errors ?? {}).map(([s, description]) => [s, { description, content: problemContent }])),
+      // Every route but /healthz is behind the protection limits (docs/security.md).
+      ...(d.unlimited ? {} : { 429: { description: 'A rate, concurrency or quota limit was hit (the problem names it in `limit`; Retry-After says when to retry)', headers: retryHeaders, content: problemContent },
+      503: { description: 'Overloaded, past a deadline, or the database is unreachable (Retry-After)', headers: retryHeaders, content: problemContent } }),
     },
   });
 }

@@ -45,15 +45,19 @@ export async function startLoggedNode(env: Record<string, string> = {}): Promise
   };
 }
 
-/** Signs a user token with any claims (expired ones too: `exp` in seconds since the epoch). */
-export async function forgeToken(claims: { tid: string; sub: string; role?: string; exp: number; iss?: string }, secret = JWT_SECRET): Promise<string> {
-  return new SignJWT({ tid: claims.tid, name: claims.sub, role: claims.role ?? 'member' })
+/**
+ * Signs a user token with any claims (expired ones too: `exp` in seconds since the epoch; `exp: null`
+ * leaves the claim out). Without `jti` the token has none, which the server refuses like a forged one.
+ */
+export async function forgeToken(claims: { tid: string; sub: string; role?: string; exp: number | null; iss?: string; jti?: string }, secret = JWT_SECRET): Promise<string> {
+  const jwt = new SignJWT({ tid: claims.tid, name: claims.sub, role: claims.role ?? 'member' })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.sub)
     .setIssuer(claims.iss ?? 'slotwise')
-    .setIssuedAt(Math.min(claims.exp - 60, Math.floor(Date.now() / 1000)))
-    .setExpirationTime(claims.exp)
-    .sign(new TextEncoder().encode(secret));
+    .setIssuedAt(Math.min((claims.exp ?? Infinity) - 60, Math.floor(Date.now() / 1000)));
+  if (claims.exp !== null) jwt.setExpirationTime(claims.exp);
+  if (claims.jti) jwt.setJti(claims.jti);
+  return jwt.sign(new TextEncoder().encode(secret));
 }
 
 /** A raw WebSocket with a queue of received messages and its close code. */

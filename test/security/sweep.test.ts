@@ -37,7 +37,7 @@ const admin = () => recordingClient(t.url, ADMIN_TOKEN, replies);
 type Call = ReturnType<typeof admin>;
 
 interface Tenant { id: string; key: string; api: Call; resource: string }
-interface User { userId: string; token: string; call: Call }
+interface User { userId: string; token: string; tokenId: string; call: Call }
 
 async function newTenant(name: string): Promise<Tenant> {
   const r = await admin()('POST', '/v1/tenants', { name });
@@ -57,7 +57,7 @@ async function newUser(tenant: Tenant, userId: string, role: 'member' | 'organiz
   const r = await tenant.api('POST', '/v1/tokens', { userId, name: userId, role });
   expect(r.status, r.text).toBe(201);
   secrets.add(r.body.token);
-  return { userId, token: r.body.token, call: recordingClient(t.url, r.body.token, replies) };
+  return { userId, token: r.body.token, tokenId: r.body.id, call: recordingClient(t.url, r.body.token, replies) };
 }
 
 let A: Tenant;
@@ -67,7 +67,7 @@ let pat: User; // A, participant of A's group (a member token)
 let patOrganizerToken: User; // the same participant with an organizer-role token: the group role is what counts
 let carol: User; // A, no member of the group
 let bob: User; // B
-interface Ids { resource: string; hold: string; booking: string; block: string; group: string }
+interface Ids { resource: string; hold: string; booking: string; block: string; group: string; apiKey: string; token: string }
 let a: Ids;
 
 beforeAll(async () => {
@@ -84,8 +84,11 @@ beforeAll(async () => {
   const booking = await alice.call('POST', '/v1/bookings', { resourceIds: [A.resource], start: at('10:00'), end: at('11:00'), customer });
   const block = await A.api('POST', `/v1/resources/${A.resource}/blocks`, { start: at('22:00'), end: at('23:00'), reason: 'cleaning' });
   const group = await alice.call('POST', '/v1/group-bookings', { title: 'Offsite', resourceIds: [A.resource], members: [{ userId: 'pat', role: 'participant' }] });
-  for (const r of [hold, booking, block, group]) expect(r.status, r.text).toBe(201);
-  a = { resource: A.resource, hold: hold.body.id, booking: booking.body.id, block: block.body.id, group: group.body.id };
+  const spare = await A.api('POST', '/v1/api-keys', { name: 'spare' });
+  for (const r of [hold, booking, block, group, spare]) expect(r.status, r.text).toBe(201);
+  secrets.add(spare.body.apiKey);
+  keys.set(spare.body.apiKey, 1);
+  a = { resource: A.resource, hold: hold.body.id, booking: booking.body.id, block: block.body.id, group: group.body.id, apiKey: spare.body.id, token: carol.tokenId };
   // B has data of its own, so its lists are not trivially empty.
   expect((await B.api('POST', '/v1/bookings', { resourceIds: [B.resource], start: at('09:00'), end: at('10:00'), customer })).status).toBe(201);
 });
@@ -105,6 +108,8 @@ async function snapshot(tenantId: string) {
     seats_taken: 'SELECT COALESCE(sum(seats_taken), 0) FROM slots WHERE tenant_id = $1',
     groups: `SELECT count(*) FROM group_bookings WHERE tenant_id = $1 AND status = 'draft'`,
     members: 'SELECT count(*) FROM group_booking_members m JOIN group_bookings g ON g.id = m.group_booking_id WHERE g.tenant_id = $1',
+    live_keys: 'SELECT count(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at IS NULL',
+    revoked_tokens: 'SELECT count(*) FROM user_tokens WHERE tenant_id = $1 AND revoked_at IS NOT NULL',
   };
   const out: Record<string, number> = {};
   for (const [k, q] of Object.entries(sql)) out[k] = Number(Object.values((await t.pool.query(q, [tenantId])).rows[0])[0]);
@@ -155,6 +160,12 @@ const route: Record<string, RouteCase> = {
   'POST /v1/group-bookings/:id/hold': { kind: 'organizer', req: (i) => ({ method: 'POST', path: `/v1/group-bookings/${i.group}/hold`, body: {} }) },
   'POST /v1/group-bookings/:id/confirm': { kind: 'organizer', req: (i) => ({ method: 'POST', path: `/v1/group-bookings/${i.group}/confirm`, body: {} }) },
   'POST /v1/group-bookings/:id/cancel': { kind: 'organizer', req: (i) => ({ method: 'POST', path: `/v1/group-bookings/${i.group}/cancel`, body: { reason: 'pwned' } }) },
+  'POST /v1/api-keys': { kind: 'key', req: () => ({ method: 'POST', path: '/v1/api-keys', body: { name: 'mine' } }) },
+  'GET /v1/api-keys': { kind: 'key', list: true, req: () => ({ method: 'GET', path: '/v1/api-keys?limit=200' }) },
+  'POST /v1/api-keys/:id/rotate': { kind: 'key', req: (i) => ({ method: 'POST', path: `/v1/api-keys/${i.apiKey}/rotate`, body: { overlapSeconds: 0 } }) },
+  'DELETE /v1/api-keys/:id': { kind: 'key', req: (i) => ({ method: 'DELETE', path: `/v1/api-keys/${i.apiKey}` }) },
+  'DELETE /v1/tokens/:id': { kind: 'key', req: (i) => ({ method: 'DELETE', path: `/v1/tokens/${i.token}` }) },
+  'DELETE /v1/users/:userId/tokens': { kind: 'key', req: () => ({ method: 'DELETE', path: '/v1/users/carol/tokens' }) },
   'GET /healthz': { kind: 'public', req: () => ({ method: 'GET', path: '/healthz' }) },
   'GET /readyz': { kind: 'public', req: () => ({ method: 'GET', path: '/readyz' }) },
   'GET /metrics': { kind: 'public', req: () => ({ method: 'GET', path: '/metrics' }) },
@@ -164,7 +175,7 @@ const route: Record<string, RouteCase> = {
 };
 const v1 = Object.entries(route).filter(([name]) => name.includes(' /v1/'));
 const send = (call: Call, r: Req) => call(r.method, r.path, r.body, r.headers);
-const randomIds = (): Ids => ({ resource: randomUUID(), hold: randomUUID(), booking: randomUUID(), block: randomUUID(), group: randomUUID() });
+const randomIds = (): Ids => ({ resource: randomUUID(), hold: randomUUID(), booking: randomUUID(), block: randomUUID(), group: randomUUID(), apiKey: randomUUID(), token: randomUUID() });
 
 /** A refusal: 401/403/404 problem+json naming no id of A beyond those the request named. */
 function expectRefused(r: Reply, req: Req, statuses: number[], where: string) {
@@ -206,6 +217,16 @@ describe('every route', () => {
           const claims = JSON.parse(Buffer.from(r.body.token.split('.')[1], 'base64url').toString());
           expect(claims.tid, where).toBe(B.id);
           secrets.add(r.body.token);
+        } else if (name === 'POST /v1/api-keys' && who === 'B key') {
+          // Makes a key of B's own tenant.
+          expect(r.status, where).toBe(201);
+          secrets.add(r.body.apiKey);
+          keys.set(r.body.apiKey, 1);
+          expect((await client(t.url, r.body.apiKey)('GET', '/v1/api-keys?limit=200')).text).toContain(r.body.id);
+        } else if (name === 'DELETE /v1/users/:userId/tokens' && who === 'B key') {
+          // B's own users named carol (it has none): nothing of A's carol is touched (the snapshot checks).
+          expect(r.status, where).toBe(200);
+          expect(r.body, where).toEqual({ userId: 'carol', revoked: [] });
         } else if (name === 'POST /v1/group-bookings') {
           // Group drafts take resource ids unchecked (holding the group checks them): B's group, nothing of A's.
           expectRefusedOrOwn(r, req, where);
@@ -243,6 +264,9 @@ describe('every route', () => {
         return `${h}.${Buffer.from(JSON.stringify({ ...claims, tid: B.id })).toString('base64url')}.${s}`;
       })(),
       'revoked-looking key': `sw_${'A'.repeat(43)}`,
+      // Signed with the right secret, but a token must carry exp (it would never expire) and jti (it could never be revoked).
+      'without exp': await forgeToken({ tid: A.id, sub: 'alice', exp: null, jti: alice.tokenId }),
+      'without jti': await forgeToken({ tid: A.id, sub: 'alice', exp: now + 600 }),
     };
     for (const token of Object.values(forged)) secrets.add(token);
     for (const [what, token] of Object.entries(forged)) {
@@ -571,6 +595,16 @@ describe('injection strings in every text field', () => {
         }
       }
 
+      // API keys: name; then revoked. Cutting off a user by id (the path).
+      r = await A.api('POST', '/v1/api-keys', { name: s });
+      if (ok(r, `api key ${tag}`, [201])) {
+        secrets.add(r.body.apiKey);
+        keys.set(r.body.apiKey, 1);
+        same(r.body.name, trimmed, `api key name ${tag}`);
+        ok(await A.api('DELETE', `/v1/api-keys/${r.body.id}`), `revoke api key ${tag}`);
+      }
+      ok(await A.api('DELETE', `/v1/users/${enc(s)}/tokens`), `revoke user tokens ${tag}`);
+
       // Resources: name, kind, metadata key and value; PATCH; read back.
       r = await A.api('POST', '/v1/resources', { name: s, kind: s, metadata: { [s]: s, nested: { value: s } } });
       if (ok(r, `resource ${tag}`, [201])) {
@@ -644,6 +678,8 @@ describe('injection strings in every text field', () => {
         `/v1/resources?cursor=${q}`,
         `/v1/resources?includeArchived=${q}`,
         `/v1/resources?limit=${q}`,
+        `/v1/api-keys?cursor=${q}`,
+        `/v1/api-keys?limit=${q}`,
         `/v1/events?after=${q}`,
         `/v1/availability?resourceIds=${q}&from=${at('00:00')}&to=${at('23:00')}`,
         `/v1/availability?resourceIds=${a.resource}&from=${q}&to=${at('23:00')}`,
@@ -656,7 +692,7 @@ describe('injection strings in every text field', () => {
 
     expect(failures).toEqual([]);
     // Tables intact: every table there, B untouched, seats add up everywhere this file wrote.
-    const tables = ['tenants', 'api_keys', 'settings', 'resources', 'schedules', 'blocks', 'slots', 'holds', 'hold_resources', 'bookings', 'booking_resources', 'events', 'event_counter', 'idempotency_keys', 'group_bookings', 'group_booking_members', 'yjs_updates'];
+    const tables = ['tenants', 'api_keys', 'user_tokens', 'settings', 'resources', 'schedules', 'blocks', 'slots', 'holds', 'hold_resources', 'bookings', 'booking_resources', 'events', 'event_counter', 'idempotency_keys', 'group_bookings', 'group_booking_members', 'yjs_updates'];
     for (const name of tables) expect((await t.pool.query('SELECT to_regclass($1) AS t', [name])).rows[0].t, name).not.toBeNull();
     expect(await snapshot(B.id)).toEqual(bBefore);
     expect(await invariantViolations(t.pool, A.id)).toEqual([]);
@@ -691,6 +727,29 @@ describe('API keys', () => {
     expect(rows[0].n).toBe(1);
     // The key works, and is what the first answer said.
     expect((await client(t.url, first.body.apiKey)('GET', '/v1/resources')).status).toBe(200);
+  });
+
+  it('an idempotent retry of POST /v1/api-keys or a rotation makes no second key and never stores or repeats the secret', async () => {
+    const idempotencyKey = `key-${randomUUID()}`;
+    const first = await A.api('POST', '/v1/api-keys', { name: 'retried' }, { 'Idempotency-Key': idempotencyKey });
+    expect(first.status, first.text).toBe(201);
+    secrets.add(first.body.apiKey);
+    keys.set(first.body.apiKey, 1);
+    const again = await A.api('POST', '/v1/api-keys', { name: 'retried' }, { 'Idempotency-Key': idempotencyKey });
+    expect(again.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(again.body).toMatchObject({ id: first.body.id, apiKey: null });
+    const rotateKey = `rotate-${randomUUID()}`;
+    const rotated = await A.api('POST', `/v1/api-keys/${first.body.id}/rotate`, { overlapSeconds: 0 }, { 'Idempotency-Key': rotateKey });
+    expect(rotated.status, rotated.text).toBe(201);
+    secrets.add(rotated.body.apiKey);
+    keys.set(rotated.body.apiKey, 1);
+    const replay = await A.api('POST', `/v1/api-keys/${first.body.id}/rotate`, { overlapSeconds: 0 }, { 'Idempotency-Key': rotateKey });
+    expect(replay.body).toMatchObject({ id: rotated.body.id, apiKey: null });
+    const { rows } = await t.pool.query("SELECT count(*)::int AS n FROM api_keys WHERE tenant_id = $1 AND name = 'retried'", [A.id]);
+    expect(rows[0].n).toBe(2);
+    // The rotated-away key stopped at once (overlap 0); its replacement works.
+    expect((await client(t.url, first.body.apiKey)('GET', '/v1/api-keys')).status).toBe(401);
+    expect((await client(t.url, rotated.body.apiKey)('GET', '/v1/api-keys')).status).toBe(200);
   });
 
   it('no table holds a key, token or the admin token in plain text', async () => {

@@ -38,7 +38,7 @@ export function systemRoutes(app: App, opts: { registry: Registry; readiness: Re
   });
   // Operators' routes belong in the API description too; only /openapi.json and /docs (the description itself) stay out.
   describe(app.openAPIRegistry, {
-    method: 'get', path: '/healthz', tag: 'Operations', auth: 'none', summary: 'Liveness: the process answers',
+    method: 'get', path: '/healthz', tag: 'Operations', auth: 'none', unlimited: true, summary: 'Liveness: the process answers (never rate limited)',
     ok: { status: 200, schema: z.object({ status: z.literal('ok') }), description: 'Alive' },
   });
   describe(app.openAPIRegistry, {
