@@ -23,17 +23,24 @@ export interface Standing {
   windowSec: number;
 }
 
-export const RATE_WINDOW_SEC = 60;
+/**
+ * Budgets are set per minute and counted in windows of RATE_WINDOW_SEC with
+ * the matching share (a sixth), so no client can spend a minute's budget in
+ * its first second. Failed authentications are counted over a whole minute.
+ */
+export const RATE_WINDOW_SEC = 10;
+const AUTH_WINDOW_SEC = 60;
 const AUTH_BUCKET = 'auth-failures';
 const bucketOf = (cls: RequestClass, who: keyof RateBudget) => `${cls}.${who}`;
+const perWindow = (perMinute: number) => (perMinute <= 0 ? 0 : Math.max(1, Math.ceil((perMinute * RATE_WINDOW_SEC) / 60)));
 
 /** The rate buckets to create for `limits` (name → requests per window). */
 export function rateBuckets(limits: Limits): Record<string, { points: number; durationSec: number }> {
   const out: Record<string, { points: number; durationSec: number }> = {};
   for (const cls of ['api', 'availability'] as const) {
-    for (const who of ['ip', 'user', 'key'] as const) out[bucketOf(cls, who)] = { points: limits.rates[cls][who], durationSec: RATE_WINDOW_SEC };
+    for (const who of ['ip', 'user', 'key'] as const) out[bucketOf(cls, who)] = { points: perWindow(limits.rates[cls][who]), durationSec: RATE_WINDOW_SEC };
   }
-  out[AUTH_BUCKET] = { points: limits.rates.authFailuresPerIp, durationSec: RATE_WINDOW_SEC };
+  out[AUTH_BUCKET] = { points: limits.rates.authFailuresPerIp, durationSec: AUTH_WINDOW_SEC };
   return out;
 }
 
@@ -74,7 +81,7 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
 
   function refuse(v: RateVerdict, policy: string, what: string): never {
     const retryAfter = retryAfterOf(v.resetMs);
-    throw new DomainError('rate-limited', `the ${what} budget of ${v.limit} requests per minute is used up; retry in ${retryAfter} s`, {
+    throw new DomainError('rate-limited', `the ${what} budget of ${v.limit} requests per ${RATE_WINDOW_SEC} s is used up; retry in ${retryAfter} s`, {
       limit: `rate.${policy}`, max: v.limit, retryAfter,
     });
   }

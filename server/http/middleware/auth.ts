@@ -9,7 +9,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { DomainError } from '../../core/errors';
 import type { Limits } from '../../core/limits';
 import type { CredentialService } from '../../core/services/credentials';
-import { clientAddress, type ProtectionService, type RequestClass, type Standing } from '../../core/services/protection';
+import { clientAddress, RATE_WINDOW_SEC, type ProtectionService, type RequestClass, type Standing } from '../../core/services/protection';
 import type { Principal, TenantPrincipal } from '../../core/types';
 
 export type AuthEnv = { Variables: { principal: Principal | null }; Bindings: Partial<HttpBindings> };
@@ -35,7 +35,7 @@ function spentHeaders(c: Context<AuthEnv>, err: unknown): void {
   if (!(err instanceof DomainError) || err.code !== 'rate-limited') return;
   const { limit, max, retryAfter } = err.extra as { limit?: string; max?: number; retryAfter?: number };
   if (typeof limit === 'string' && typeof max === 'number') {
-    rateHeaders(c, [{ policy: limit.replace(/^rate\./, ''), limit: max, remaining: 0, resetMs: (retryAfter ?? 1) * 1000, windowSec: 60 }]);
+    rateHeaders(c, [{ policy: limit.replace(/^rate\./, ''), limit: max, remaining: 0, resetMs: (retryAfter ?? 1) * 1000, windowSec: limit === 'auth-failures.ip' ? 60 : RATE_WINDOW_SEC }]);
   }
 }
 
