@@ -22,7 +22,7 @@ import { OutboxRelay } from './db/outbox';
 import { Db } from './db/pool';
 import { createBus, type Bus } from './bus/bus';
 import { RateCounters } from './bus/rate-limits';
-import { guardConnections } from './http/connections';
+import { guardConnections, serverOptions } from './http/connections';
 import { createHttpApp } from './http/app';
 import { attachRealtime } from './realtime/attach';
 import { groupDocs } from './realtime/group-docs';
@@ -126,7 +126,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   };
   const app = createHttpApp({ db, services, registry, readiness, log, version: VERSION, protection, limits });
 
-  const server: Server = createServer(await withFixedHeaders(getRequestListener(app.fetch)));
+  const server: Server = createServer(serverOptions(limits), await withFixedHeaders(getRequestListener(app.fetch)));
   guardConnections(server, limits, log);
   const realtime = attachRealtime({ server, db, bus, outbox, services, docs, log, protection, limits, breakPublish: opts.breakPublish });
   let workers: Workers | null = null;

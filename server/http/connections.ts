@@ -5,19 +5,28 @@
  * address and in all. Without them a few thousand half-open connections use
  * up the process's descriptors and /healthz stops answering with the rest.
  */
-import type { Server } from 'node:http';
+import type { Server, ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
 import { clientAddress } from '../core/services/protection';
 
-/** Applies the HTTP timeouts and the connection caps of `limits` to `server`. */
+/** The node:http server options for `limits`' timeouts (some can only be given at creation). */
+export function serverOptions(limits: Limits): ServerOptions {
+  const { http } = limits;
+  return {
+    headersTimeout: http.headersTimeoutMs,
+    // Node counts requestTimeout from the start of the request: the head plus the whole body.
+    requestTimeout: Math.max(http.requestTimeoutMs, http.headersTimeoutMs),
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    // How often those deadlines are checked (Node's default, 30 s, let a slow head go on for 40 s past a 10 s deadline).
+    connectionsCheckingInterval: Math.min(1_000, http.headersTimeoutMs),
+  };
+}
+
+/** Applies the keep-alive request cap and the connection caps of `limits` to `server`. */
 export function guardConnections(server: Server, limits: Limits, log: Logger): void {
   const { http, connections } = limits;
-  server.headersTimeout = http.headersTimeoutMs;
-  // Node counts requestTimeout from the start of the request: the head plus the whole body.
-  server.requestTimeout = Math.max(http.requestTimeoutMs, http.headersTimeoutMs);
-  server.keepAliveTimeout = http.keepAliveTimeoutMs;
   server.maxRequestsPerSocket = http.keepAliveMaxRequests;
   if (connections.max > 0) server.maxConnections = connections.max;
   // Behind trusted proxies every connection comes from a proxy: the per-address cap is theirs to enforce.

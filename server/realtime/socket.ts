@@ -103,8 +103,8 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
   io.use(async (socket, next) => {
     const ip = clientAddress(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], limits.trustProxy);
     try {
-      await protection.admitAddress(ip, 'api');
       await protection.checkAuthAllowed(ip);
+      await protection.admitAddress(ip, 'api');
       const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
       const principal = typeof token === 'string' ? await services.credentials.authenticate(token) : null;
       if (!principal || principal.kind === 'admin') {

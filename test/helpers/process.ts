@@ -68,7 +68,7 @@ export interface NodeProcess {
  * Starts one node as a child process and resolves once it answers /healthz.
  * `env` overrides the test defaults (DATABASE_URL is required).
  */
-export async function spawnNode(name: string, env: Record<string, string>, opts: { port?: number; timeoutMs?: number } = {}): Promise<NodeProcess> {
+export async function spawnNode(name: string, env: Record<string, string>, opts: { port?: number; timeoutMs?: number; productionLimits?: boolean } = {}): Promise<NodeProcess> {
   const port = opts.port ?? (await freePort());
   const fullEnv: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -80,7 +80,8 @@ export async function spawnNode(name: string, env: Record<string, string>, opts:
     HOLD_MIN_TTL_SECONDS: '1',
     SWEEP_INTERVAL_MS: '100',
     LOG_LEVEL: 'warn',
-    ...ROOMY_LIMITS,
+    // The hostile-client suite runs the production defaults; the other fault tests, roomy limits.
+    ...(opts.productionLimits ? {} : ROOMY_LIMITS),
     ...(process.env.DEBUG_NODE ? { DEBUG: process.env.DEBUG_NODE } : {}),
     ...env,
   };
@@ -135,7 +136,7 @@ function get(url: string): Promise<number> {
 
 /** The outcome of one raw HTTP request: a full response, or how it failed and whether any of the response had arrived. */
 export type RawOutcome =
-  | { kind: 'response'; status: number; body: any; contentType: string; replayed: boolean; ms: number }
+  | { kind: 'response'; status: number; body: any; contentType: string; replayed: boolean; ms: number; headers: http.IncomingHttpHeaders }
   | { kind: 'error'; code: string; gotHeaders: boolean; ms: number };
 
 /**
@@ -146,7 +147,7 @@ export function rawRequest(
   base: string,
   method: string,
   p: string,
-  opts: { body?: unknown; token?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
+  opts: { body?: unknown; token?: string; headers?: Record<string, string>; timeoutMs?: number; localAddress?: string } = {},
 ): Promise<RawOutcome> {
   const t0 = Date.now();
   return new Promise((resolve) => {
@@ -162,7 +163,7 @@ export function rawRequest(
         resolve(o);
       }
     };
-    const req = http.request(base + p, { method, headers, agent: false, timeout: opts.timeoutMs ?? 20_000 }, (res) => {
+    const req = http.request(base + p, { method, headers, agent: false, timeout: opts.timeoutMs ?? 20_000, localAddress: opts.localAddress }, (res) => {
       gotHeaders = true;
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
@@ -179,7 +180,7 @@ export function rawRequest(
         }
         done({
           kind: 'response', status: res.statusCode ?? 0, body: parsed, contentType: String(res.headers['content-type'] ?? ''),
-          replayed: res.headers['idempotent-replayed'] === 'true', ms: Date.now() - t0,
+          replayed: res.headers['idempotent-replayed'] === 'true', ms: Date.now() - t0, headers: res.headers,
         });
       });
     });
@@ -350,9 +351,9 @@ export interface LiveEvent {
 }
 
 /** A socket.io-client on a node, recording every event it receives. */
-export async function liveClient(url: string, token: string, opts: { reconnection?: boolean } = {}) {
+export async function liveClient(url: string, token: string, opts: { reconnection?: boolean; localAddress?: string } = {}) {
   const { io } = await import('socket.io-client');
-  const socket = io(url, { auth: { token }, transports: ['websocket'], reconnection: opts.reconnection ?? false, forceNew: true });
+  const socket = io(url, { auth: { token }, transports: ['websocket'], reconnection: opts.reconnection ?? false, forceNew: true, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
   const received: LiveEvent[] = [];
   socket.onAny((type, payload) => received.push({ type, seq: payload?.seq, payload }));
   await new Promise<void>((resolve, reject) => {

@@ -51,13 +51,14 @@ export function auth(credentials: CredentialService, protection: ProtectionServi
     const header = c.req.header('Authorization');
     let release = () => {};
     try {
+      // An address past its failed authentications is refused first, without spending its budget.
+      if (header) await protection.checkAuthAllowed(ip);
       const byAddress = await protection.admitAddress(ip, cls);
       if (!header) {
         c.set('principal', null);
         rateHeaders(c, [byAddress]);
         return await next();
       }
-      await protection.checkAuthAllowed(ip);
       const m = /^Bearer\s+(\S+)$/i.exec(header);
       const principal = m ? await credentials.authenticate(m[1]!) : null;
       if (!principal) {

@@ -1,0 +1,123 @@
+/**
+ * The stage of the hostile-client suite: two real node processes with the
+ * production limits, sharing a database of their own and the run's Redis; a
+ * prober asking both for /healthz ten times a second; and a victim tenant
+ * holding and releasing seats from another address. Attacks come from
+ * 127.0.0.2 (ATTACKER), so per-address limits hit the attacker alone. After
+ * each attack the test asserts the node stayed up, /healthz answered within a
+ * second throughout, and the victim saw no 5xx.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import { inject } from 'vitest';
+import { futureWeekday, isolatedDatabase, newTenant, type TestNode } from '../helpers/node';
+import { killAll, rawRequest, spawnNode, watchPool, type NodeProcess, type RawOutcome } from '../helpers/process';
+
+/** Where attacks come from (loopback, another address than everything else's 127.0.0.1). */
+export const ATTACKER = '127.0.0.2';
+
+export interface Probe {
+  /** The slowest /healthz answer so far (ms), per node. */
+  worst: Record<string, number>;
+  /** /healthz requests that failed or did not answer 200, per node. */
+  failures: Record<string, string[]>;
+  stop(): void;
+}
+
+/** Asks every node for /healthz every 100 ms (on a fresh connection each time, as a load balancer does). */
+export function probeHealth(nodes: NodeProcess[]): Probe {
+  const worst: Record<string, number> = {};
+  const failures: Record<string, string[]> = {};
+  for (const n of nodes) {
+    worst[n.name] = 0;
+    failures[n.name] = [];
+  }
+  let stopped = false;
+  const loop = async (n: NodeProcess) => {
+    while (!stopped) {
+      const t0 = Date.now();
+      const r = await rawRequest(n.url, 'GET', '/healthz', { timeoutMs: 3_000 });
+      const ms = Date.now() - t0;
+      worst[n.name] = Math.max(worst[n.name]!, ms);
+      if (r.kind !== 'response' || r.status !== 200) failures[n.name]!.push(r.kind === 'response' ? `status ${r.status}` : r.code);
+      await new Promise((res) => setTimeout(res, Math.max(0, 100 - ms)));
+    }
+  };
+  for (const n of nodes) void loop(n);
+  return { worst, failures, stop: () => void (stopped = true) };
+}
+
+export interface Victim {
+  /** Every answer the victim got (status and time), since start. */
+  outcomes: { status: number | string; ms: number; what: string }[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Another tenant's back end going about its business on both nodes: hold a
+ * slot, read it, release it, every 400 ms, from 127.0.0.1.
+ */
+export async function startVictim(nodes: NodeProcess[], tenant: Awaited<ReturnType<typeof newTenant>>, resourceId: string): Promise<Victim> {
+  const outcomes: Victim['outcomes'] = [];
+  let stopped = false;
+  const day = futureWeekday(9);
+  const record = (o: RawOutcome, what: string) => {
+    outcomes.push({ status: o.kind === 'response' ? o.status : o.code, ms: o.ms, what });
+    return o;
+  };
+  const run = (async () => {
+    for (let i = 0; !stopped; i++) {
+      const node = nodes[i % nodes.length]!;
+      const hour = String(i % 24).padStart(2, '0');
+      const h = record(await rawRequest(node.url, 'POST', '/v1/holds', { token: tenant.key, body: { resourceIds: [resourceId], start: `${day}T${hour}:00:00Z`, end: `${day}T${hour}:30:00Z` } }), 'hold');
+      if (h.kind === 'response' && h.status === 201) {
+        record(await rawRequest(node.url, 'GET', `/v1/holds/${h.body.id}`, { token: tenant.key }), 'read');
+        record(await rawRequest(nodes[(i + 1) % nodes.length]!.url, 'DELETE', `/v1/holds/${h.body.id}`, { token: tenant.key }), 'release');
+      }
+      await new Promise((r) => setTimeout(r, 400));
+    }
+  })();
+  return {
+    outcomes,
+    async stop() {
+      stopped = true;
+      await run;
+    },
+  };
+}
+
+/** The stage: two nodes with production limits, a victim tenant, helpers to reach them. */
+export async function hostileStage(extraEnv: Record<string, string> = {}) {
+  const db = await isolatedDatabase();
+  const pool = watchPool(db.url);
+  const env = { DATABASE_URL: db.url, REDIS_URL: inject('redisUrl'), SLOT_HORIZON_DAYS: '70', ...extraEnv };
+  const nodes = await Promise.all([spawnNode('hostile-a', env, { productionLimits: true }), spawnNode('hostile-b', env, { productionLimits: true })]);
+  const victimTenant = await newTenant(nodes[0] as unknown as TestNode, 'victim');
+  const victimRoom = await victimTenant.newResource({ capacity: 5, slotMinutes: 30 });
+  return {
+    nodes,
+    db,
+    pool,
+    victimTenant,
+    victimRoom,
+    async stop() {
+      await killAll();
+      await pool.end();
+      await db.drop();
+    },
+  };
+}
+
+/** Resident memory of a node process, in MiB (Linux). */
+export function rssMiB(n: NodeProcess): number {
+  const status = readFileSync(`/proc/${n.proc.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** Open descriptors of a node process (Linux). */
+export function openFds(n: NodeProcess): number {
+  return readdirSync(`/proc/${n.proc.pid}/fd`).length;
+}
+
+/** A keep-alive agent whose connections come from the attacker's address. */
+export const attackerAgent = () => new http.Agent({ keepAlive: true, maxSockets: 64, localAddress: ATTACKER });
