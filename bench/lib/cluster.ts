@@ -83,6 +83,22 @@ export interface Node {
   traceFile: string;
 }
 
+/**
+ * The protection limits for a load test. One bench user token stands for
+ * every client of a load (64 connections holding, 20,000 idle sockets, all
+ * from 127.0.0.1), so budgets, caps and quotas are raised far above what the
+ * load needs: every request still passes through the rate counters (their
+ * cost is in the figures), but none is refused. Hold quotas are off (with
+ * them, a user's hold takes the general path and its lock per user), as
+ * docs/benchmarks.md says.
+ */
+export const BENCH_LIMITS: Record<string, string> = {
+  RATE_LIMIT_IP: '100000000', RATE_LIMIT_USER: '100000000', RATE_LIMIT_API_KEY: '100000000',
+  RATE_LIMIT_AVAILABILITY_IP: '100000000', RATE_LIMIT_AVAILABILITY_USER: '100000000', RATE_LIMIT_AVAILABILITY_API_KEY: '100000000',
+  INFLIGHT_PER_SOCKET: '10000', INFLIGHT_PER_USER: '10000', INFLIGHT_PER_TENANT: '10000',
+  CONNECTIONS_PER_IP: '1000000', SOCKETS_PER_USER: '1000000', USER_MAX_HOLDS: '0', USER_REHOLD_LIMIT: '0',
+};
+
 /** Starts one Slotwise node (`node --import tsx server/main.ts`) with the SQL trace preloaded. */
 export async function startNode(name: string, env: Record<string, string>, tmpDir: string, nofile?: number): Promise<Node> {
   const port = await freePort();
@@ -98,6 +114,7 @@ export async function startNode(name: string, env: Record<string, string>, tmpDi
       JWT_SECRET,
       LOG_LEVEL: 'warn',
       BENCH_TRACE_FILE: traceFile,
+      ...BENCH_LIMITS,
       ...env,
     },
   });
