@@ -88,7 +88,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const secrets = await resolveSecrets(deps, { adminToken: config.adminToken, jwtSecret: config.jwtSecret });
   const credentials = credentialService(deps, secrets);
   await credentials.start();
-  const counters = new RateCounters(config.redisUrl, rateBuckets(limits), log);
+  const counters = new RateCounters(config.redisUrl, rateBuckets(limits), log, `sw:rl:${secrets.clusterId}`);
   const protection = protectionService(limits, counters, () => db.saturated());
   // REST availability answers are cached per node. A commit invalidates what its events name on this node
   // before it answers; each numbered batch does so on every node (here, and through the bus elsewhere).

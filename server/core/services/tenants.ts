@@ -1,4 +1,5 @@
 /** Tenants and the secrets every node shares (admin token, JWT secret). Credentials live in credentials.ts. */
+import { randomUUID } from 'node:crypto';
 import { apiKeyRepository } from '../../db/repositories/credentials';
 import { eventRepository } from '../../db/repositories/events';
 import { settingsRepository, tenantRepository } from '../../db/repositories/tenants';
@@ -32,15 +33,17 @@ export function tenantService({ store, outbox }: CoreDeps) {
 export async function resolveSecrets(
   deps: CoreDeps,
   env: { adminToken?: string; jwtSecret?: string },
-): Promise<{ adminToken: string; jwtSecret: string; dev?: { adminToken: string; tenantId: string; apiKey: string } }> {
+): Promise<{ adminToken: string; jwtSecret: string; clusterId: string; dev?: { adminToken: string; tenantId: string; apiKey: string } }> {
   const jwtSecret = env.jwtSecret ?? (await settingsRepository.getOrInit(deps.store.pool, 'jwt_secret', randomSecret(48)));
-  if (env.adminToken) return { adminToken: env.adminToken, jwtSecret };
+  // Names what the nodes of one database share in Redis (rate counters), apart from other deployments on the same Redis.
+  const clusterId = await settingsRepository.getOrInit(deps.store.pool, 'cluster_id', randomUUID());
+  if (env.adminToken) return { adminToken: env.adminToken, jwtSecret, clusterId };
   const existing = await settingsRepository.get<{ adminToken: string; tenantId: string; apiKey: string }>(deps.store.pool, 'dev_credentials');
-  if (existing) return { adminToken: existing.adminToken, jwtSecret, dev: existing };
+  if (existing) return { adminToken: existing.adminToken, jwtSecret, clusterId, dev: existing };
   const adminToken = 'adm_' + randomSecret();
   const tenant = await tenantService(deps).createTenant('Dev tenant');
   const dev = await settingsRepository.getOrInit(deps.store.pool, 'dev_credentials', { adminToken, tenantId: tenant.id, apiKey: tenant.apiKey });
-  return { adminToken: dev.adminToken, jwtSecret, dev };
+  return { adminToken: dev.adminToken, jwtSecret, clusterId, dev };
 }
 
 export type TenantService = ReturnType<typeof tenantService>;
