@@ -97,6 +97,12 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
     destroyUpgrade: false,
     cors: { origin: '*' },
     maxHttpBufferSize: 64 * 1024,
+    // Every engine.io handshake (before any credential is seen) counts against its address's budget:
+    // sessions cost memory until they time out, so they must not be free to open.
+    allowRequest: (req, callback) => {
+      const ip = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], limits.trustProxy);
+      protection.admitAddress(ip, 'api').then(() => callback(null, true), () => callback('rate-limited', false));
+    },
   });
   if (bus instanceof RedisBus) io.adapter(createAdapter(guarded(bus.pub.duplicate(), log), guarded(bus.sub.duplicate(), log)));
 
@@ -104,7 +110,6 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
     const ip = clientAddress(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], limits.trustProxy);
     try {
       await protection.checkAuthAllowed(ip);
-      await protection.admitAddress(ip, 'api');
       const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
       const principal = typeof token === 'string' ? await services.credentials.authenticate(token) : null;
       if (!principal || principal.kind === 'admin') {

@@ -261,6 +261,18 @@ describe('connections from one address', () => {
   }, 30_000);
 });
 
+describe('sessions without a credential', () => {
+  it('engine.io handshakes (sessions that live until they time out) count against the address budget', async () => {
+    const ATTACKER = attackerAddress();
+    const [a, b] = stage.nodes;
+    const tries = await storm(300, 10, (i) => rawRequest((i % 2 ? b : a)!.url, 'GET', '/socket.io/?EIO=4&transport=polling', { localAddress: ATTACKER }));
+    const opened = tries.filter((o) => statusOf(o) === 200).length;
+    // RATE_LIMIT_IP 1200/min: 200 per 10-second window, on both nodes together.
+    expect(opened).toBe(200);
+    expect(tries.filter((o) => statusOf(o) === 403)).toHaveLength(100);
+  });
+});
+
 describe('credential guessing from one address', () => {
   it('is throttled per address before any lookup: 429 naming the limit, on both nodes, while others are unaffected', async () => {
     const guesser = attackerAddress();
