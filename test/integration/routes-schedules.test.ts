@@ -213,4 +213,17 @@ describe('ancestors and blocks', () => {
     expect((await other.api('DELETE', `/v1/blocks/${block.body.id}`)).status).toBe(404);
     expect(await startsOn(api, parent.id, day)).toEqual(['11:00']);
   });
+
+  it('refuses, before any work, a change that would regenerate more slots than one request may (422 naming the bound)', async () => {
+    // A 400-day horizon of 5-minute slots is about 115,000 slots a resource: three resources are past the 300,000 cap.
+    const { api } = await newTenant(t);
+    const root = await api('POST', '/v1/resources', { name: 'Campus', slotMinutes: 5 });
+    for (let i = 0; i < 2; i++) expect((await api('POST', '/v1/resources', { name: `Room ${i}`, parentId: root.body.id, slotMinutes: 5 })).status).toBe(201);
+    const t0 = Date.now();
+    const r = await api('PUT', `/v1/resources/${root.body.id}/schedule`, { weekly: [{ days: WEEKDAYS, start: '00:00', end: '24:00' }] });
+    expect(r.status, r.text).toBe(422);
+    expect(r.body).toMatchObject({ code: 'limit-exceeded', limit: 'schedule.slots', max: 300_000 });
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect((await t.pool.query('SELECT count(*)::int AS n FROM slots WHERE resource_id = $1', [root.body.id])).rows[0].n).toBe(0);
+  });
 });

@@ -14,6 +14,8 @@ import { overlaps } from '../rules';
 import type { ResourceRow, SlotRow } from '../types';
 
 const DAY = 86_400_000;
+/** The most slots one change may regenerate (about what Postgres upserts within a request's statement deadline). */
+export const MAX_REGENERATED_SLOTS = 300_000;
 
 /** The end of the slot horizon: `days` whole UTC days after today. */
 export function horizonEnd(now: number, days: number): number {
@@ -46,6 +48,12 @@ export async function regenerateSubtree(
   const all = withDescendants ? await resourceRepository.subtree(q, tenantId, rootId) : await resourceRepository.byIds(q, tenantId, [rootId]);
   const subtree = all.filter((r) => r.archivedAt === null);
   if (subtree.length === 0) return 0;
+  // Bounded before any slot is made: past it, the work (and memory) of one request would stall the node.
+  const estimate = subtree.reduce((n, r) => n + Math.max(0, window.end - window.start) / (r.slotMinutes * 60_000), 0);
+  if (estimate > MAX_REGENERATED_SLOTS) {
+    throw new DomainError('limit-exceeded', `this change would regenerate about ${Math.round(estimate)} slots (${subtree.length} resources), more than ${MAX_REGENERATED_SLOTS} at once; `
+      + 'set opening hours on smaller subtrees, use a coarser slot grid, or a shorter SLOT_HORIZON_DAYS', { limit: 'schedule.slots', max: MAX_REGENERATED_SLOTS });
+  }
   const above = await resourceRepository.ancestorIds(q, tenantId, rootId);
   const schedules = await scheduleRepository.forResources(q, [...above, ...subtree.map((r) => r.id)]);
   const blocks = await blockRepository.overlapping(q, [...above, ...subtree.map((r) => r.id)], window.start - DAY, window.end + DAY);
