@@ -54,13 +54,14 @@ export function availabilityService({ store, clock }: CoreDeps, cache?: Availabi
     /**
      * `render(query(...))`, served from the node's cache while nothing it read
      * has changed (REST answers; live snapshots use `query`, which is never
-     * cached, because they must be consistent with the seq they carry).
+     * cached, because they must be consistent with the seq they carry). The
+     * rendered text's length is what the cache counts against its byte bound.
      */
-    async rendered<T>(tenantId: string, query: AvailabilityQuery, render: (result: Awaited<ReturnType<typeof answer>>) => T): Promise<T> {
+    async rendered<T extends { text: string }>(tenantId: string, query: AvailabilityQuery, render: (result: Awaited<ReturnType<typeof answer>>) => T): Promise<T> {
       const compute = async () => render(await answer(tenantId, query));
       if (!cache) return compute();
       const key = [tenantId, query.resourceIds.join(','), query.from, query.to, query.duration ?? '', query.seats, query.mode].join('|');
-      return cache.through(key, tenantId, query.resourceIds, compute);
+      return cache.through(key, tenantId, query.resourceIds, compute, (value) => value.text.length);
     },
   };
 }
