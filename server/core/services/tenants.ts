@@ -5,9 +5,9 @@ import { eventRepository } from '../../db/repositories/events';
 import { settingsRepository, tenantRepository } from '../../db/repositories/tenants';
 import type { CoreDeps } from '../ports';
 import type { Principal } from '../types';
+import { CredentialCache } from './credential-cache';
 
 const KEY_PREFIX = 'sw_';
-const KEY_CACHE_MS = 30_000;
 const DEFAULT_TOKEN_TTL = 3600;
 
 const hashKey = (key: string) => createHash('sha256').update(key).digest();
@@ -19,11 +19,10 @@ export const randomSecret = (bytes = 32) => randomBytes(bytes).toString('base64u
 export function tenantService({ store, outbox }: CoreDeps, secrets: { adminToken: string; jwtSecret: string }) {
   const jwtKey = new TextEncoder().encode(secrets.jwtSecret);
   const adminHash = hashKey(secrets.adminToken);
-  // Key lookups are on every request; a short cache spares the round trip.
-  const keyCache = new Map<string, { tenantId: string | null; until: number }>();
-  // A user token means the same thing until it expires (tokens are not revocable), so its checked
-  // signature is remembered: verifying an HMAC through WebCrypto on every request showed in profiles.
-  const tokenCache = new Map<string, { principal: Principal; until: number }>();
+  // Key lookups are on every request; a short cache spares the round trip. A user token means the same
+  // thing until it expires (tokens are not revocable), so its checked signature is remembered: verifying
+  // an HMAC through WebCrypto on every request showed in profiles. Both bounded (credential-cache.ts).
+  const cache = new CredentialCache();
 
   return {
     /** Creates a tenant and its first API key (shown only here). */
@@ -55,19 +54,18 @@ export function tenantService({ store, outbox }: CoreDeps, secrets: { adminToken
     async authenticate(credential: string): Promise<Principal | null> {
       if (!credential) return null;
       // A user token verified before (and found not to be the admin token then) needs no hashing again.
-      const known = tokenCache.get(credential);
-      if (known && known.until > Date.now()) return known.principal;
+      const known = cache.token(credential);
+      if (known) return known;
       const hash = hashKey(credential);
       if (timingSafeEqual(hash, adminHash)) return { kind: 'admin' };
       if (credential.startsWith(KEY_PREFIX)) {
         const cacheKey = hash.toString('hex');
-        let hit = keyCache.get(cacheKey);
-        if (!hit || hit.until < Date.now()) {
-          hit = { tenantId: await tenantRepository.tenantForKey(store.pool, hash), until: Date.now() + KEY_CACHE_MS };
-          if (keyCache.size > 10_000) keyCache.clear();
-          keyCache.set(cacheKey, hit);
+        let tenantId = cache.keyTenant(cacheKey);
+        if (tenantId === undefined) {
+          tenantId = await tenantRepository.tenantForKey(store.pool, hash);
+          cache.rememberKey(cacheKey, tenantId);
         }
-        return hit.tenantId ? { kind: 'tenant', tenantId: hit.tenantId } : null;
+        return tenantId ? { kind: 'tenant', tenantId } : null;
       }
       if (credential.split('.').length === 3) {
         try {
@@ -75,10 +73,7 @@ export function tenantService({ store, outbox }: CoreDeps, secrets: { adminToken
           const role = payload.role === 'organizer' ? 'organizer' : 'member';
           if (typeof payload.tid !== 'string' || typeof payload.sub !== 'string') return null;
           const principal: Principal = { kind: 'user', tenantId: payload.tid, userId: payload.sub, name: String(payload.name ?? payload.sub), role };
-          if (typeof payload.exp === 'number') {
-            if (tokenCache.size > 10_000) tokenCache.clear();
-            tokenCache.set(credential, { principal, until: payload.exp * 1000 });
-          }
+          if (typeof payload.exp === 'number') cache.rememberToken(credential, principal, payload.exp * 1000);
           return principal;
         } catch {
           return null;
