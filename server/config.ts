@@ -53,6 +53,9 @@ const EnvSchema = z.object({
   REQUEST_DEADLINE_MS: int(10_000, 100, 600_000),
   DB_STATEMENT_TIMEOUT_MS: int(5_000, 100, 3_600_000),
   DB_IDLE_TX_TIMEOUT_MS: int(10_000, 100, 3_600_000),
+  AVAILABILITY_MAX_SLOTS: int(20_000, 100, 10_000_000),
+  AVAILABILITY_CACHE_MB: int(32, 1, 65_536),
+  EVENTS_FEED_MAX_MB: int(4, 1, 1_024),
 });
 
 export interface Config {
@@ -125,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         deadlineMs: e.REQUEST_DEADLINE_MS,
       },
       db: { statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS, idleInTransactionTimeoutMs: e.DB_IDLE_TX_TIMEOUT_MS },
+      answers: { availabilityMaxSlots: e.AVAILABILITY_MAX_SLOTS, availabilityCacheBytes: e.AVAILABILITY_CACHE_MB * 1024 * 1024, feedMaxBytes: e.EVENTS_FEED_MAX_MB * 1024 * 1024 },
     },
   };
 }

@@ -92,7 +92,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const protection = protectionService(limits, counters, () => db.saturated());
   // REST availability answers are cached per node. A commit invalidates what its events name on this node
   // before it answers; each numbered batch does so on every node (here, and through the bus elsewhere).
-  const availabilityCache = new AvailabilityCache(clock);
+  const availabilityCache = new AvailabilityCache(clock, { maxBytes: limits.answers.availabilityCacheBytes });
   db.onCommit((changes) => availabilityCache.invalidate(invalidationsOf(changes)));
   outbox.addListener((events) => {
     const invalidations = invalidationsOf(events);
@@ -109,10 +109,10 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     tenants: tenantService(deps),
     credentials,
     resources: resourceService(deps),
-    availability: availabilityService(deps, availabilityCache),
+    availability: availabilityService(deps, availabilityCache, { maxSlots: limits.answers.availabilityMaxSlots }),
     holds,
     bookings: bookingService(deps),
-    events: eventService(deps),
+    events: eventService(deps, { feedMaxBytes: limits.answers.feedMaxBytes }),
     groups: groupService(deps, groupDocs(docs), holds),
   };
   const registry = new Registry();

@@ -5,15 +5,23 @@
  */
 import { z } from 'zod';
 import type { Problem } from './errors';
+import { MAX_AVAILABILITY_DAYS, MAX_AVAILABILITY_RESOURCES } from './limits';
 
 const Id = z.uuid({ message: 'must be a UUID' });
 const Instant = z.iso.datetime({ offset: true, message: 'must be an RFC 3339 time with Z or an offset' });
 
-export const SubscribeInput = z.strictObject({
-  resourceIds: z.array(Id).min(1).max(100),
-  from: Instant,
-  to: Instant,
-});
+export const SubscribeInput = z
+  .strictObject({
+    resourceIds: z.array(Id).min(1).max(MAX_AVAILABILITY_RESOURCES),
+    from: Instant,
+    to: Instant,
+  })
+  .superRefine((v, ctx) => {
+    // The same range rule as REST availability (its snapshot is the same answer).
+    const span = Date.parse(v.to) - Date.parse(v.from);
+    if (!(span > 0)) ctx.addIssue({ code: 'custom', path: ['to'], message: 'to must be after from' });
+    else if (span > MAX_AVAILABILITY_DAYS * 86_400_000) ctx.addIssue({ code: 'custom', path: ['to'], message: `the range may span at most ${MAX_AVAILABILITY_DAYS} days` });
+  });
 export const UnsubscribeInput = z.strictObject({ resourceIds: z.array(Id).min(1).max(100) });
 export const ResyncInput = z.strictObject({ afterSeq: z.number().int().min(0) });
 /** Commands carry the REST body plus an optional idempotencyKey; hold id commands name the hold. */

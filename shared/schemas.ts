@@ -4,11 +4,13 @@
  * generates /openapi.json from the same objects.
  */
 import { z } from '@hono/zod-openapi';
+import { MAX_AVAILABILITY_DAYS, MAX_AVAILABILITY_RESOURCES } from './limits';
+
+export { MAX_AVAILABILITY_DAYS, MAX_AVAILABILITY_RESOURCES };
 
 const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 export const MAX_SEATS = 10_000;
 export const MAX_RESOURCES_PER_REQUEST = 20;
-export const MAX_AVAILABILITY_DAYS = 62;
 /** A hold or booking may span at most this many days. */
 export const MAX_BOOKING_DAYS = 31;
 
@@ -202,8 +204,9 @@ export const AvailabilityQuery = z
   .object({
     resourceIds: z
       .string()
-      .transform((s) => s.split(',').filter(Boolean))
-      .pipe(z.array(Id).min(1).max(100)),
+      // A repeated id is asked once: the cap counts distinct resources, and the answer lists each once (first occurrence first).
+      .transform((s) => [...new Set(s.split(',').filter(Boolean))])
+      .pipe(z.array(Id).min(1).max(MAX_AVAILABILITY_RESOURCES)),
     from: Instant,
     to: Instant,
     duration: z.coerce.number().int().min(1).max(MAX_BOOKING_DAYS * 1440).optional(),

@@ -48,4 +48,6 @@ export interface Limits {
     deadlineMs: number;
   };
   db: { statementTimeoutMs: number; idleInTransactionTimeoutMs: number };
+  /** How much one answer (and the availability cache) may hold. */
+  answers: { availabilityMaxSlots: number; availabilityCacheBytes: number; feedMaxBytes: number };
 }

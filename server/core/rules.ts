@@ -156,57 +156,103 @@ export function bookingDecision(booking: Pick<BookingRow, 'status' | 'version'>,
   return 'proceed';
 }
 
-/** Slots a client may book on one resource: open, enough seats, notice/advance and buffers respected. */
+/**
+ * Slots a client may book on one resource (its slots sorted by start): open,
+ * enough seats, notice/advance and buffers respected. O(n log n).
+ */
 export function freeSlots(
   resource: Pick<ResourceRow, 'id' | 'rules'>,
   slots: SlotRow[],
   query: { from: number; to: number; seats: number; now: number },
 ): { start: number; end: number; capacity: number; remaining: number }[] {
+  const clear = bufferCheck(resource.rules, slots);
   const out = [];
   for (const s of slots) {
     if (s.start < query.from || s.start >= query.to || s.blocked) continue;
     const remaining = s.capacity - s.seatsTaken;
     if (remaining < query.seats || timingProblem(resource.rules, s.start, query.now)) continue;
-    if (!buffersClear(resource.rules, slots, s)) continue;
+    if (!clear(s)) continue;
     out.push({ start: s.start, end: s.end, capacity: s.capacity, remaining });
   }
   return out;
 }
 
-/** Ranges of `durationMs` starting on a slot of this resource where `seats` fit under every rule. */
+/**
+ * Ranges of `durationMs` starting on a slot of this resource (its slots
+ * sorted by start, each ending after it starts) where `seats` fit under every
+ * rule: the slots from the start on must fit, follow each other without a gap
+ * and end exactly at start + duration. O(n log n) whatever the duration.
+ */
 export function bookableRanges(
   resource: Pick<ResourceRow, 'id' | 'rules'>,
   slots: SlotRow[],
   query: { from: number; to: number; seats: number; now: number; durationMs: number },
 ): Range[] {
+  const n = slots.length;
+  const fits = (s: SlotRow) => !s.blocked && s.capacity - s.seatsTaken >= query.seats;
+  // runEnd[i]: the last index of the gapless run of fitting slots that begins at i (-1 when slots[i] does not fit).
+  // Along a run each slot starts where the previous ends, so ends grow strictly: a binary search finds where a range ends.
+  const runEnd = new Int32Array(n);
+  for (let i = n - 1; i >= 0; i--) {
+    const s = slots[i]!;
+    if (!fits(s)) runEnd[i] = -1;
+    else runEnd[i] = i + 1 < n && runEnd[i + 1]! >= 0 && slots[i + 1]!.start === s.end ? runEnd[i + 1]! : i;
+  }
+  const clear = bufferCheck(resource.rules, slots);
   const out: Range[] = [];
-  for (let i = 0; i < slots.length; i++) {
+  for (let i = 0; i < n; i++) {
     const first = slots[i]!;
     if (first.start < query.from || first.start >= query.to) continue;
     if (timingProblem(resource.rules, first.start, query.now)) continue;
     const range = { start: first.start, end: first.start + query.durationMs };
-    let end = first.start;
-    let ok = true;
-    for (let j = i; j < slots.length && end < range.end; j++) {
-      const s = slots[j]!;
-      if (s.start !== end || s.blocked || s.capacity - s.seatsTaken < query.seats) {
-        ok = false;
-        break;
+    if (query.durationMs > 0) {
+      const last = runEnd[i]!;
+      if (last < 0) continue;
+      // The first slot of the run that reaches the range's end must end exactly there.
+      let lo = i;
+      let hi = last + 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (slots[mid]!.end < range.end) lo = mid + 1;
+        else hi = mid;
       }
-      end = s.end;
-    }
-    if (ok && end === range.end && buffersClear(resource.rules, slots, range)) out.push(range);
+      if (lo > last || slots[lo]!.end !== range.end) continue;
+    } else if (query.durationMs < 0) continue;
+    if (clear(range)) out.push(range);
   }
   return out;
 }
 
-/** True when no seats are taken inside the buffer padding around a range. */
-function buffersClear(rules: Rules, slots: SlotRow[], range: Range): boolean {
+/**
+ * A test for many ranges over one resource's slots (sorted by start): true
+ * when no seats are taken inside the buffer padding around the range. Some
+ * taken slot overlaps the padding [a, b) iff, among the slots starting before
+ * b, the latest end of a taken one is after a; that latest end is a prefix
+ * maximum, and "starting before b" a binary search. O(n) to build, O(log n)
+ * per range (scanning every slot per range was quadratic).
+ */
+function bufferCheck(rules: Rules, slots: SlotRow[]): (range: Range) => boolean {
   const pad = bufferPadMs(rules);
-  if (pad === 0) return true;
-  const before = { start: range.start - pad, end: range.start };
-  const after = { start: range.end, end: range.end + pad };
-  return !slots.some((s) => s.seatsTaken > 0 && (overlaps(s, before) || overlaps(s, after)));
+  if (pad === 0) return () => true;
+  // latestTakenEnd[k]: the latest end among taken slots in slots[0..k).
+  const latestTakenEnd = new Float64Array(slots.length + 1);
+  latestTakenEnd[0] = -Infinity;
+  for (let i = 0; i < slots.length; i++) {
+    const s = slots[i]!;
+    latestTakenEnd[i + 1] = s.seatsTaken > 0 ? Math.max(latestTakenEnd[i]!, s.end) : latestTakenEnd[i]!;
+  }
+  const startingBefore = (t: number) => {
+    let lo = 0;
+    let hi = slots.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (slots[mid]!.start < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const takenIn = (a: number, b: number) => latestTakenEnd[startingBefore(b)]! > a;
+  return (range) => !takenIn(range.start - pad, range.start) && !takenIn(range.end, range.end + pad);
 }
 
 /** Combines per-resource ranges: `all` keeps ranges every resource offers, `any` lists who offers each range. */

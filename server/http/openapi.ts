@@ -6,6 +6,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { LRUCache } from 'lru-cache';
 import { ProblemSchema } from '../../shared/schemas';
 import { DomainError } from '../core/errors';
 import { jsonInputProblem, validationProblem } from './problem';
@@ -92,8 +93,13 @@ export async function body<T extends z.ZodType>(c: Context, schema: T, optional 
 
 // Valid query strings already parsed, per schema: clients poll the same query (availability), and zod was
 // a twentieth of a cached availability answer's CPU. Parsing depends on the string alone; results are frozen.
-const parsedQueries = new WeakMap<z.ZodType, Map<string, unknown>>();
+// An LRU by count and bytes, so a stream of distinct query strings (up to 16 KiB each) costs a bounded
+// amount and evicts the least used, instead of emptying the memo.
+const parsedQueries = new WeakMap<z.ZodType, LRUCache<string, object>>();
 const MAX_PARSED_QUERIES = 1_000;
+const MAX_PARSED_QUERY_BYTES = 2 * 1024 * 1024;
+// A parsed query holds about what its string says (ids, instants), twice for the key and the value, plus its objects.
+const parsedSize = (raw: string) => 2 * raw.length + 200;
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
@@ -109,13 +115,15 @@ export function query<T extends z.ZodType>(c: Context, schema: T): z.output<T> {
   const at = url.indexOf('?');
   const raw = at < 0 ? '' : url.slice(at);
   let memo = parsedQueries.get(schema);
-  if (!memo) parsedQueries.set(schema, (memo = new Map()));
+  if (!memo) {
+    memo = new LRUCache<string, object>({ max: MAX_PARSED_QUERIES, maxSize: MAX_PARSED_QUERY_BYTES, sizeCalculation: (_, key) => parsedSize(key) });
+    parsedQueries.set(schema, memo);
+  }
   const hit = memo.get(raw);
   if (hit !== undefined) return hit as z.output<T>;
   const parsed = schema.safeParse(c.req.query());
   if (!parsed.success) throw invalid(parsed.error, 'query');
-  if (memo.size >= MAX_PARSED_QUERIES) memo.clear();
-  memo.set(raw, deepFreeze(parsed.data));
+  if (parsed.data !== null && typeof parsed.data === 'object') memo.set(raw, deepFreeze(parsed.data));
   return parsed.data;
 }
 

@@ -6,8 +6,10 @@
  * published, so a request that got its answer after a commit never reads an
  * older one from here. A short TTL bounds what invalidation cannot see: the
  * minimum notice moving with the clock, and a node that numbered events
- * dying before it told the others.
+ * dying before it told the others. Memory is bounded by bytes (LRU), and so
+ * is the bookkeeping of changes.
  */
+import { LRUCache } from 'lru-cache';
 import type { EventRow } from '../../db/repositories/events';
 import type { Clock } from '../types';
 
@@ -16,12 +18,25 @@ export type Invalidation = [tenantId: string, resourceIds: string[] | null];
 
 interface Entry {
   value: unknown;
-  at: number;
   epoch: number;
   tenantId: string;
   resourceIds: string[];
 }
 
+export interface AvailabilityCacheOptions {
+  /** How long an answer may be served (from when its computation started; stale once older than this). */
+  ttlMs?: number;
+  /** Bytes all entries may take: each counts its rendered size, its key and a fixed overhead. */
+  maxBytes?: number;
+  maxEntries?: number;
+  /** Change marks kept (see `invalidate`). */
+  maxMarks?: number;
+}
+
+/** Bytes the node's availability answers may take by default (the largest answer is about 2 MB). */
+export const DEFAULT_AVAILABILITY_CACHE_BYTES = 32 * 1024 * 1024;
+/** What an entry costs besides its value and key: the entry, its id list, the cache's bookkeeping. */
+const ENTRY_OVERHEAD = 200;
 /** What each event type can change in availability (see docs/architecture.md, events). */
 export function invalidationsOf(events: Pick<EventRow, 'tenantId' | 'type' | 'resourceIds'>[]): Invalidation[] {
   const out: Invalidation[] = [];
@@ -38,27 +53,51 @@ export function invalidationsOf(events: Pick<EventRow, 'tenantId' | 'type' | 're
 
 export class AvailabilityCache {
   private epoch = 0;
-  /** `tenant` or `tenant/resource` → the epoch of its last change. */
+  /**
+   * `tenant` or `tenant/resource` → the epoch of its last change, oldest
+   * first (a mark moves to the end when set again). Bounded: forgetting the
+   * oldest mark raises `floor` to its epoch, and anything computed before
+   * `floor` counts as changed, so a forgotten mark costs misses, never a
+   * stale answer.
+   */
   private readonly changed = new Map<string, number>();
-  private readonly entries = new Map<string, Entry>();
+  private floor = 0;
+  private readonly maxMarks: number;
+  /** LRU by bytes; lru-cache drops expired entries on its own timers (ttlAutopurge), so they hold no memory past the TTL. */
+  private readonly entries: LRUCache<string, Entry>;
   /** Computations running, so concurrent misses of one key share one (no stampede when an entry lapses). */
   private readonly running = new Map<string, { epoch: number; value: Promise<unknown> }>();
 
   constructor(
     private readonly clock: Clock,
-    private readonly ttlMs = 500,
-    private readonly maxEntries = 5_000,
-  ) {}
+    options: AvailabilityCacheOptions = {},
+  ) {
+    const { ttlMs = 500, maxBytes = DEFAULT_AVAILABILITY_CACHE_BYTES, maxEntries = 5_000, maxMarks = 50_000 } = options;
+    this.maxMarks = maxMarks;
+    this.entries = new LRUCache<string, Entry>({
+      max: maxEntries,
+      maxSize: maxBytes,
+      ttl: ttlMs,
+      ttlAutopurge: true,
+      // The node's clock, so the TTL follows the same time as the rest of the core, read on every check
+      // (lru-cache would otherwise reuse a reading for a millisecond of real time).
+      perf: { now: () => clock.now() },
+      ttlResolution: 0,
+    });
+  }
 
   /**
    * The cached value for `key`, or `compute()`'s, which is kept only if none
    * of the tenant's `resourceIds` changed while it ran. A miss joins a
    * computation of the same key already running, unless a change came after
-   * that one started.
+   * that one started. `sizeOf` is the value's size in bytes.
    */
-  async through<T>(key: string, tenantId: string, resourceIds: string[], compute: () => Promise<T>): Promise<T> {
+  async through<T>(key: string, tenantId: string, resourceIds: string[], compute: () => Promise<T>, sizeOf: (value: T) => number): Promise<T> {
     const hit = this.entries.get(key);
-    if (hit && this.clock.now() - hit.at < this.ttlMs && this.unchangedSince(hit.tenantId, hit.resourceIds, hit.epoch)) return hit.value as T;
+    if (hit) {
+      if (this.unchangedSince(hit.tenantId, hit.resourceIds, hit.epoch)) return hit.value as T;
+      this.entries.delete(key); // stale for good: free it now rather than at its TTL
+    }
     const run = this.running.get(key);
     if (run && this.unchangedSince(tenantId, resourceIds, run.epoch)) return run.value as Promise<T>;
     const epoch = this.epoch;
@@ -69,10 +108,9 @@ export class AvailabilityCache {
     try {
       const result = await value;
       if (this.unchangedSince(tenantId, resourceIds, epoch)) {
-        this.entries.delete(key);
-        this.entries.set(key, { value: result, at, epoch, tenantId, resourceIds });
-        // Oldest first: Map iteration follows insertion order.
-        if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+        // The TTL runs from when the computation started: what it read is that old. lru-cache does not
+        // store an entry larger than maxBytes (and drops an older one under the key).
+        this.entries.set(key, { value: result, epoch, tenantId, resourceIds }, { size: sizeOf(result) + key.length + ENTRY_OVERHEAD, start: at });
       }
       return result;
     } finally {
@@ -84,18 +122,29 @@ export class AvailabilityCache {
   invalidate(invalidations: Invalidation[]): void {
     if (invalidations.length === 0) return;
     const epoch = ++this.epoch;
-    if (this.changed.size > 100_000) {
-      // Old marks could only be dropped together with every entry that predates them.
-      this.changed.clear();
-      this.entries.clear();
-    }
     for (const [tenantId, ids] of invalidations) {
-      if (ids === null) this.changed.set(tenantId, epoch);
-      else for (const id of ids) this.changed.set(`${tenantId}/${id}`, epoch);
+      if (ids === null) this.mark(tenantId, epoch);
+      else for (const id of ids) this.mark(`${tenantId}/${id}`, epoch);
+    }
+  }
+
+  /** Entries, their bytes and the change marks held (for tests and metrics). */
+  stats(): { entries: number; bytes: number; marks: number } {
+    return { entries: this.entries.size, bytes: this.entries.calculatedSize, marks: this.changed.size };
+  }
+
+  private mark(key: string, epoch: number): void {
+    this.changed.delete(key);
+    this.changed.set(key, epoch);
+    if (this.changed.size > this.maxMarks) {
+      const [oldest, oldestEpoch] = this.changed.entries().next().value!;
+      this.changed.delete(oldest);
+      this.floor = Math.max(this.floor, oldestEpoch);
     }
   }
 
   private unchangedSince(tenantId: string, resourceIds: string[], epoch: number): boolean {
+    if (epoch < this.floor) return false;
     if ((this.changed.get(tenantId) ?? 0) > epoch) return false;
     for (const id of resourceIds) if ((this.changed.get(`${tenantId}/${id}`) ?? 0) > epoch) return false;
     return true;

@@ -8,13 +8,13 @@
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
-import { LRUCache } from 'lru-cache';
 import { apiKeyRepository, userTokenRepository, type ApiKeyRow } from '../../db/repositories/credentials';
 import { eventRepository } from '../../db/repositories/events';
 import type { ApiKey } from '../../../shared/schemas';
 import { DomainError, notFound } from '../errors';
 import type { CoreDeps } from '../ports';
 import type { Principal, TenantPrincipal } from '../types';
+import { CredentialCache } from './credential-cache';
 import { decodeCursor, encodeCursor } from './cursor';
 
 export const KEY_PREFIX = 'sw_';
@@ -53,12 +53,9 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
   const jwtKey = new TextEncoder().encode(secrets.jwtSecret);
   const adminHash = hashKey(secrets.adminToken);
   const flush = () => outbox.flush();
-  // Key lookups are on every request: a short cache spares the round trip. Misses are never cached, so
-  // guessing keys cannot push real ones out (failed authentication is throttled per address instead).
-  const keyCache = new LRUCache<string, { principal: Extract<Principal, { kind: 'tenant' }>; until: number }>({ max: 10_000 });
-  // A verified token means the same thing until it expires or is revoked: verifying an HMAC through
-  // WebCrypto on every request showed in profiles.
-  const tokenCache = new LRUCache<string, Extract<Principal, { kind: 'user' }>>({ max: 10_000 });
+  // Key lookups are on every request: a short cache spares the round trip. A verified token means the same
+  // thing until it expires or is revoked: verifying an HMAC through WebCrypto on every request showed in profiles.
+  const cache = new CredentialCache({ keyTtlMs: KEY_CACHE_MS });
   /** When each revoked or rotated key stops (or stopped) working. */
   const keyEnds = new Map<string, number>();
   /** Revoked tokens, with their own expiry (after which they need no remembering). */
@@ -110,7 +107,7 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
   /** A key stops working at `endsAt`: forget cached lookups and tell its sessions. */
   function keyEnded(keyId: string, endsAt: number): void {
     keyEnds.set(keyId, Math.min(endsAt, keyEnds.get(keyId) ?? Infinity));
-    for (const [hash, hit] of keyCache.entries()) if (hit.principal.keyId === keyId) keyCache.delete(hash);
+    cache.forgetKey(keyId);
     const w = watched.get(`k:${keyId}`);
     if (!w) return;
     if (endsAt <= Date.now()) return end(`k:${keyId}`, 'revoked');
@@ -149,19 +146,15 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
     for (const [id, at] of keyEnds) if (at < t - 86_400_000) keyEnds.delete(id);
   }
 
-  async function lookupKey(credential: string, hash: Buffer): Promise<Principal | null> {
+  async function lookupKey(hash: Buffer): Promise<Principal | null> {
     const cacheKey = hash.toString('hex');
-    const hit = keyCache.get(cacheKey);
-    if (hit && hit.until > Date.now()) return isLive(hit.principal) ? hit.principal : null;
+    const hit = cache.key(cacheKey);
+    if (hit !== undefined) return hit && isLive(hit) ? hit : null;
     const row = await apiKeyRepository.byHash(store.pool, hash);
-    if (!row) {
-      keyCache.delete(cacheKey);
-      return null;
-    }
-    const principal = { kind: 'tenant' as const, tenantId: row.tenantId, keyId: row.id, expiresAt: row.expiresAt };
-    const ttl = cluster && !cluster.healthy() ? KEY_CACHE_UNSURE_MS : KEY_CACHE_MS;
-    keyCache.set(cacheKey, { principal, until: Date.now() + ttl });
-    return isLive(principal) ? principal : null;
+    const principal = row ? { kind: 'tenant' as const, tenantId: row.tenantId, keyId: row.id, expiresAt: row.expiresAt } : null;
+    // While the cluster channel is down, revocations from other nodes arrive only through the poll: trust a lookup briefly.
+    cache.rememberKey(cacheKey, principal, cluster && !cluster.healthy() ? KEY_CACHE_UNSURE_MS : KEY_CACHE_MS);
+    return principal && isLive(principal) ? principal : null;
   }
 
   async function verifyToken(credential: string): Promise<Principal | null> {
@@ -173,7 +166,7 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
         kind: 'user' as const, tenantId: payload.tid, userId: payload.sub, name: String(payload.name ?? payload.sub), role, tokenId: payload.jti, expiresAt: payload.exp * 1000,
       };
       if (!isLive(principal)) return null;
-      tokenCache.set(credential, principal, { ttl: Math.max(1, principal.expiresAt - Date.now()) });
+      cache.rememberToken(credential, principal);
       return principal;
     } catch {
       return null;
@@ -193,11 +186,11 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
     /** Resolves a bearer credential to a principal, or null when it is not valid (unknown, expired or revoked). */
     async authenticate(credential: string): Promise<Principal | null> {
       if (!credential) return null;
-      const known = tokenCache.get(credential);
+      const known = cache.token(credential);
       if (known) return isLive(known) ? known : null;
       const hash = hashKey(credential);
       if (timingSafeEqual(hash, adminHash)) return { kind: 'admin' };
-      if (credential.startsWith(KEY_PREFIX)) return lookupKey(credential, hash);
+      if (credential.startsWith(KEY_PREFIX)) return lookupKey(hash);
       if (credential.split('.').length === 3) return verifyToken(credential);
       return null;
     },
@@ -330,7 +323,7 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
       await poll();
       unsubscribe = (await cluster?.subscribe(CHANNEL, (env) => apply(env.type, env.payload))) ?? null;
       offReconnect = cluster?.onReconnect?.(() => {
-        keyCache.clear();
+        cache.forgetKeys();
         void poll().catch((err) => log.warn({ err: (err as Error).message }, 'revocation poll failed'));
       }) ?? null;
       pollTimer = setInterval(() => void poll().catch((err) => log.warn({ err: (err as Error).message }, 'revocation poll failed')), POLL_MS);

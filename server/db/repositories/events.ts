@@ -33,28 +33,35 @@ export const eventRepository = {
     return rows.map(toEvent);
   },
 
-  /** A tenant's numbered events after `after`, oldest first. */
-  async feed(q: Queryable, tenantId: string, after: number, limit: number): Promise<EventRow[]> {
-    const { rows } = await q.query(
-      'SELECT * FROM events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
-      [tenantId, after, limit],
-    );
-    return rows.map(toEvent);
+  /**
+   * A tenant's numbered events after `after`, oldest first (only those naming
+   * one of `resourceIds` when given): at most `limit`, and within `maxBytes`
+   * of `data` (as JSON text) in all, except that the first comes whatever its
+   * size, so a reader always moves on. The sizes are summed in SQL over the
+   * page's positions and only the events within the budget are sent, so an
+   * oversized page is never materialized here. `cut`: events within `limit`
+   * were left out for the budget.
+   */
+  async page(q: Queryable, tenantId: string, after: number, limit: number, maxBytes: number, resourceIds?: string[]): Promise<{ rows: EventRow[]; cut: boolean }> {
+    const { rows } = await q.query(named(resourceIds ? 'events.pageForResources' : 'events.page',
+      `WITH page AS (
+         SELECT seq, row_number() OVER w AS n, sum(octet_length(data::text)) OVER w AS upto, count(*) OVER () AS total
+         FROM (SELECT seq, data FROM events WHERE tenant_id = $1 AND seq > $2${resourceIds ? ' AND resource_ids && $5::uuid[]' : ''}
+               ORDER BY seq LIMIT $3) e
+         WINDOW w AS (ORDER BY seq)
+       )
+       SELECT ev.*, p.total FROM page p JOIN events ev ON ev.seq = p.seq
+       WHERE p.upto <= $4 OR p.n = 1
+       ORDER BY ev.seq`,
+      resourceIds ? [tenantId, after, limit, maxBytes, resourceIds] : [tenantId, after, limit, maxBytes],
+    ));
+    return { rows: rows.map(toEvent), cut: rows.length > 0 && rows.length < Number(rows[0].total) };
   },
 
   /** The highest seq handed out so far. */
   async lastSeq(q: Queryable): Promise<number> {
     const { rows } = await q.query('SELECT last_seq FROM event_counter WHERE id');
     return rows[0].last_seq;
-  },
-
-  /** A tenant's numbered events on any of the resources after `after`, oldest first. */
-  async forResources(q: Queryable, tenantId: string, resourceIds: string[], after: number, limit: number): Promise<EventRow[]> {
-    const { rows } = await q.query(
-      'SELECT * FROM events WHERE tenant_id = $1 AND seq > $2 AND resource_ids && $3::uuid[] ORDER BY seq LIMIT $4',
-      [tenantId, after, resourceIds, limit],
-    );
-    return rows.map(toEvent);
   },
 
   /**

@@ -61,13 +61,26 @@ export const slotRepository = {
     ));
   },
 
-  /** Unlocked read of slots for availability, sorted by resource and start. */
-  async read(q: Queryable, tenantId: string, resourceIds: string[], from: number, to: number): Promise<SlotRow[]> {
+  /**
+   * Unlocked read of slots for availability: at most `limit` rows in all.
+   * Each resource is its own index scan that stops at `limit`, and the outer
+   * LIMIT stops the loop, so an oversized query costs the database `limit`
+   * rows, not every slot it names (an `ORDER BY resource_id, start_at` over
+   * `resource_id = ANY(...)` sorted every matching row first). Without that
+   * outer ORDER BY, SQL promises no order: callers sort. Getting `limit` rows
+   * means there may be more: ask for one more than you accept.
+   */
+  async read(q: Queryable, tenantId: string, resourceIds: string[], from: number, to: number, limit: number): Promise<SlotRow[]> {
     const { rows } = await q.query(named('slots.read',
-      `SELECT id, resource_id, start_at, end_at, capacity, seats_taken, blocked FROM slots
-       WHERE tenant_id = $1 AND resource_id = ANY($2::uuid[]) AND start_at < $4 AND end_at > $3 AND start_at > $3::timestamptz - ${LONGEST_SLOT}
-       ORDER BY resource_id, start_at`,
-      [tenantId, resourceIds, new Date(from), new Date(to)],
+      `SELECT s.id, s.resource_id, s.start_at, s.end_at, s.capacity, s.seats_taken, s.blocked
+       FROM unnest($2::uuid[]) AS r(id)
+       CROSS JOIN LATERAL (
+         SELECT * FROM slots
+         WHERE tenant_id = $1 AND resource_id = r.id AND start_at < $4 AND end_at > $3 AND start_at > $3::timestamptz - ${LONGEST_SLOT}
+         ORDER BY start_at LIMIT $5
+       ) s
+       LIMIT $5`,
+      [tenantId, resourceIds, new Date(from), new Date(to), limit],
     ));
     return rows.map(toSlot);
   },

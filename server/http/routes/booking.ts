@@ -29,7 +29,7 @@ export function bookingRoutes(app: App, s: Services): void {
     method: 'get', path: '/v1/availability', tag: 'Availability', auth: anyone,
     summary: 'Free slots, or bookable options of a duration (mode all|any) across resources; ETag',
     query: AvailabilityQuery, ok: { status: 200, schema: AvailabilitySlots.or(AvailabilityOptions), description: 'Slots per resource, or options' },
-    errors: { 404: 'A resource was not found', 422: 'duration is not on the grid' },
+    errors: { 404: 'A resource was not found', 422: `grid-misaligned (duration not on the grid), or limit-exceeded (more than ${s.availability.limits.maxSlots} slots read, or another bound)` },
   });
   app.get('/v1/availability', async (c) => {
     const p = requireTenantOrUser(c);
