@@ -108,6 +108,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const services = {
     tenants: tenantService(deps),
     credentials,
+    protection,
     resources: resourceService(deps),
     availability: availabilityService(deps, availabilityCache, { maxSlots: limits.answers.availabilityMaxSlots }),
     holds,

@@ -15,7 +15,7 @@ import type { Release } from '../core/admission';
 import { DomainError } from '../core/errors';
 import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
-import { clientAddress, type ProtectionService, type RequestClass } from '../core/services/protection';
+import { clientAddress, SLOTS_PER_REQUEST, type ProtectionService, type RequestClass } from '../core/services/protection';
 import type { TenantPrincipal } from '../core/types';
 import { checkKey, fingerprintOf, idempotencyScope, runIdempotent } from '../db/idempotent';
 import type { Db } from '../db/pool';
@@ -198,7 +198,9 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
       }
       // The seq first: events after it may already show in the snapshot; clients dedupe by seq.
       const seq = await eventRepository.lastSeq(db.pool);
-      const availability = await services.availability.query(p.tenantId, { resourceIds: s.resourceIds, from: ms(s.from), to: ms(s.to), seats: 1, mode: 'all' });
+      let read = 0;
+      const availability = await services.availability.query(p.tenantId, { resourceIds: s.resourceIds, from: ms(s.from), to: ms(s.to), seats: 1, mode: 'all' }, (n) => (read = n));
+      if (read >= SLOTS_PER_REQUEST) await protection.charge(socket.data.ip, p, 'availability', read / SLOTS_PER_REQUEST);
       await socket.join(s.resourceIds.map((id) => roomOf(p.tenantId, id, audienceOf(p))));
       return { seq, availability };
     }, false, 'availability');

@@ -67,7 +67,7 @@ export function availabilityService({ store, clock }: CoreDeps, cache?: Availabi
   const limits: AvailabilityLimits = { ...DEFAULT_AVAILABILITY_LIMITS, ...options };
 
   /** Without duration: free slots per resource. With duration: options where the seats fit for that long. */
-  async function answer(tenantId: string, query: AvailabilityQuery) {
+  async function answer(tenantId: string, query: AvailabilityQuery, onRead?: (slots: number) => void) {
     const resources = await liveResources(store.readPool, tenantId, query.resourceIds);
     const duration = query.duration;
     if (duration !== undefined) {
@@ -77,13 +77,19 @@ export function availabilityService({ store, clock }: CoreDeps, cache?: Availabi
     const now = clock.now();
     const pad = Math.max(0, ...resources.map((r) => bufferPadMs(r.rules)));
     const durationMs = (duration ?? 0) * 60_000;
+    const from = query.from - pad;
+    const to = query.to + durationMs + pad;
+    const tooMany = () => limitExceeded('availability.slots', limits.maxSlots,
+      `this answer would read more than ${limits.maxSlots} slots (its ${resources.length} resources' slots from \`from\` to \`to\`, plus the duration and buffers past \`to\`); ` +
+        `keep resources × range ÷ slot length under ${limits.maxSlots}: ask for fewer resources or a shorter range`);
+    // When the grid alone allows more slots than an answer may read, Postgres counts them first: refusing
+    // then costs an index scan, not 20,000 rows sent and parsed (which is ~100 ms of this node's CPU).
+    const gridBound = resources.reduce((n, r) => n + (to - from) / (r.slotMinutes * 60_000) + 1, 0);
+    if (gridBound > limits.maxSlots && (await slotRepository.count(store.readPool, tenantId, query.resourceIds, from, to, limits.maxSlots + 1)) > limits.maxSlots) throw tooMany();
     // One row more than allowed tells an oversized query apart before any rule runs on it.
-    const rows = await slotRepository.read(store.readPool, tenantId, query.resourceIds, query.from - pad, query.to + durationMs + pad, limits.maxSlots + 1);
-    if (rows.length > limits.maxSlots) {
-      throw limitExceeded('availability.slots', limits.maxSlots,
-        `this answer would read more than ${limits.maxSlots} slots (its ${resources.length} resources' slots from \`from\` to \`to\`, plus the duration and buffers past \`to\`); ` +
-          `keep resources × range ÷ slot length under ${limits.maxSlots}: ask for fewer resources or a shorter range`);
-    }
+    const rows = await slotRepository.read(store.readPool, tenantId, query.resourceIds, from, to, limits.maxSlots + 1);
+    if (rows.length > limits.maxSlots) throw tooMany();
+    onRead?.(rows.length);
     const byResource = new Map<string, SlotRow[]>(resources.map((r) => [r.id, []]));
     for (const s of rows) byResource.get(s.resourceId)?.push(s);
     // The rules need each resource's slots by start (linear on rows that already are).
@@ -105,17 +111,22 @@ export function availabilityService({ store, clock }: CoreDeps, cache?: Availabi
   return {
     limits,
 
-    /** The answer to a query, never cached (live snapshots must be consistent with the seq they carry). */
-    query: (tenantId: string, query: AvailabilityQuery) => answer(tenantId, boundedQuery(query, limits)),
+    /**
+     * The answer to a query, never cached (live snapshots must be consistent
+     * with the seq they carry). `onRead` learns how many slot rows it read
+     * (what the answer cost), so the edge can charge its budget for it.
+     */
+    query: (tenantId: string, query: AvailabilityQuery, onRead?: (slots: number) => void) => answer(tenantId, boundedQuery(query, limits), onRead),
 
     /**
      * `render(query(...))`, served from the node's cache while nothing it read
      * has changed (REST answers). The rendered text's length is what the
-     * cache counts against its byte bound.
+     * cache counts against its byte bound. `onRead` is called only when this
+     * request computed the answer (a cached one cost nothing).
      */
-    async rendered<T extends { text: string }>(tenantId: string, query: AvailabilityQuery, render: (result: Awaited<ReturnType<typeof answer>>) => T): Promise<T> {
+    async rendered<T extends { text: string }>(tenantId: string, query: AvailabilityQuery, render: (result: Awaited<ReturnType<typeof answer>>) => T, onRead?: (slots: number) => void): Promise<T> {
       const q = boundedQuery(query, limits);
-      const compute = async () => render(await answer(tenantId, q));
+      const compute = async () => render(await answer(tenantId, q, onRead));
       if (!cache) return compute();
       const key = [tenantId, q.resourceIds.join(','), q.from, q.to, q.duration ?? '', q.seats, q.mode].join('|');
       return cache.through(key, tenantId, q.resourceIds, compute, (value) => value.text.length);

@@ -29,6 +29,8 @@ export interface Standing {
  * its first second. Failed authentications are counted over a whole minute.
  */
 export const RATE_WINDOW_SEC = 10;
+/** Slots an availability answer may read for the price of one request; each further thousand costs one more. */
+export const SLOTS_PER_REQUEST = 1_000;
 const AUTH_WINDOW_SEC = 60;
 const AUTH_BUCKET = 'auth-failures';
 const bucketOf = (cls: RequestClass, who: keyof RateBudget) => `${cls}.${who}`;
@@ -117,6 +119,21 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
       const v = await counter.take(bucketOf(cls, s.who), s.key);
       if (!v.allowed) refuse(v, `${cls}.${s.who}`, `${cls === 'availability' ? 'availability ' : ''}${s.label}`);
       return v.limit > 0 ? { policy: `${cls}.${s.who}`, limit: v.limit, remaining: v.remaining, resetMs: v.resetMs, windowSec: RATE_WINDOW_SEC } : null;
+    },
+
+    /**
+     * Charges work already done to the budgets of the address and the
+     * credential: `points` more requests' worth (an availability answer costs
+     * one more per 1,000 slots it read). Never refuses; the next request does.
+     */
+    async charge(ip: string, p: Principal, cls: RequestClass, points: number): Promise<void> {
+      if (points < 1) return;
+      const n = Math.floor(points);
+      await counter.take(bucketOf(cls, 'ip'), ip, n);
+      if (p.kind !== 'admin') {
+        const s = subjectOf(p);
+        await counter.take(bucketOf(cls, s.who), s.key, n);
+      }
     },
 
     /**

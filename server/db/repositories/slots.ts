@@ -85,6 +85,23 @@ export const slotRepository = {
     return rows.map(toSlot);
   },
 
+  /** How many slot rows `read` would find, counting no further than `limit`: the database counts, nothing is sent or parsed. */
+  async count(q: Queryable, tenantId: string, resourceIds: string[], from: number, to: number, limit: number): Promise<number> {
+    const { rows } = await q.query(named('slots.count',
+      `SELECT count(*)::int AS n FROM (
+         SELECT 1 FROM unnest($2::uuid[]) AS r(id)
+         CROSS JOIN LATERAL (
+           SELECT 1 FROM slots
+           WHERE tenant_id = $1 AND resource_id = r.id AND start_at < $4 AND end_at > $3 AND start_at > $3::timestamptz - ${LONGEST_SLOT}
+           LIMIT $5
+         ) s
+         LIMIT $5
+       ) x`,
+      [tenantId, resourceIds, new Date(from), new Date(to), limit],
+    ));
+    return rows[0].n;
+  },
+
   /** Unlocked read of the slots overlapping each window, sorted by resource and start. */
   async readWindows(q: Queryable, windows: SlotWindow[]): Promise<SlotRow[]> {
     if (windows.length === 0) return [];

@@ -12,7 +12,7 @@ import type { CredentialService } from '../../core/services/credentials';
 import { clientAddress, RATE_WINDOW_SEC, type ProtectionService, type RequestClass, type Standing } from '../../core/services/protection';
 import type { Principal, TenantPrincipal } from '../../core/types';
 
-export type AuthEnv = { Variables: { principal: Principal | null }; Bindings: Partial<HttpBindings> };
+export type AuthEnv = { Variables: { principal: Principal | null; ip: string }; Bindings: Partial<HttpBindings> };
 
 /** The address a request counts against (see clientAddress for proxies). */
 export function requestAddress(c: Context<AuthEnv>, limits: Limits): string {
@@ -47,6 +47,7 @@ function spentHeaders(c: Context<AuthEnv>, err: unknown): void {
 export function auth(credentials: CredentialService, protection: ProtectionService, limits: Limits): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
     const ip = requestAddress(c, limits);
+    c.set('ip', ip);
     const cls: RequestClass = c.req.path === '/v1/availability' ? 'availability' : 'api';
     const header = c.req.header('Authorization');
     let release = () => {};

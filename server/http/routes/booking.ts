@@ -5,6 +5,7 @@ import {
   Hold, HoldConfirm, HoldCreate, HoldExtend, Page,
 } from '../../../shared/schemas';
 import { DomainError } from '../../core/errors';
+import { SLOTS_PER_REQUEST } from '../../core/services/protection';
 import { requireTenantOrUser } from '../middleware/auth';
 import { body, describe, idParam, query } from '../openapi';
 import type { App, Services } from './types';
@@ -34,10 +35,13 @@ export function bookingRoutes(app: App, s: Services): void {
   app.get('/v1/availability', async (c) => {
     const p = requireTenantOrUser(c);
     const q = query(c, AvailabilityQuery);
+    let read = 0;
     const { text, etag } = await s.availability.rendered(p.tenantId, { ...q, from: ms(q.from), to: ms(q.to) }, (result) => {
       const json = JSON.stringify(result);
       return { text: json, etag: `W/"${createHash('sha1').update(json).digest('base64url')}"` };
-    });
+    }, (slots) => (read = slots));
+    // A big answer costs its budget more than a small one (a cached one costs nothing more).
+    if (read >= SLOTS_PER_REQUEST) await s.protection.charge(c.get('ip'), p, 'availability', read / SLOTS_PER_REQUEST);
     // A Response with plain-object headers: @hono/node-server writes it as it is, where c.header() or
     // c.body() with several headers would build a WHATWG Headers (undici validates every header).
     if (c.req.header('If-None-Match') === etag) return new Response(null, { status: 304, headers: { ETag: etag, 'Cache-Control': 'private, no-cache' } });
