@@ -12,6 +12,7 @@ import { applyAwarenessUpdate, encodeAwarenessUpdate, type Awareness } from 'y-p
 import * as syncProtocol from 'y-protocols/sync';
 import { WebSocketServer, type RawData, WebSocket } from 'ws';
 import type { Logger } from '../../core/ports';
+import { canonicalDocName } from '../../../shared/doc-names';
 import { MAX_UPDATE_BYTES, RENEWAL_RELAY_MS, type DocHandle, type DocRegistry, type Role } from './registry';
 
 const MESSAGE_SYNC = 0;
@@ -110,7 +111,10 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
     if (stopped) return void socket.destroy();
     let docName = '';
     try {
-      docName = decodeURIComponent(url.pathname.slice(PATH_PREFIX.length));
+      // Canonical once, here: authorization, the registry, the Redis channel, storage and revocation
+      // all see one name per group booking, however the client spelled it.
+      const raw = decodeURIComponent(url.pathname.slice(PATH_PREFIX.length));
+      docName = canonicalDocName(raw) ?? raw;
     } catch {
       // stays '' → unknown document
     }

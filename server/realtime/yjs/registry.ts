@@ -7,7 +7,7 @@
  */
 import * as Y from 'yjs';
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
-import { docToJson, type GroupDocJson } from '../../../shared/group-doc';
+import { canonicalDocName, docToJson, type GroupDocJson } from '../../../shared/group-doc';
 import { capture, hasPending, Judge, type Role, type UpdateVerdict } from './judge';
 import type { Bus, Envelope } from '../../bus/bus';
 import type { Logger } from '../../core/ports';
@@ -20,6 +20,8 @@ export { judgeUpdate, type Role, type UpdateVerdict } from './judge';
 export const MAX_UPDATE_BYTES = 64 * 1024;
 const CONTROL_CHANNEL = 'yjs:control';
 const channelOf = (docName: string) => `yjs:${docName}`;
+// Every name the registry is given is keyed by its canonical spelling (shared/doc-names.ts says why).
+const keyOf = (docName: string) => canonicalDocName(docName) ?? docName;
 // Transaction origins: what came from the bus is neither stored nor published again.
 const REDIS = 'redis';
 const SERVER = 'server';
@@ -141,7 +143,7 @@ export class DocRegistry {
 
   /** Holds a document (loading it once, however many ask at the same time) until `release`. */
   async acquire(docName: string, conn?: Connection): Promise<DocHandle> {
-    return this.hold(docName, conn ?? null);
+    return this.hold(keyOf(docName), conn ?? null);
   }
 
   /** Lets go of a handle; the document unloads once idle for `unloadAfterMs`. */
@@ -158,7 +160,7 @@ export class DocRegistry {
 
   /** Where a document is in its lifecycle on this node (null when not loaded). */
   state(docName: string): DocState | null {
-    return this.docs.get(docName)?.state ?? null;
+    return this.docs.get(keyOf(docName))?.state ?? null;
   }
 
   /**
@@ -168,7 +170,7 @@ export class DocRegistry {
    */
   async applyClientUpdate(docName: string, update: Uint8Array, who: ClientIdentity): Promise<ClientUpdateResult> {
     if (update.byteLength > MAX_UPDATE_BYTES) return { ok: false, code: 4413, reason: 'the update is larger than 64 KiB' };
-    return this.using(docName, async (e) => {
+    return this.using(keyOf(docName), async (e) => {
       let effective: Uint8Array | null = null;
       // Judge and apply with no await in between, so the verdict holds for the state it is applied to.
       const verdict = e.judge.accept(update, who, () => {
@@ -183,7 +185,7 @@ export class DocRegistry {
 
   /** A server-origin change (may write the `server` map): applied, stored, broadcast and published. */
   async change(docName: string, fn: (doc: Y.Doc) => void): Promise<void> {
-    await this.using(docName, async (e) => {
+    await this.using(keyOf(docName), async (e) => {
       const effective = capture(e.doc, () => e.doc.transact(() => fn(e.doc), SERVER));
       if (effective) await this.persist(e, effective);
     });
@@ -195,7 +197,8 @@ export class DocRegistry {
   }
 
   /** The converged JSON of a document: the live one when loaded here, else rebuilt from Postgres. */
-  async snapshot(docName: string): Promise<GroupDocJson> {
+  async snapshot(name: string): Promise<GroupDocJson> {
+    const docName = keyOf(name);
     const e = this.docs.get(docName);
     if (e?.state === 'unloading') await e.unloaded;
     else if (e) {
@@ -213,7 +216,8 @@ export class DocRegistry {
   }
 
   /** Closes a user's connections to a document with `code`, on this node and every other. */
-  async revoke(docName: string, userId: string, code = 4403): Promise<void> {
+  async revoke(name: string, userId: string, code = 4403): Promise<void> {
+    const docName = keyOf(name);
     this.revokeLocal(docName, userId, code);
     await this.controlReady;
     await this.bus.publish(CONTROL_CHANNEL, 'revoke', { docName, userId, code });
@@ -356,7 +360,7 @@ export class DocRegistry {
   private onControl(env: Envelope): void {
     const p = env.payload as { docName?: unknown; userId?: unknown; code?: unknown } | null;
     if (env.type !== 'revoke' || typeof p?.docName !== 'string' || typeof p.userId !== 'string') return;
-    this.revokeLocal(p.docName, p.userId, typeof p.code === 'number' ? p.code : 4403);
+    this.revokeLocal(keyOf(p.docName), p.userId, typeof p.code === 'number' ? p.code : 4403);
   }
 
   private revokeLocal(docName: string, userId: string, code: number): void {
