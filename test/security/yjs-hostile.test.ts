@@ -112,3 +112,75 @@ describe('document names', () => {
     expect(await closeCode(A, `group-booking:${id}%20`, g.tokens.alice)).toBe(4404);
   });
 });
+
+/** An awareness message (type 1) carrying `entries` as y-protocols encodes them. */
+const awarenessMessage = (entries: [clientId: number, clock: number, state: unknown][]) => {
+  const u = encoding.createEncoder();
+  encoding.writeVarUint(u, entries.length);
+  for (const [id, clock, state] of entries) {
+    encoding.writeVarUint(u, id);
+    encoding.writeVarUint(u, clock);
+    encoding.writeVarString(u, JSON.stringify(state));
+  }
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, 1);
+  encoding.writeVarUint8Array(e, encoding.toUint8Array(u));
+  return encoding.toUint8Array(e);
+};
+
+/** Counts the bytes a provider's current socket receives from now on. */
+function countBytes(p: WebsocketProvider) {
+  const counter = { bytes: 0 };
+  (p.ws as unknown as WebSocket).on('message', (d: Buffer) => void (counter.bytes += d.byteLength));
+  return counter;
+}
+
+const names = (p: WebsocketProvider) => [...p.awareness.getStates().values()].map((s) => s.user?.name).filter(Boolean).sort();
+
+describe('presence', () => {
+  it('a connection speaks only for its own client id: made-up ids and a forged state for a real client are dropped', async () => {
+    const g = await group();
+    const pat = provider(B, g.docName, g.tokens.pat);
+    pat.p.awareness.setLocalStateField('user', { name: 'Pat' });
+    const wA = provider(A, g.docName, g.tokens.alice);
+    const wB = provider(B, g.docName, g.tokens.alice);
+    wA.p.awareness.setLocalStateField('user', { name: 'Alice A' });
+    wB.p.awareness.setLocalStateField('user', { name: 'Alice B' });
+    await Promise.all([pat.synced(), wA.synced(), wB.synced()]);
+    const everyone = ['Alice A', 'Alice B', 'Pat'];
+    await waitFor(() => [wA, wB, pat].every((w) => JSON.stringify(names(w.p)) === JSON.stringify(everyone)), 5000, 'everyone sees everyone');
+    const counters = [countBytes(wA.p), countBytes(wB.p)];
+
+    const attacker = await raw(A, g.docName, g.tokens.mallory);
+    // Its first non-null state claims an id: that one is the attacker's own presence.
+    const own = 4_000_000_001;
+    attacker.ws.send(awarenessMessage([[own, 1, { user: { name: 'Mallory' } }]]));
+    // 1,000 made-up ids with padded states, then a forged state and a removal for Pat's real id.
+    for (let m = 0; m < 10; m++) {
+      attacker.ws.send(awarenessMessage(Array.from({ length: 100 }, (_, i) => [1_000_000 + m * 100 + i, 1, { user: { name: `ghost ${m * 100 + i}` }, pad: 'x'.repeat(100) }])));
+    }
+    const patClock = wA.p.awareness.meta.get(pat.doc.clientID)!.clock;
+    attacker.ws.send(awarenessMessage([[pat.doc.clientID, patClock + 10, { user: { name: 'Mallory as Pat' } }]]));
+    attacker.ws.send(awarenessMessage([[pat.doc.clientID, patClock + 20, null]]));
+    // Its own id still works: a later state of its own is relayed.
+    attacker.ws.send(awarenessMessage([[own, 2, { user: { name: 'Mallory 2' } }]]));
+
+    const expected = ['Alice A', 'Alice B', 'Mallory 2', 'Pat'];
+    await waitFor(() => [wA, wB, pat].every((w) => JSON.stringify(names(w.p)) === JSON.stringify(expected)), 5000, 'the attacker\'s own state everywhere');
+    await new Promise((r) => setTimeout(r, 500)); // anything else would have arrived by now
+    for (const w of [wA, wB, pat]) {
+      expect(names(w.p)).toEqual(expected);
+      expect(w.p.awareness.getStates().size).toBe(4);
+      expect(w.p.awareness.getStates().get(pat.doc.clientID)).toEqual({ user: { name: 'Pat' } });
+    }
+    expect(attacker.isOpen()).toBe(true);
+    // About 130 KiB of made-up presence was sent; each watcher got two small states (and its provider's own echoes).
+    for (const c of counters) expect(c.bytes).toBeLessThan(2048);
+
+    // A stock provider that reconnects gets its presence back at once (its old clock is not held against it).
+    pat.p.disconnect();
+    await waitFor(() => !names(wA.p).includes('Pat'), 5000, 'pat gone');
+    pat.p.connect();
+    await waitFor(() => names(wA.p).includes('Pat') && names(wB.p).includes('Pat'), 3000, 'pat back on both nodes');
+  });
+});

@@ -8,12 +8,14 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
-import { applyAwarenessUpdate, encodeAwarenessUpdate, type Awareness } from 'y-protocols/awareness';
+import { encodeAwarenessUpdate, type Awareness } from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import { WebSocketServer, type RawData, WebSocket } from 'ws';
 import type { Logger } from '../../core/ports';
 import { canonicalDocName } from '../../../shared/doc-names';
-import { MAX_UPDATE_BYTES, RENEWAL_RELAY_MS, type DocHandle, type DocRegistry, type Role } from './registry';
+import { kib, type YjsLimits } from './limits';
+import { relayAwareness } from './presence';
+import type { DocHandle, DocRegistry, Role } from './registry';
 
 const MESSAGE_SYNC = 0;
 const MESSAGE_AWARENESS = 1;
@@ -33,6 +35,8 @@ export interface YjsGatewayOptions {
   registry: DocRegistry;
   authorize(token: string | null, docName: string): Promise<YjsAuthorization>;
   log: Logger;
+  /** Overrides of the registry's limits (limits.ts) for this gateway's connections. */
+  limits?: Partial<YjsLimits>;
 }
 
 export interface YjsGateway {
@@ -87,6 +91,7 @@ const toBytes = (data: RawData): Uint8Array => {
 /** Serves Yjs documents over y-websocket on `server`, leaving every other upgrade alone. */
 export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): YjsGateway {
   const { registry, authorize, log } = opts;
+  const limits: YjsLimits = { ...registry.limits, ...opts.limits };
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   const conns = new Set<Conn>();
   let stopped = false;
@@ -214,9 +219,7 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
   /**
    * One awareness relay per document: each change is encoded once and sent to
    * every connection, the sender too (y-websocket clients count it as a sign
-   * of life). Mere renewals (same state, newer clock: every client, every 15 s)
-   * are gathered and sent together every RENEWAL_RELAY_MS, so 500 idle clients
-   * cost a few messages per connection per minute instead of 33 per second.
+   * of life); renewals are batched (relayAwareness says how).
    */
   interface Relay {
     conns: Set<Conn>;
@@ -227,39 +230,14 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
     const existing = relays.get(awareness);
     if (existing) return existing;
     const conns = new Set<Conn>();
-    const renewed = new Set<number>();
-    let changed: Set<number> | null = null;
-    let timer: NodeJS.Timeout | null = null;
-    const broadcast = (ids: number[]) => {
+    const stop = relayAwareness(awareness, (ids) => {
       const msg = awarenessMessage(awareness, ids);
       for (const c of conns) send(c, msg);
-    };
-    // 'change' (states that really changed) is emitted just before 'update' (which also lists renewals).
-    const onChange = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }) => {
-      changed = new Set([...added, ...updated, ...removed]);
-      broadcast([...changed]);
-    };
-    const onUpdate = ({ updated }: { updated: number[] }) => {
-      const seen = changed;
-      changed = null;
-      for (const id of updated) if (!seen?.has(id)) renewed.add(id);
-      if (renewed.size === 0 || timer) return;
-      timer = setTimeout(() => {
-        timer = null;
-        const ids = [...renewed].filter((id) => awareness.getStates().has(id));
-        renewed.clear();
-        if (ids.length) broadcast(ids);
-      }, RENEWAL_RELAY_MS);
-      timer.unref();
-    };
-    awareness.on('change', onChange);
-    awareness.on('update', onUpdate);
+    });
     const relay: Relay = {
       conns,
       close() {
-        awareness.off('change', onChange);
-        awareness.off('update', onUpdate);
-        if (timer) clearTimeout(timer);
+        stop();
         relays.delete(awareness);
       },
     };
@@ -299,8 +277,12 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
       }
       case MESSAGE_AWARENESS: {
         const update = decoding.readVarUint8Array(decoder);
-        if (update.byteLength > MAX_UPDATE_BYTES) return closeWith(c, 4413);
-        return applyAwarenessUpdate(handle.awareness, update, handle);
+        if (update.byteLength > limits.maxUpdateBytes) return closeWith(c, 4413, `an awareness message larger than ${kib(limits.maxUpdateBytes)}`);
+        // Only the connection's own entry is applied; what it re-sends of others' is dropped (presence.ts says why).
+        const pick = registry.pickPresence(handle, update);
+        if ('tooLarge' in pick) return closeWith(c, 4413, `a presence state larger than ${kib(limits.maxPresenceBytes)}`);
+        if (pick.entry) registry.applyPresence(handle, pick.entry);
+        return;
       }
       case MESSAGE_QUERY_AWARENESS:
         return send(c, awarenessMessage(handle.awareness, [...handle.awareness.getStates().keys()]));

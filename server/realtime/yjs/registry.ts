@@ -13,11 +13,10 @@ import type { Bus, Envelope } from '../../bus/bus';
 import type { Logger } from '../../core/ports';
 import type { Db } from '../../db/pool';
 import { yjsRepository } from '../../db/repositories/yjs';
+import { kib, yjsLimits, type YjsLimits } from './limits';
+import { applyPresence, pickPresence, relayAwareness, type PresenceEntry, type PresencePick } from './presence';
 
 export { judgeUpdate, type Role, type UpdateVerdict } from './judge';
-
-/** The largest client update (or awareness message) accepted. */
-export const MAX_UPDATE_BYTES = 64 * 1024;
 const CONTROL_CHANNEL = 'yjs:control';
 const channelOf = (docName: string) => `yjs:${docName}`;
 // Every name the registry is given is keyed by its canonical spelling (shared/doc-names.ts says why).
@@ -27,8 +26,6 @@ const REDIS = 'redis';
 const SERVER = 'server';
 const LOAD = 'load';
 const REFILL_EVERY_MS = 2_000;
-/** How long awareness renewals wait to be relayed together (see onAwareness). */
-export const RENEWAL_RELAY_MS = 3_000;
 
 export type DocState = 'loading' | 'active' | 'unloading';
 /** An accepted update is applied at once; `stored` settles when it is in Postgres (and then published). */
@@ -58,8 +55,8 @@ export interface DocHandle {
   readonly docName: string;
   readonly doc: Y.Doc;
   readonly awareness: Awareness;
-  /** Awareness client ids this holder controls; removed (and propagated) on release. */
-  readonly awarenessIds: Set<number>;
+  /** The awareness client id this holder speaks for (see pickPresence); its state is removed (everywhere) on release. */
+  readonly awarenessId: number | null;
 }
 
 interface Entry {
@@ -82,18 +79,17 @@ interface Entry {
   refilledAt: number;
   destroyed: boolean;
   judge: Judge;
-  /** Ids whose awareness state really changed in the update being handled ('change' precedes 'update'). */
-  awarenessChanged: Set<number> | null;
-  /** Renewed awareness ids waiting for the next relay to other nodes. */
-  renewed: Set<number>;
-  renewTimer: NodeJS.Timeout | null;
+  /** Which holder speaks for each awareness client id claimed on this node. */
+  readonly owners: Map<number, Handle>;
+  /** Stops publishing this node's awareness changes. */
+  stopRelay: () => void;
   /** Accepted updates not yet handed to Postgres, and whether an INSERT is running. */
   batch: Batch | null;
   writing: boolean;
 }
 
 class Handle implements DocHandle {
-  readonly awarenessIds = new Set<number>();
+  awarenessId: number | null = null;
   released = false;
   constructor(readonly entry: Entry, readonly conn: Connection | null) {}
   get docName() { return this.entry.name; }
@@ -112,6 +108,8 @@ export interface DocRegistryOptions {
   unloadAfterMs?: number;
   /** Compact a document's stored updates after this many appends on this node. */
   compactAfter?: number;
+  /** Overrides of the defaults in limits.ts. */
+  limits?: Partial<YjsLimits>;
 }
 
 /** Loads, serves, persists, relays and unloads the live Yjs documents of one node. */
@@ -121,6 +119,8 @@ export class DocRegistry {
   private readonly log: Logger;
   private readonly unloadAfterMs: number;
   private readonly compactAfter: number;
+  /** The limits in force (the defaults with the options' overrides). */
+  readonly limits: YjsLimits;
   private readonly docs = new Map<string, Entry>();
   private readonly controlReady: Promise<void>;
   private unsubscribeControl: (() => Promise<void>) | null = null;
@@ -134,6 +134,7 @@ export class DocRegistry {
     this.log = opts.log;
     this.unloadAfterMs = opts.unloadAfterMs ?? 30_000;
     this.compactAfter = opts.compactAfter ?? 200;
+    this.limits = yjsLimits(opts.limits);
     this.controlReady = this.bus.subscribe(CONTROL_CHANNEL, (env) => this.onControl(env)).then(
       (unsub) => void (this.unsubscribeControl = unsub),
       (err) => this.log.error({ err }, 'yjs: cannot subscribe to the control channel'),
@@ -153,9 +154,36 @@ export class DocRegistry {
     h.released = true;
     const e = h.entry;
     e.holders.delete(h);
-    // The holder's awareness states leave with it, here and (via onAwareness) on every other node.
-    if (!e.destroyed && h.awarenessIds.size) removeAwarenessStates(e.awareness, [...h.awarenessIds], h);
+    // The holder's presence leaves with it, here and (via the relay) on every other node.
+    const id = h.awarenessId;
+    if (id !== null && e.owners.get(id) === h) {
+      e.owners.delete(id);
+      if (!e.destroyed) removeAwarenessStates(e.awareness, [id], h);
+    }
     this.scheduleUnload(e);
+  }
+
+  /**
+   * The entry of a holder's awareness update that speaks for its own client
+   * id (claiming one on its first non-null state for an id nobody here owns
+   * and no node shows), or null; entries for other ids are dropped.
+   */
+  pickPresence(handle: DocHandle, update: Uint8Array): PresencePick {
+    const h = handle as Handle;
+    const e = h.entry;
+    const pick = pickPresence(update, h.awarenessId, (id) => !e.owners.has(id) && !e.awareness.states.has(id), this.limits.maxPresenceBytes);
+    if ('entry' in pick && pick.claimed !== null) {
+      h.awarenessId = pick.claimed;
+      e.owners.set(pick.claimed, h);
+    }
+    return pick;
+  }
+
+  /** Applies a holder's own presence entry (from pickPresence): relayed to local connections and other nodes. */
+  applyPresence(handle: DocHandle, entry: PresenceEntry): void {
+    const h = handle as Handle;
+    if (h.released || h.entry.destroyed || entry.clientId !== h.awarenessId) return;
+    applyPresence(h.entry.awareness, entry, h);
   }
 
   /** Where a document is in its lifecycle on this node (null when not loaded). */
@@ -169,7 +197,7 @@ export class DocRegistry {
    * need not wait for that before handling the connection's next message.
    */
   async applyClientUpdate(docName: string, update: Uint8Array, who: ClientIdentity): Promise<ClientUpdateResult> {
-    if (update.byteLength > MAX_UPDATE_BYTES) return { ok: false, code: 4413, reason: 'the update is larger than 64 KiB' };
+    if (update.byteLength > this.limits.maxUpdateBytes) return { ok: false, code: 4413, reason: `the update is larger than ${kib(this.limits.maxUpdateBytes)}` };
     return this.using(keyOf(docName), async (e) => {
       let effective: Uint8Array | null = null;
       // Judge and apply with no await in between, so the verdict holds for the state it is applied to.
@@ -281,13 +309,10 @@ export class DocRegistry {
     const e: Entry = {
       name, state: 'loading', doc, awareness, holders: new Set(), saves: new Set(), loaded: Promise.resolve(), unloaded: null,
       unsubscribe: null, timer: null, loadedRows: 0, appended: 0, dirty: false, compacting: false, refilledAt: 0, destroyed: false,
-      judge: new Judge(doc), awarenessChanged: null, renewed: new Set(), renewTimer: null, batch: null, writing: false,
+      judge: new Judge(doc), owners: new Map(), stopRelay: () => {}, batch: null, writing: false,
     };
-    // 'change' (a state really changed) comes just before 'update' (which also lists mere renewals).
-    awareness.on('change', ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }) => {
-      e.awarenessChanged = new Set([...added, ...updated, ...removed]);
-    });
-    awareness.on('update', (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => this.onAwareness(e, changes, origin));
+    // Only changes made here travel: remote states are their node's to propagate, and timeouts happen on every node.
+    e.stopRelay = relayAwareness(awareness, (ids) => this.publishAwareness(e, ids), (origin) => !e.destroyed && origin !== REDIS && origin !== 'timeout');
     e.loaded = this.load(e).catch(async (err) => {
       // A failed load leaves nothing behind, so the next acquire starts over.
       this.log.error({ err, docName: name }, 'yjs: document failed to load');
@@ -313,7 +338,7 @@ export class DocRegistry {
 
   private onBus(e: Entry, env: Envelope): void {
     if (e.destroyed) return;
-    if (env.type === 'awareness-query') return this.publishAwareness(e, [...e.holders].flatMap((h) => [...h.awarenessIds]));
+    if (env.type === 'awareness-query') return this.publishAwareness(e, [...e.owners.keys()]);
     if (typeof env.payload !== 'string') return;
     try {
       if (env.type === 'update') {
@@ -323,31 +348,6 @@ export class DocRegistry {
     } catch (err) {
       this.log.warn({ err, docName: e.name, from: env.nodeId }, 'yjs: bad message on the bus');
     }
-  }
-
-  private onAwareness(e: Entry, { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void {
-    if (origin instanceof Handle && origin.entry === e) {
-      for (const id of [...added, ...updated]) origin.awarenessIds.add(id);
-      for (const id of removed) origin.awarenessIds.delete(id);
-    }
-    const changed = e.awarenessChanged;
-    e.awarenessChanged = null;
-    // Only changes made here travel: remote states are their node's to propagate, and timeouts happen on every node.
-    if (e.destroyed || origin === REDIS || origin === 'timeout') return;
-    const now = [...added, ...removed, ...updated.filter((id) => changed?.has(id))];
-    if (now.length) this.publishAwareness(e, now);
-    // A renewal (same state, newer clock) only keeps the state alive elsewhere: one publish per
-    // RENEWAL_RELAY_MS carries all of them (clients renew every 15 s and drop states after 30 s).
-    const renewed = updated.filter((id) => !changed?.has(id));
-    if (!renewed.length) return;
-    for (const id of renewed) e.renewed.add(id);
-    e.renewTimer ??= setTimeout(() => {
-      e.renewTimer = null;
-      const ids = [...e.renewed].filter((id) => e.awareness.getStates().has(id));
-      e.renewed.clear();
-      if (!e.destroyed && ids.length) this.publishAwareness(e, ids);
-    }, RENEWAL_RELAY_MS);
-    e.renewTimer.unref();
   }
 
   private publishAwareness(e: Entry, ids: number[]): void {
@@ -531,7 +531,7 @@ export class DocRegistry {
   private async destroy(e: Entry): Promise<void> {
     e.destroyed = true;
     e.judge.destroy();
-    if (e.renewTimer) clearTimeout(e.renewTimer);
+    e.stopRelay();
     this.cancelUnload(e);
     if (this.docs.get(e.name) === e) this.docs.delete(e.name);
     await e.unsubscribe?.().catch(() => {});
