@@ -22,6 +22,7 @@ import { createBus, type Bus } from './bus/bus';
 import { createHttpApp } from './http/app';
 import { attachRealtime } from './realtime/attach';
 import { groupDocs } from './realtime/group-docs';
+import type { YjsLimits } from './realtime/yjs/limits';
 import { DocRegistry } from './realtime/yjs/registry';
 import { groupService } from './core/services/groups';
 import { startWorkers, type Workers } from './workers';
@@ -37,6 +38,8 @@ export interface NodeOptions {
   breakPublish?: boolean;
   /** Test hook: false runs every hold and direct booking through the general path, to compare the two. */
   fastPaths?: boolean;
+  /** Overrides of the Yjs limits' defaults (server/realtime/yjs/limits.ts). */
+  yjsLimits?: Partial<YjsLimits>;
 }
 
 export interface SlotwiseNode {
@@ -88,7 +91,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const unsubscribeInvalidations = await bus.subscribe(AVAILABILITY_CHANNEL, (env) => {
     if (Array.isArray(env.payload)) availabilityCache.invalidate(env.payload as Invalidation[]);
   });
-  const docs = new DocRegistry({ db, bus, log });
+  const docs = new DocRegistry({ db, bus, log, limits: opts.yjsLimits });
   const holds = holdService(deps);
   const services = {
     tenants: tenantService(deps, secrets),

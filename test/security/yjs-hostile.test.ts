@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { client, newTenant, startCluster, waitFor, type TestNode } from '../helpers/node';
+import { YJS_LIMITS } from '../../server/realtime/yjs/limits';
 import { rawSocket, type RawSocket } from './helpers';
 
 let cluster: Awaited<ReturnType<typeof startCluster>>;
@@ -55,8 +56,13 @@ function provider(node: TestNode, docName: string, token: string) {
   const p = new WebsocketProvider(wsBase(node), docName, doc, { params: { token }, WebSocketPolyfill: WebSocket as never, disableBc: true });
   providers.push(p);
   const closes: number[] = [];
-  p.on('connection-close', (event) => event && closes.push(event.code));
-  return { doc, p, closes, synced: () => waitFor(() => p.synced, 5000, `${docName} synced`) };
+  const reasons: string[] = [];
+  p.on('connection-close', (event) => {
+    if (!event) return;
+    closes.push(event.code);
+    reasons.push(event.reason);
+  });
+  return { doc, p, closes, reasons, synced: () => waitFor(() => p.synced, 5000, `${docName} synced`) };
 }
 
 /** A raw socket on `/yjs/<path>`, `path` sent as is (already encoded as the attacker likes). */
@@ -182,5 +188,196 @@ describe('presence', () => {
     await waitFor(() => !names(wA.p).includes('Pat'), 5000, 'pat gone');
     pat.p.connect();
     await waitFor(() => names(wA.p).includes('Pat') && names(wB.p).includes('Pat'), 3000, 'pat back on both nodes');
+  });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const storedBytes = async (node: TestNode, docName: string) =>
+  Number((await node.pool.query('SELECT coalesce(sum(octet_length(update)), 0) AS n FROM yjs_updates WHERE doc_name = $1', [docName])).rows[0].n);
+const MAX_DOC = YJS_LIMITS.maxDocBytes;
+
+describe('growth', () => {
+  it('insert-and-delete as fast as possible for 5 s: throttled, stored rows compacted, the node healthy, others unaffected', async () => {
+    const g = await group();
+    const attacker = provider(A, g.docName, g.tokens.mallory);
+    const organizer = provider(B, g.docName, g.tokens.alice);
+    const watcher = provider(A, g.docName, g.tokens.alice);
+    await Promise.all([attacker.synced(), organizer.synced(), watcher.synced()]);
+    let received = 0;
+    watcher.doc.on('update', (u: Uint8Array) => void (received += u.byteLength));
+
+    const chunk = 'x'.repeat(10 * 1024);
+    const notes = attacker.doc.getText('notes');
+    const until = Date.now() + 5000;
+    let cycles = 0;
+    const attack = (async () => {
+      while (Date.now() < until) {
+        notes.insert(0, chunk);
+        notes.delete(0, chunk.length);
+        cycles++;
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const health: number[] = [];
+    let maxStored = 0;
+    let edits = 0;
+    while (Date.now() < until) {
+      const t0 = Date.now();
+      const r = await fetch(`${A.url}/healthz`, { signal: AbortSignal.timeout(1000) });
+      expect(r.status).toBe(200);
+      health.push(Date.now() - t0);
+      maxStored = Math.max(maxStored, await storedBytes(A, g.docName));
+      organizer.doc.getMap('draft').set('title', `honest ${++edits}`);
+      await sleep(200);
+    }
+    await attack;
+    // Its backlog (held by its own socket, unread by the server) goes with it.
+    attacker.p.destroy();
+    const title = `honest ${edits}`;
+    await waitFor(() => watcher.doc.getMap('draft').get('title') === title, 5000, 'the organizer\'s last edit on node A');
+    await waitFor(() => JSON.stringify(watcher.doc.getMap('draft').toJSON()) === JSON.stringify(organizer.doc.getMap('draft').toJSON()), 5000, 'convergence');
+
+    expect(Math.max(...health)).toBeLessThan(1000);
+    expect(maxStored).toBeLessThan(MAX_DOC);
+    // The attacker made hundreds of megabytes of edits; its connection's byte budget let through a burst and 5 s worth.
+    const budget = YJS_LIMITS.updateByteBurst + (5.5 * YJS_LIMITS.updateBytesPerMinute) / 60;
+    expect(cycles * chunk.length).toBeGreaterThan(10 * budget);
+    expect(received).toBeLessThan(budget + 64 * 1024);
+    expect(received).toBeGreaterThan(YJS_LIMITS.updateByteBurst / 2);
+    // Invisible growth is compacted away: rows are bounded by the bytes between compactions, the document is small.
+    await waitFor(async () => (await storedBytes(A, g.docName)) < YJS_LIMITS.compactAfterBytes, 5000, 'compaction');
+    expect(Y.encodeStateAsUpdate(watcher.doc).byteLength).toBeLessThan(16 * 1024);
+  });
+});
+
+/** The updates `edit` makes on a fresh doc (its own client id), one per transaction. */
+function updatesOf(edit: (doc: Y.Doc) => void): Uint8Array[] {
+  const doc = new Y.Doc();
+  const out: Uint8Array[] = [];
+  doc.on('update', (u: Uint8Array) => void out.push(u));
+  edit(doc);
+  doc.destroy();
+  return out;
+}
+
+describe('rates and frames', () => {
+  it('a flood is read at the connection\'s rate: throttled, not refused, and presence coalesced to the latest', async () => {
+    const g = await group();
+    const watcher = provider(B, g.docName, g.tokens.alice);
+    await watcher.synced();
+    const own = 4_000_000_002;
+    let changes = 0;
+    watcher.p.awareness.on('change', ({ added, updated }: { added: number[]; updated: number[] }) => void (changes += [...added, ...updated].filter((id) => id === own).length));
+    const s = await raw(A, g.docName, g.tokens.mallory);
+    const updates = updatesOf((d) => {
+      for (let i = 0; i < 100; i++) d.getText('notes').insert(i, 'a');
+    });
+    const t0 = Date.now();
+    for (let i = 0; i < 100; i++) {
+      s.ws.send(syncUpdate(updates[i]!));
+      s.ws.send(awarenessMessage([[own, i + 1, { user: { name: `m${i}` } }]]));
+    }
+    // 200 messages: a burst of 100 is read at once, the rest at 50 a second.
+    await waitFor(() => watcher.doc.getText('notes').length === 100, 10_000, 'every update, in the end');
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThan(((200 - YJS_LIMITS.messageBurst) / YJS_LIMITS.messagesPerSecond) * 1000 * 0.8);
+    await waitFor(() => watcher.p.awareness.getStates().get(own)?.user?.name === 'm99', 5000, 'the latest presence');
+    expect(s.isOpen()).toBe(true);
+    // 100 presence changes sent; a burst of 20 and 10 a second were applied, the rest coalesced.
+    expect(changes).toBeLessThanOrEqual(YJS_LIMITS.presenceBurst + (YJS_LIMITS.presencePerSecond * (Date.now() - t0)) / 1000 + 2);
+    expect(changes).toBeLessThan(60);
+  });
+
+  it('a frame over the update limit is refused 4413 naming it; a much larger one is cut by the frame limit (1009)', async () => {
+    const g = await group();
+    const big = await raw(A, g.docName, g.tokens.mallory);
+    big.ws.send(syncUpdate(new Uint8Array(100 * 1024)));
+    expect(await big.closed).toEqual({ code: 4413, reason: 'an update larger than 64 KiB' });
+    const huge = await raw(B, g.docName, g.tokens.mallory);
+    huge.ws.send(new Uint8Array(200 * 1024));
+    expect((await huge.closed).code).toBe(1009);
+  });
+});
+
+describe('on a node with small limits', () => {
+  const KiB = 1024;
+  const limits = { maxDocBytes: 64 * KiB, updateByteBurst: 32 * KiB, updateBytesPerMinute: 600 * 1024 * KiB, messagesPerSecond: 1000, messageBurst: 1000, maxUnreadBytes: 64 * KiB };
+  let C: TestNode;
+  beforeAll(async () => {
+    C = await cluster.add({ yjsLimits: limits });
+  });
+
+  it('an update larger than the connection\'s byte budget is refused 4413', async () => {
+    const g = await group();
+    const s = await raw(C, g.docName, g.tokens.mallory);
+    const [update] = updatesOf((d) => d.getText('notes').insert(0, '\u4e2d'.repeat(13_000)));
+    s.ws.send(syncUpdate(update!));
+    expect(await s.closed).toEqual({ code: 4413, reason: "an update larger than the connection's budget of 32 KiB" });
+  });
+
+  it('the document size is capped: deleted history is measured away, real growth past the cap is refused 4413', async () => {
+    const g = await group();
+    const org = provider(C, g.docName, g.tokens.alice);
+    await org.synced();
+    // 200 KiB of inserts, each deleted again: the running estimate passes the cap, the measured size does not.
+    const notes = org.doc.getText('notes');
+    for (let i = 0; i < 20; i++) {
+      notes.insert(0, 'y'.repeat(10 * KiB));
+      notes.delete(0, 10 * KiB);
+    }
+    notes.insert(0, 'kept');
+    const snapshot = async () => (await g.asAlice('GET', `/v1/group-bookings/${g.id}`)).body.document;
+    await waitFor(async () => (await snapshot()).notes === 'kept', 5000, 'the notes stored');
+    expect(org.closes).toEqual([]);
+    // Participants with long names, 40 at a time (about 9 KiB each), until the cap refuses one batch.
+    let batches = 0;
+    while (org.closes.length === 0 && batches < 20) {
+      const b = batches++;
+      org.doc.transact(() => {
+        for (let i = 0; i < 40; i++) org.doc.getMap('participants').set(`p${b}-${i}`, new Y.Map<unknown>([['name', `${b}-${i}-`.padEnd(200, 'n')]]));
+      });
+      await sleep(100);
+    }
+    await waitFor(() => org.closes.length > 0, 5000, 'the refusal');
+    expect(org.closes).toEqual([4413]);
+    expect(org.reasons).toEqual(['the document would be larger than 64 KiB']);
+    expect(batches).toBeGreaterThan(4);
+    // What was accepted is stored and served; it is under the cap.
+    const doc = await snapshot();
+    expect(Object.keys(doc.participants).length).toBe((batches - 1) * 40);
+    const fresh = provider(A, g.docName, g.tokens.pat);
+    await fresh.synced();
+    expect(Y.encodeStateAsUpdate(fresh.doc).byteLength).toBeLessThan(64 * KiB);
+    expect(await storedBytes(A, g.docName)).toBeLessThan(MAX_DOC);
+  });
+
+  it('a client that does not read is closed once its unread bytes pass the bound; readers are unaffected', async () => {
+    const g = await group();
+    const org = provider(C, g.docName, g.tokens.alice);
+    const reader = provider(C, g.docName, g.tokens.pat);
+    await Promise.all([org.synced(), reader.synced()]);
+    const idle = await raw(C, g.docName, g.tokens.mallory);
+    await waitFor(() => idle.messages.length > 0, 5000, 'its sync');
+    idle.ws.pause();
+    const notes = org.doc.getText('notes');
+    // 19 MiB: loopback sockets take in about 4 MiB before anything waits in the node.
+    const cycles = 1000;
+    for (let i = 0; i < cycles; i++) {
+      notes.insert(0, 'z'.repeat(19 * KiB));
+      notes.delete(0, 19 * KiB);
+      if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+    }
+    notes.insert(0, 'done');
+    await waitFor(() => reader.doc.getText('notes').toString() === 'done', 10_000, 'the reader keeps up');
+    // The server gives up on it: a 1008 close frame behind what it did not read, and the socket cut 2 s later.
+    await sleep(2500);
+    idle.ws.resume();
+    expect([1008, 1006]).toContain((await idle.closed).code);
+    // Sending to it stopped: it got what the sockets had taken in, not the flood.
+    const got = idle.messages.reduce((n, m) => n + m.data.byteLength, 0);
+    expect(got).toBeLessThan((cycles * 19 * KiB) / 2);
+    expect(reader.closes).toEqual([]);
+    expect(org.closes).toEqual([]);
+    expect((await fetch(`${C.url}/healthz`)).status).toBe(200);
   });
 });

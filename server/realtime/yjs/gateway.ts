@@ -2,7 +2,9 @@
  * The y-websocket endpoint, `/yjs/<docName>?token=…`, on the node's HTTP
  * server next to Hono and Socket.IO. It speaks the stock protocol (0 sync,
  * 1 awareness, 3 query awareness) so an unmodified `WebsocketProvider` works;
- * every document update a client sends goes through the registry's checks.
+ * every document update a client sends goes through the registry's checks,
+ * every message through the connection's budgets (pacing.ts), and only the
+ * connection's own presence is applied (presence.ts).
  */
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -14,7 +16,8 @@ import { WebSocketServer, type RawData, WebSocket } from 'ws';
 import type { Logger } from '../../core/ports';
 import { canonicalDocName } from '../../../shared/doc-names';
 import { kib, type YjsLimits } from './limits';
-import { relayAwareness } from './presence';
+import { Pacer } from './pacing';
+import { relayAwareness, type PresenceEntry } from './presence';
 import type { DocHandle, DocRegistry, Role } from './registry';
 
 const MESSAGE_SYNC = 0;
@@ -23,9 +26,6 @@ const MESSAGE_QUERY_AWARENESS = 3;
 const PATH_PREFIX = '/yjs/';
 const PING_INTERVAL_MS = 30_000;
 const MAX_REJECTIONS = 20;
-// Backpressure: stop reading a socket with this many messages waiting, resume once few are left.
-const HIGH_WATER = 64;
-const LOW_WATER = 8;
 // How long a closing handshake may take before the socket is cut.
 const CLOSE_GRACE_MS = 2_000;
 
@@ -46,7 +46,7 @@ export interface YjsGateway {
   close(): Promise<void>;
 }
 
-const REASONS: Record<number, string> = { 4400: 'bad message', 4401: 'unauthorized', 4403: 'forbidden', 4404: 'unknown document', 4413: 'update too large' };
+const REASONS: Record<number, string> = { 1008: 'slow consumer', 4400: 'bad message', 4401: 'unauthorized', 4403: 'forbidden', 4404: 'unknown document', 4413: 'update too large' };
 
 /** A message the protocol cannot make sense of. */
 class BadMessage extends Error {}
@@ -57,10 +57,12 @@ interface Conn {
   ws: WebSocket;
   docName: string;
   alive: boolean;
-  /** Set when the registry revoked access: queued messages are dropped, not applied. */
+  /** Set when the registry revoked access or the client stopped reading: queued messages are dropped, not applied. */
   revoked: boolean;
   rejections: number;
-  queued: number;
+  /** Sync step 1 requests so far: the first is the connection's sync, later ones are charged (see answer). */
+  syncs: number;
+  pacer: Pacer;
   handle: DocHandle | null;
   who: { userId: string; role: Role } | null;
   /** Messages are handled one at a time, in order. */
@@ -92,16 +94,28 @@ const toBytes = (data: RawData): Uint8Array => {
 export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): YjsGateway {
   const { registry, authorize, log } = opts;
   const limits: YjsLimits = { ...registry.limits, ...opts.limits };
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  // Frames up to twice the update limit are read, so a slightly larger update is answered 4413 naming the
+  // limit; ws cuts bigger ones (1009) before they are buffered whole.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 2 * limits.maxUpdateBytes });
   const conns = new Set<Conn>();
   let stopped = false;
 
   const send = (c: Conn, msg: Uint8Array) => {
     if (c.ws.readyState !== WebSocket.OPEN) return;
+    if (c.ws.bufferedAmount > limits.maxUnreadBytes) return slowConsumer(c);
     c.ws.send(msg, (err) => err && log.debug({ err: err.message }, 'yjs: send failed'));
   };
   const closeWith = (c: Conn, code: number, reason = REASONS[code] ?? '') => {
     if (c.ws.readyState === WebSocket.OPEN || c.ws.readyState === WebSocket.CONNECTING) c.ws.close(code, reason.slice(0, 120));
+  };
+  /** A client that does not read would have the node hold everything sent to it: past the bound it is let go. */
+  const slowConsumer = (c: Conn) => {
+    log.info({ docName: c.docName, userId: c.who?.userId, unread: c.ws.bufferedAmount }, 'yjs: slow consumer closed');
+    c.revoked = true;
+    // 1008, not a 44xx: a stock provider reconnects (and resyncs compactly) after it, as a client on a poor link should.
+    closeWith(c, 1008, `slow consumer: over ${kib(limits.maxUnreadBytes)} unread`);
+    // The close frame waits behind what the client does not read; cut the socket if it does not get through.
+    setTimeout(() => c.ws.terminate(), CLOSE_GRACE_MS).unref();
   };
 
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -129,7 +143,10 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
 
   function serve(ws: WebSocket, docName: string, token: string | null): void {
     let markFinished!: () => void;
-    const c: Conn = { ws, docName, alive: true, revoked: false, rejections: 0, queued: 0, handle: null, who: null, chain: Promise.resolve(), finished: new Promise((r) => (markFinished = r)) };
+    const c: Conn = {
+      ws, docName, alive: true, revoked: false, rejections: 0, syncs: 0, pacer: new Pacer(ws, limits),
+      handle: null, who: null, chain: Promise.resolve(), finished: new Promise((r) => (markFinished = r)),
+    };
     conns.add(c);
     let detach = () => {};
     // Accept first, then authorize: close codes (4401/4403/4404) only exist on an open WebSocket.
@@ -148,10 +165,12 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
     ws.on('error', (err) => log.debug({ err: err.message, docName }, 'yjs: socket error'));
     ws.on('message', (data) => {
       const bytes = toBytes(data);
-      if (++c.queued >= HIGH_WATER) ws.pause();
+      c.pacer.received(bytes.byteLength);
       c.chain = c.chain
         .then(async () => {
-          if ((await ready) && !c.revoked) await handleMessage(c, bytes);
+          if (!(await ready) || c.revoked) return;
+          // Every message costs a token; without one, reading pauses until there is.
+          if (await c.pacer.pay(c.pacer.messages, 1)) await handleMessage(c, bytes);
         })
         .catch((err) => {
           if (err instanceof ServerFault) {
@@ -163,11 +182,10 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
             closeWith(c, 4400, 'bad message');
           }
         })
-        .finally(() => {
-          if (--c.queued <= LOW_WATER && ws.isPaused) ws.resume();
-        });
+        .finally(() => c.pacer.handled(bytes.byteLength));
     });
     ws.on('close', () => {
+      c.pacer.close();
       // Messages received before the close are still handled (and stored), then the document is let go.
       void ready
         .then(() => c.chain)
@@ -254,10 +272,16 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
         const kind = decoding.readVarUint(decoder);
         if (kind === syncProtocol.messageYjsSyncStep1) {
           const sv = decoding.readVarUint8Array(decoder);
-          return send(c, syncMessage((e) => syncProtocol.writeSyncStep2(e, handle.doc, sv)));
+          return answer(c, c.syncs++ > 0, () => syncMessage((e) => syncProtocol.writeSyncStep2(e, handle.doc, sv)));
         }
         if (kind !== syncProtocol.messageYjsSyncStep2 && kind !== syncProtocol.messageYjsUpdate) throw new BadMessage('unknown sync message');
         const update = decoding.readVarUint8Array(decoder);
+        const most = Math.min(limits.maxUpdateBytes, c.pacer.bytes.capacity);
+        if (update.byteLength > most) {
+          return closeWith(c, 4413, `an update larger than ${most === limits.maxUpdateBytes ? kib(most) : `the connection's budget of ${kib(most)}`}`);
+        }
+        // Refused updates cost as much as accepted ones: judging them is the work.
+        if (!(await c.pacer.pay(c.pacer.bytes, update.byteLength))) return;
         const verdict = await registry.applyClientUpdate(c.docName, update, { ...who, origin: handle }).catch((err) => {
           throw new ServerFault('applyClientUpdate failed', { cause: err });
         });
@@ -270,7 +294,7 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
           return;
         }
         log.info({ docName: c.docName, userId: who.userId, code: verdict.code, reason: verdict.reason }, 'yjs: client update rejected');
-        if (verdict.code === 4413) return closeWith(c, 4413);
+        if (verdict.code === 4413) return closeWith(c, 4413, verdict.reason);
         if (++c.rejections >= MAX_REJECTIONS) return closeWith(c, 4400, 'too many rejected updates');
         // Resync with the server's full state as step 2 only: a step 1 would make the client re-send what was refused.
         return send(c, syncMessage((e) => syncProtocol.writeSyncStep2(e, handle.doc)));
@@ -281,14 +305,38 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
         // Only the connection's own entry is applied; what it re-sends of others' is dropped (presence.ts says why).
         const pick = registry.pickPresence(handle, update);
         if ('tooLarge' in pick) return closeWith(c, 4413, `a presence state larger than ${kib(limits.maxPresenceBytes)}`);
-        if (pick.entry) registry.applyPresence(handle, pick.entry);
+        const entry = pick.entry;
+        // Past its presence rate, a client's changes are coalesced: the latest is applied once a token is there.
+        if (entry) c.pacer.coalesce(() => applyPresenceOf(c, entry));
         return;
       }
       case MESSAGE_QUERY_AWARENESS:
-        return send(c, awarenessMessage(handle.awareness, [...handle.awareness.getStates().keys()]));
+        return answer(c, true, () => awarenessMessage(handle.awareness, [...handle.awareness.getStates().keys()]));
       default:
         throw new BadMessage('unknown message type');
     }
+  }
+
+  /** Applies a connection's own presence entry; it may run from a timer, so nothing it throws may escape. */
+  function applyPresenceOf(c: Conn, entry: PresenceEntry): void {
+    try {
+      if (c.handle) registry.applyPresence(c.handle, entry);
+    } catch (err) {
+      log.warn({ err, docName: c.docName }, 'yjs: presence could not be applied');
+    }
+  }
+
+  /**
+   * Sends an answer the client asked for. A `charged` one (a sync after the
+   * first, a presence query) could pull the whole document out again and
+   * again: it waits for a positive byte budget and costs its size (at most a
+   * burst, so one answer never stalls the connection for minutes).
+   */
+  async function answer(c: Conn, charged: boolean, make: () => Uint8Array): Promise<void> {
+    if (charged && !(await c.pacer.pay(c.pacer.bytes, 0, 1))) return;
+    const msg = make();
+    if (charged) c.pacer.bytes.take(Math.min(msg.byteLength, c.pacer.bytes.capacity));
+    send(c, msg);
   }
 
   // Keep-alive: a connection that did not answer the previous ping is dead.

@@ -72,6 +72,10 @@ interface Entry {
   timer: NodeJS.Timeout | null;
   loadedRows: number;
   appended: number;
+  /** Bytes stored by any node since this node last compacted the document (see store). */
+  storedBytes: number;
+  /** The encoded size of the live doc, give or take: every update adds its size, an exact measure replaces it (see applyClientUpdate). */
+  size: number;
   /** The live doc holds content whose insert failed; the next compaction stores it. */
   dirty: boolean;
   compacting: boolean;
@@ -200,11 +204,22 @@ export class DocRegistry {
     if (update.byteLength > this.limits.maxUpdateBytes) return { ok: false, code: 4413, reason: `the update is larger than ${kib(this.limits.maxUpdateBytes)}` };
     return this.using(keyOf(docName), async (e) => {
       let effective: Uint8Array | null = null;
+      let measured: number | null = null;
       // Judge and apply with no await in between, so the verdict holds for the state it is applied to.
-      const verdict = e.judge.accept(update, who, () => {
-        effective = capture(e.doc, () => Y.applyUpdate(e.doc, update, who.origin ?? 'client'));
-      });
+      const verdict = e.judge.accept(
+        update,
+        who,
+        () => (effective = capture(e.doc, () => Y.applyUpdate(e.doc, update, who.origin ?? 'client'))),
+        (after) => {
+          // Every update adds its size to the estimate, though one that deletes what another inserted leaves the
+          // document small: only when the estimate says the cap is near is the real size measured.
+          if (e.size + update.byteLength <= this.limits.maxDocBytes) return null;
+          measured = Y.encodeStateAsUpdate(after).byteLength;
+          return measured > this.limits.maxDocBytes ? `the document would be larger than ${kib(this.limits.maxDocBytes)}` : null;
+        },
+      );
       if (!verdict.ok) return verdict;
+      if (measured !== null) e.size = measured;
       // While the live doc waits for a dependency (see refill), part of this update may wait with it: store all of it.
       const stored = hasPending(e.doc) ? update : effective;
       return { ok: true, stored: stored ? this.persist(e, stored) : Promise.resolve() };
@@ -308,9 +323,10 @@ export class DocRegistry {
     awareness.setLocalState(null);
     const e: Entry = {
       name, state: 'loading', doc, awareness, holders: new Set(), saves: new Set(), loaded: Promise.resolve(), unloaded: null,
-      unsubscribe: null, timer: null, loadedRows: 0, appended: 0, dirty: false, compacting: false, refilledAt: 0, destroyed: false,
+      unsubscribe: null, timer: null, loadedRows: 0, appended: 0, storedBytes: 0, size: 0, dirty: false, compacting: false, refilledAt: 0, destroyed: false,
       judge: new Judge(doc), owners: new Map(), stopRelay: () => {}, batch: null, writing: false,
     };
+    doc.on('update', (update: Uint8Array) => void (e.size += update.byteLength));
     // Only changes made here travel: remote states are their node's to propagate, and timeouts happen on every node.
     e.stopRelay = relayAwareness(awareness, (ids) => this.publishAwareness(e, ids), (origin) => !e.destroyed && origin !== REDIS && origin !== 'timeout');
     e.loaded = this.load(e).catch(async (err) => {
@@ -330,6 +346,7 @@ export class DocRegistry {
     const { updates } = await yjsRepository.load(this.db.pool, e.name);
     e.doc.transact(() => updates.forEach((u) => Y.applyUpdate(e.doc, u, LOAD)), LOAD);
     e.loadedRows = updates.length;
+    e.storedBytes = updates.length > 1 ? updates.reduce((n, u) => n + u.byteLength, 0) : 0;
     e.state = 'active';
     if (hasPending(e.doc)) this.refill(e);
     // Other nodes' clients renew their awareness only every 15 s; ask for it now.
@@ -342,7 +359,10 @@ export class DocRegistry {
     if (typeof env.payload !== 'string') return;
     try {
       if (env.type === 'update') {
-        Y.applyUpdate(e.doc, fromB64(env.payload), REDIS);
+        const update = fromB64(env.payload);
+        // Another node stored it: it counts towards compacting (see store).
+        e.storedBytes += update.byteLength;
+        Y.applyUpdate(e.doc, update, REDIS);
         if (hasPending(e.doc)) this.refill(e);
       } else if (env.type === 'awareness') applyAwarenessUpdate(e.awareness, fromB64(env.payload), REDIS);
     } catch (err) {
@@ -418,8 +438,12 @@ export class DocRegistry {
       throw err;
     }
     e.appended++;
+    e.storedBytes += update.byteLength;
     await this.bus.publish(channelOf(e.name), 'update', toB64(update)).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: update publish failed'));
-    if (e.appended >= this.compactAfter && !e.compacting) {
+    // By count, and by bytes: edits that insert and delete leave the document small but pile up rows. Bytes
+    // other nodes stored count too, so the rows stay bounded whoever writes (several nodes may compact at
+    // once now and then; one of them wins, see compact).
+    if ((e.appended >= this.compactAfter || e.storedBytes >= this.limits.compactAfterBytes) && !e.compacting) {
       e.compacting = true;
       this.track(e, this.compact(e).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: compaction failed')).finally(() => void (e.compacting = false)));
     }
@@ -472,6 +496,7 @@ export class DocRegistry {
     const wasDirty = e.dirty;
     e.dirty = false;
     e.appended = 0;
+    e.storedBytes = 0;
     const client = await this.db.pool.connect();
     let broken = false;
     try {
@@ -485,6 +510,8 @@ export class DocRegistry {
         });
         const merged = Y.encodeStateAsUpdate(scratch);
         scratch.destroy();
+        // An exact measure (of at least the live doc) for free.
+        if (!e.destroyed) e.size = merged.byteLength;
         await yjsRepository.compact(client, e.name, lastId, merged);
       }
       await client.query('COMMIT');
