@@ -9,20 +9,17 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as decoding from 'lib0/decoding';
-import * as encoding from 'lib0/encoding';
-import { encodeAwarenessUpdate, type Awareness } from 'y-protocols/awareness';
+import type { Awareness } from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
-import { WebSocketServer, type RawData, WebSocket } from 'ws';
+import { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../../core/ports';
 import { canonicalDocName } from '../../../shared/doc-names';
 import { kib, type YjsLimits } from './limits';
 import { Pacer } from './pacing';
 import { relayAwareness, type PresenceEntry } from './presence';
+import { awarenessMessage, MESSAGE_AWARENESS, MESSAGE_QUERY_AWARENESS, MESSAGE_SYNC, syncMessage, toBytes } from './protocol';
 import type { DocHandle, DocRegistry, Role } from './registry';
 
-const MESSAGE_SYNC = 0;
-const MESSAGE_AWARENESS = 1;
-const MESSAGE_QUERY_AWARENESS = 3;
 const PATH_PREFIX = '/yjs/';
 const PING_INTERVAL_MS = 30_000;
 const MAX_REJECTIONS = 20;
@@ -70,25 +67,6 @@ interface Conn {
   /** Resolves once the connection closed and released its document. */
   finished: Promise<void>;
 }
-
-const syncMessage = (write: (e: encoding.Encoder) => void): Uint8Array => {
-  const e = encoding.createEncoder();
-  encoding.writeVarUint(e, MESSAGE_SYNC);
-  write(e);
-  return encoding.toUint8Array(e);
-};
-
-const awarenessMessage = (awareness: Awareness, ids: number[]): Uint8Array => {
-  const e = encoding.createEncoder();
-  encoding.writeVarUint(e, MESSAGE_AWARENESS);
-  encoding.writeVarUint8Array(e, encodeAwarenessUpdate(awareness, ids));
-  return encoding.toUint8Array(e);
-};
-
-const toBytes = (data: RawData): Uint8Array => {
-  const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-};
 
 /** Serves Yjs documents over y-websocket on `server`, leaving every other upgrade alone. */
 export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): YjsGateway {

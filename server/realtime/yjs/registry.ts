@@ -2,8 +2,8 @@
  * The live Yjs documents of this node. Each document goes loading → active →
  * unloading: it subscribes to its bus channel before reading Postgres (so
  * nothing published in between is missed), every accepted update is stored
- * before it is published (so a node loading later finds all that was
- * published), and it unloads only once nobody holds it and no save is pending.
+ * before it is published (update-log.ts), and it unloads only once nobody
+ * holds it and no save is pending.
  */
 import * as Y from 'yjs';
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
@@ -15,6 +15,7 @@ import type { Db } from '../../db/pool';
 import { yjsRepository } from '../../db/repositories/yjs';
 import { kib, yjsLimits, type YjsLimits } from './limits';
 import { applyPresence, pickPresence, relayAwareness, type PresenceEntry, type PresencePick } from './presence';
+import { UpdateLog } from './update-log';
 
 export { judgeUpdate, type Role, type UpdateVerdict } from './judge';
 const CONTROL_CHANNEL = 'yjs:control';
@@ -31,13 +32,6 @@ export type DocState = 'loading' | 'active' | 'unloading';
 /** An accepted update is applied at once; `stored` settles when it is in Postgres (and then published). */
 export type ClientUpdateResult = { ok: true; stored: Promise<void> } | Exclude<UpdateVerdict, { ok: true }>;
 
-/** Updates waiting for one INSERT: whatever arrives while the previous one runs goes in the next. */
-interface Batch {
-  updates: Uint8Array[];
-  done: Promise<void>;
-  resolve(): void;
-  reject(err: unknown): void;
-}
 /** Who sends a client update; `origin` (the connection's handle) keeps it from being echoed back. */
 export interface ClientIdentity {
   userId: string;
@@ -70,15 +64,10 @@ interface Entry {
   unloaded: Promise<void> | null;
   unsubscribe: (() => Promise<void>) | null;
   timer: NodeJS.Timeout | null;
-  loadedRows: number;
-  appended: number;
-  /** Bytes stored by any node since this node last compacted the document (see store). */
-  storedBytes: number;
+  /** Its rows in Postgres, as this node writes them. */
+  readonly updates: UpdateLog;
   /** The encoded size of the live doc, give or take: every update adds its size, an exact measure replaces it (see applyClientUpdate). */
   size: number;
-  /** The live doc holds content whose insert failed; the next compaction stores it. */
-  dirty: boolean;
-  compacting: boolean;
   /** When Postgres was last read to fill a dependency the bus never delivered. */
   refilledAt: number;
   destroyed: boolean;
@@ -87,9 +76,6 @@ interface Entry {
   readonly owners: Map<number, Handle>;
   /** Stops publishing this node's awareness changes. */
   stopRelay: () => void;
-  /** Accepted updates not yet handed to Postgres, and whether an INSERT is running. */
-  batch: Batch | null;
-  writing: boolean;
 }
 
 class Handle implements DocHandle {
@@ -222,7 +208,7 @@ export class DocRegistry {
       if (measured !== null) e.size = measured;
       // While the live doc waits for a dependency (see refill), part of this update may wait with it: store all of it.
       const stored = hasPending(e.doc) ? update : effective;
-      return { ok: true, stored: stored ? this.persist(e, stored) : Promise.resolve() };
+      return { ok: true, stored: stored ? e.updates.append(stored) : Promise.resolve() };
     });
   }
 
@@ -230,7 +216,7 @@ export class DocRegistry {
   async change(docName: string, fn: (doc: Y.Doc) => void): Promise<void> {
     await this.using(keyOf(docName), async (e) => {
       const effective = capture(e.doc, () => e.doc.transact(() => fn(e.doc), SERVER));
-      if (effective) await this.persist(e, effective);
+      if (effective) await e.updates.append(effective);
     });
   }
 
@@ -321,10 +307,20 @@ export class DocRegistry {
     const awareness = new Awareness(doc);
     // The server is no participant: it has no awareness state of its own.
     awareness.setLocalState(null);
+    const updates = new UpdateLog(name, {
+      db: this.db,
+      log: this.log,
+      compactAfter: this.compactAfter,
+      compactAfterBytes: this.limits.compactAfterBytes,
+      publish: (update) => this.bus.publish(channelOf(name), 'update', toB64(update)).catch((err) => this.log.warn({ err, docName: name }, 'yjs: update publish failed')),
+      track: (work) => this.track(e, work),
+      live: () => (e.destroyed ? null : doc),
+      measured: (bytes) => void (e.size = bytes),
+    });
     const e: Entry = {
       name, state: 'loading', doc, awareness, holders: new Set(), saves: new Set(), loaded: Promise.resolve(), unloaded: null,
-      unsubscribe: null, timer: null, loadedRows: 0, appended: 0, storedBytes: 0, size: 0, dirty: false, compacting: false, refilledAt: 0, destroyed: false,
-      judge: new Judge(doc), owners: new Map(), stopRelay: () => {}, batch: null, writing: false,
+      unsubscribe: null, timer: null, updates, size: 0, refilledAt: 0, destroyed: false,
+      judge: new Judge(doc), owners: new Map(), stopRelay: () => {},
     };
     doc.on('update', (update: Uint8Array) => void (e.size += update.byteLength));
     // Only changes made here travel: remote states are their node's to propagate, and timeouts happen on every node.
@@ -345,8 +341,7 @@ export class DocRegistry {
     e.unsubscribe = await this.bus.subscribe(channelOf(e.name), (env) => this.onBus(e, env));
     const { updates } = await yjsRepository.load(this.db.pool, e.name);
     e.doc.transact(() => updates.forEach((u) => Y.applyUpdate(e.doc, u, LOAD)), LOAD);
-    e.loadedRows = updates.length;
-    e.storedBytes = updates.length > 1 ? updates.reduce((n, u) => n + u.byteLength, 0) : 0;
+    e.updates.loaded(updates);
     e.state = 'active';
     if (hasPending(e.doc)) this.refill(e);
     // Other nodes' clients renew their awareness only every 15 s; ask for it now.
@@ -360,8 +355,7 @@ export class DocRegistry {
     try {
       if (env.type === 'update') {
         const update = fromB64(env.payload);
-        // Another node stored it: it counts towards compacting (see store).
-        e.storedBytes += update.byteLength;
+        e.updates.storedElsewhere(update.byteLength);
         Y.applyUpdate(e.doc, update, REDIS);
         if (hasPending(e.doc)) this.refill(e);
       } else if (env.type === 'awareness') applyAwarenessUpdate(e.awareness, fromB64(env.payload), REDIS);
@@ -385,68 +379,6 @@ export class DocRegistry {
 
   private revokeLocal(docName: string, userId: string, code: number): void {
     for (const h of [...(this.docs.get(docName)?.holders ?? [])]) if (h.conn?.userId === userId) h.conn.close(code, 'access revoked');
-  }
-
-  /**
-   * Stores an update, then publishes it: whoever loads after the publish finds
-   * it in Postgres. Updates that arrive while an INSERT runs are merged into
-   * the next one, so a busy document costs one row (and one publish) per
-   * database round trip rather than per keystroke. Resolves once this update
-   * is stored.
-   */
-  private persist(e: Entry, update: Uint8Array): Promise<void> {
-    if (!e.batch) {
-      let resolve!: () => void;
-      let reject!: (err: unknown) => void;
-      const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-      e.batch = { updates: [], done, resolve, reject };
-    }
-    e.batch.updates.push(update);
-    const { done } = e.batch;
-    if (!e.writing) {
-      e.writing = true;
-      this.track(e, this.drain(e));
-    }
-    return done;
-  }
-
-  /** Writes batches until none is waiting; never rejects (each batch's waiters see its outcome). */
-  private async drain(e: Entry): Promise<void> {
-    try {
-      while (e.batch) {
-        const batch = e.batch;
-        e.batch = null;
-        const update = batch.updates.length === 1 ? batch.updates[0]! : Y.mergeUpdates(batch.updates);
-        try {
-          await this.store(e, update);
-          batch.resolve();
-        } catch (err) {
-          batch.reject(err);
-        }
-      }
-    } finally {
-      e.writing = false;
-    }
-  }
-
-  private async store(e: Entry, update: Uint8Array): Promise<void> {
-    try {
-      // Visible to every node once this returns; the WAL flush follows (Db.asyncCommitPool says why that is enough).
-      await yjsRepository.append(this.db.asyncCommitPool, e.name, update);
-    } catch (err) {
-      e.dirty = true;
-      throw err;
-    }
-    e.appended++;
-    e.storedBytes += update.byteLength;
-    await this.bus.publish(channelOf(e.name), 'update', toB64(update)).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: update publish failed'));
-    // By count, and by bytes: edits that insert and delete leave the document small but pile up rows. Bytes
-    // other nodes stored count too, so the rows stay bounded whoever writes (several nodes may compact at
-    // once now and then; one of them wins, see compact).
-    if ((e.appended >= this.compactAfter || e.storedBytes >= this.limits.compactAfterBytes) && !e.compacting) {
-      e.compacting = true;
-      this.track(e, this.compact(e).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: compaction failed')).finally(() => void (e.compacting = false)));
-    }
   }
 
   /**
@@ -487,46 +419,6 @@ export class DocRegistry {
     return p;
   }
 
-  /**
-   * Merges the stored rows (plus the live state) into one. Read and delete
-   * share one REPEATABLE READ snapshot, so the DELETE removes exactly the rows
-   * merged, never one another node committed meanwhile with a lower id.
-   */
-  private async compact(e: Entry): Promise<void> {
-    const wasDirty = e.dirty;
-    e.dirty = false;
-    e.appended = 0;
-    e.storedBytes = 0;
-    const client = await this.db.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      const { updates, lastId } = await yjsRepository.load(client, e.name);
-      if (updates.length > 1 || wasDirty) {
-        const scratch = new Y.Doc();
-        scratch.transact(() => {
-          for (const u of updates) Y.applyUpdate(scratch, u);
-          if (!e.destroyed) Y.applyUpdate(scratch, Y.encodeStateAsUpdate(e.doc));
-        });
-        const merged = Y.encodeStateAsUpdate(scratch);
-        scratch.destroy();
-        // An exact measure (of at least the live doc) for free.
-        if (!e.destroyed) e.size = merged.byteLength;
-        await yjsRepository.compact(client, e.name, lastId, merged);
-      }
-      await client.query('COMMIT');
-      e.loadedRows = Math.min(updates.length, 1);
-    } catch (err) {
-      e.dirty ||= wasDirty;
-      broken = await client.query('ROLLBACK').then(() => false, () => true);
-      // Another node compacted the same rows first: nothing lost, nothing to do.
-      if ((err as { code?: string }).code === '40001') return;
-      throw err;
-    } finally {
-      client.release(broken);
-    }
-  }
-
   private scheduleUnload(e: Entry): void {
     if (this.closed || e.state !== 'active' || e.holders.size || e.saves.size || e.timer) return;
     e.timer = setTimeout(() => {
@@ -547,9 +439,7 @@ export class DocRegistry {
     this.cancelUnload(e);
     e.unloaded = (async () => {
       while (e.saves.size) await Promise.allSettled([...e.saves]);
-      if (e.appended > 0 || e.dirty || e.loadedRows > 1) {
-        await this.compact(e).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: compaction on unload failed'));
-      }
+      if (e.updates.needsCompaction) await e.updates.compact().catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: compaction on unload failed'));
       await this.destroy(e);
     })();
     return e.unloaded;
