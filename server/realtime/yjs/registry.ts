@@ -161,7 +161,9 @@ export class DocRegistry {
   pickPresence(handle: DocHandle, update: Uint8Array): PresencePick {
     const h = handle as Handle;
     const e = h.entry;
-    const pick = pickPresence(update, h.awarenessId, (id) => !e.owners.has(id) && !e.awareness.states.has(id), this.limits.maxPresenceBytes);
+    // The server's own awareness id is no client's: a state under it would count as the server's local state.
+    const mayClaim = (id: number) => id !== e.awareness.clientID && !e.owners.has(id) && !e.awareness.states.has(id);
+    const pick = pickPresence(update, h.awarenessId, mayClaim, this.limits.maxPresenceBytes);
     if ('entry' in pick && pick.claimed !== null) {
       h.awarenessId = pick.claimed;
       e.owners.set(pick.claimed, h);
