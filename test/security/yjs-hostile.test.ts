@@ -329,24 +329,28 @@ describe('on a node with small limits', () => {
     const snapshot = async () => (await g.asAlice('GET', `/v1/group-bookings/${g.id}`)).body.document;
     await waitFor(async () => (await snapshot()).notes === 'kept', 5000, 'the notes stored');
     expect(org.closes).toEqual([]);
-    // Participants with long names, 40 at a time (about 9 KiB each), until the cap refuses one batch.
-    let batches = 0;
-    while (org.closes.length === 0 && batches < 20) {
-      const b = batches++;
+    // Participants with long names, 40 at a time (about 9 KiB each), each batch seen by a reader before the next, until the cap refuses one.
+    const reader = provider(C, g.docName, g.tokens.pat);
+    await reader.synced();
+    const count = (d: Y.Doc) => d.getMap('participants').size;
+    let refused = -1;
+    for (let b = 0; b < 20 && refused < 0; b++) {
       org.doc.transact(() => {
         for (let i = 0; i < 40; i++) org.doc.getMap('participants').set(`p${b}-${i}`, new Y.Map<unknown>([['name', `${b}-${i}-`.padEnd(200, 'n')]]));
       });
-      await sleep(100);
+      await waitFor(() => org.closes.length > 0 || count(reader.doc) === (b + 1) * 40, 5000, `batch ${b}`);
+      if (org.closes.length) refused = b;
     }
-    await waitFor(() => org.closes.length > 0, 5000, 'the refusal');
     expect(org.closes).toEqual([4413]);
     expect(org.reasons).toEqual(['the document would be larger than 64 KiB']);
-    expect(batches).toBeGreaterThan(4);
-    // What was accepted is stored and served; it is under the cap.
-    const doc = await snapshot();
-    expect(Object.keys(doc.participants).length).toBe((batches - 1) * 40);
+    expect(refused).toBeGreaterThan(4);
+    // What was accepted is stored and served to everyone; it is under the cap.
+    await sleep(200);
+    expect(count(reader.doc)).toBe(refused * 40);
+    await waitFor(async () => Object.keys((await snapshot()).participants).length === refused * 40, 5000, 'stored');
     const fresh = provider(A, g.docName, g.tokens.pat);
     await fresh.synced();
+    expect(count(fresh.doc)).toBe(refused * 40);
     expect(Y.encodeStateAsUpdate(fresh.doc).byteLength).toBeLessThan(64 * KiB);
     expect(await storedBytes(A, g.docName)).toBeLessThan(MAX_DOC);
   });
