@@ -288,6 +288,26 @@ describe('rates and frames', () => {
     expect(changes).toBeLessThan(60);
   });
 
+  it('a removed member\'s messages still waiting for their turn are dropped, even when it never answers the close', async () => {
+    const g = await group();
+    const watcher = provider(B, g.docName, g.tokens.alice);
+    await watcher.synced();
+    const s = await raw(A, g.docName, g.tokens.mallory);
+    const updates = updatesOf((d) => {
+      for (let i = 0; i < 200; i++) d.getText('notes').insert(i, 'a');
+    });
+    for (const u of updates) s.ws.send(syncUpdate(u));
+    // A burst is applied at once, the rest waits for the rate. It stops reading: the close handshake never completes.
+    await waitFor(() => watcher.doc.getText('notes').length >= YJS_LIMITS.messageBurst / 2, 5000, 'the burst');
+    s.ws.pause();
+    expect((await g.asAlice('DELETE', `/v1/group-bookings/${g.id}/members/mallory`)).status).toBe(200);
+    await sleep(300);
+    const atRemoval = watcher.doc.getText('notes').length;
+    await sleep(2500);
+    expect(watcher.doc.getText('notes').length).toBe(atRemoval);
+    expect(atRemoval).toBeLessThan(200);
+  });
+
   it('a frame over the update limit is refused 4413 naming it; a much larger one is cut by the frame limit (1009)', async () => {
     const g = await group();
     const big = await raw(A, g.docName, g.tokens.mallory);

@@ -15,7 +15,7 @@ import { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../../core/ports';
 import { canonicalDocName } from '../../../shared/doc-names';
 import { kib, type YjsLimits } from './limits';
-import { Pacer } from './pacing';
+import { Pacer, type TokenBucket } from './pacing';
 import { relayAwareness, type PresenceEntry } from './presence';
 import { awarenessMessage, MESSAGE_AWARENESS, MESSAGE_QUERY_AWARENESS, MESSAGE_SYNC, syncMessage, toBytes } from './protocol';
 import type { DocHandle, DocRegistry, Role } from './registry';
@@ -83,13 +83,20 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
     if (c.ws.bufferedAmount > limits.maxUnreadBytes) return slowConsumer(c);
     c.ws.send(msg, (err) => err && log.debug({ err: err.message }, 'yjs: send failed'));
   };
+  /** From now on nothing the client sent is applied, including what waits for its rate. */
+  const drop = (c: Conn) => {
+    c.revoked = true;
+    c.pacer.close();
+  };
+  /** Pays `cost` from one of the connection's buckets (see Pacer.pay); false when its messages are to be dropped meanwhile. */
+  const pay = async (c: Conn, bucket: TokenBucket, cost: number, need = cost) => (await c.pacer.pay(bucket, cost, need)) && !c.revoked;
   const closeWith = (c: Conn, code: number, reason = REASONS[code] ?? '') => {
     if (c.ws.readyState === WebSocket.OPEN || c.ws.readyState === WebSocket.CONNECTING) c.ws.close(code, reason.slice(0, 120));
   };
   /** A client that does not read would have the node hold everything sent to it: past the bound it is let go. */
   const slowConsumer = (c: Conn) => {
     log.info({ docName: c.docName, userId: c.who?.userId, unread: c.ws.bufferedAmount }, 'yjs: slow consumer closed');
-    c.revoked = true;
+    drop(c);
     // 1008, not a 44xx: a stock provider reconnects (and resyncs compactly) after it, as a client on a poor link should.
     closeWith(c, 1008, `slow consumer: over ${kib(limits.maxUnreadBytes)} unread`);
     // The close frame waits behind what the client does not read; cut the socket if it does not get through.
@@ -148,7 +155,7 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
         .then(async () => {
           if (!(await ready) || c.revoked) return;
           // Every message costs a token; without one, reading pauses until there is.
-          if (await c.pacer.pay(c.pacer.messages, 1)) await handleMessage(c, bytes);
+          if (await pay(c, c.pacer.messages, 1)) await handleMessage(c, bytes);
         })
         .catch((err) => {
           if (err instanceof ServerFault) {
@@ -188,7 +195,7 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
     const handle = await registry.acquire(c.docName, {
       userId: auth.userId,
       close: (code, reason) => {
-        c.revoked = true;
+        drop(c);
         closeWith(c, code, reason);
       },
     });
@@ -259,7 +266,7 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
           return closeWith(c, 4413, `an update larger than ${most === limits.maxUpdateBytes ? kib(most) : `the connection's budget of ${kib(most)}`}`);
         }
         // Refused updates cost as much as accepted ones: judging them is the work.
-        if (!(await c.pacer.pay(c.pacer.bytes, update.byteLength))) return;
+        if (!(await pay(c, c.pacer.bytes, update.byteLength))) return;
         const verdict = await registry.applyClientUpdate(c.docName, update, { ...who, origin: handle }).catch((err) => {
           throw new ServerFault('applyClientUpdate failed', { cause: err });
         });
@@ -311,7 +318,7 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
    * burst, so one answer never stalls the connection for minutes).
    */
   async function answer(c: Conn, charged: boolean, make: () => Uint8Array): Promise<void> {
-    if (charged && !(await c.pacer.pay(c.pacer.bytes, 0, 1))) return;
+    if (charged && !(await pay(c, c.pacer.bytes, 0, 1))) return;
     const msg = make();
     if (charged) c.pacer.bytes.take(Math.min(msg.byteLength, c.pacer.bytes.capacity));
     send(c, msg);
