@@ -267,6 +267,9 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
         }
         // Refused updates cost as much as accepted ones: judging them is the work.
         if (!(await pay(c, c.pacer.bytes, update.byteLength))) return;
+        for (let wait = registry.sizeWait(handle, update.byteLength); wait > 0; wait = registry.sizeWait(handle, update.byteLength)) {
+          if (!(await c.pacer.sleep(wait)) || c.revoked) return;
+        }
         const verdict = await registry.applyClientUpdate(c.docName, update, { ...who, origin: handle }).catch((err) => {
           throw new ServerFault('applyClientUpdate failed', { cause: err });
         });

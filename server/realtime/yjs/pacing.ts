@@ -90,23 +90,28 @@ export class Pacer {
    */
   async pay(bucket: TokenBucket, cost: number, need = cost): Promise<boolean> {
     for (let wait = bucket.waitFor(need); wait > 0; wait = bucket.waitFor(need)) {
-      if (this.closed) return false;
-      this.waiting = true;
-      this.flow();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = null;
-      this.waiting = false;
-      if (this.closed) return false;
+      if (!(await this.sleep(wait))) return false;
     }
     bucket.take(cost);
-    this.flow();
     return true;
+  }
+
+  /** Waits `ms` with reading paused; false when the connection closed meanwhile (or before). */
+  async sleep(ms: number): Promise<boolean> {
+    if (this.closed) return false;
+    this.waiting = true;
+    this.flow();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = null;
+    this.waiting = false;
+    this.flow();
+    return !this.closed;
   }
 
   /**

@@ -27,6 +27,8 @@ const REDIS = 'redis';
 const SERVER = 'server';
 const LOAD = 'load';
 const REFILL_EVERY_MS = 2_000;
+// Near the size cap a document is measured exactly at most this often (a 2 MiB document takes some 40 ms to encode).
+const MEASURE_EVERY_MS = 1_000;
 
 export type DocState = 'loading' | 'active' | 'unloading';
 /** An accepted update is applied at once; `stored` settles when it is in Postgres (and then published). */
@@ -68,6 +70,8 @@ interface Entry {
   readonly updates: UpdateLog;
   /** The encoded size of the live doc, give or take: every update adds its size, an exact measure replaces it (see applyClientUpdate). */
   size: number;
+  /** When the size was last measured exactly (see sizeWait). */
+  measuredAt: number;
   /** When Postgres was last read to fill a dependency the bus never delivered. */
   refilledAt: number;
   destroyed: boolean;
@@ -178,6 +182,19 @@ export class DocRegistry {
     applyPresence(h.entry.awareness, entry, h);
   }
 
+  /**
+   * How long a holder's update of `bytes` should wait before it is judged (0:
+   * not at all). Only an update the size estimate says may not fit needs an
+   * exact measure, and a document is measured at most once every
+   * MEASURE_EVERY_MS: updates to a document that is (nearly) full are slowed
+   * down, so they cannot keep the node encoding it.
+   */
+  sizeWait(handle: DocHandle, bytes: number): number {
+    const e = (handle as Handle).entry;
+    if (e.size + bytes <= this.limits.maxDocBytes) return 0;
+    return Math.max(0, e.measuredAt + MEASURE_EVERY_MS - Date.now());
+  }
+
   /** Where a document is in its lifecycle on this node (null when not loaded). */
   state(docName: string): DocState | null {
     return this.docs.get(keyOf(docName))?.state ?? null;
@@ -202,6 +219,7 @@ export class DocRegistry {
           // Every update adds its size to the estimate, though one that deletes what another inserted leaves the
           // document small: only when the estimate says the cap is near is the real size measured.
           if (e.size + update.byteLength <= this.limits.maxDocBytes) return null;
+          e.measuredAt = Date.now();
           measured = Y.encodeStateAsUpdate(after).byteLength;
           return measured > this.limits.maxDocBytes ? `the document would be larger than ${kib(this.limits.maxDocBytes)}` : null;
         },
@@ -321,7 +339,7 @@ export class DocRegistry {
     });
     const e: Entry = {
       name, state: 'loading', doc, awareness, holders: new Set(), saves: new Set(), loaded: Promise.resolve(), unloaded: null,
-      unsubscribe: null, timer: null, updates, size: 0, refilledAt: 0, destroyed: false,
+      unsubscribe: null, timer: null, updates, size: 0, measuredAt: 0, refilledAt: 0, destroyed: false,
       judge: new Judge(doc), owners: new Map(), stopRelay: () => {},
     };
     doc.on('update', (update: Uint8Array) => void (e.size += update.byteLength));
