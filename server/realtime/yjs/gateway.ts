@@ -171,7 +171,8 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
     });
     ws.on('close', () => {
       c.pacer.close();
-      // Messages received before the close are still handled (and stored), then the document is let go.
+      // Messages received before the close are still handled (and stored), unless they wait for the
+      // connection's rate (Pacer.pay says why); then the document is let go.
       void ready
         .then(() => c.chain)
         .then(() => {
