@@ -26,6 +26,7 @@ import { guardConnections, serverOptions } from './http/connections';
 import { createHttpApp } from './http/app';
 import { attachRealtime } from './realtime/attach';
 import { groupDocs } from './realtime/group-docs';
+import type { YjsLimits } from './realtime/yjs/limits';
 import { DocRegistry } from './realtime/yjs/registry';
 import { groupService } from './core/services/groups';
 import { startWorkers, type Workers } from './workers';
@@ -41,6 +42,8 @@ export interface NodeOptions {
   breakPublish?: boolean;
   /** Test hook: false runs every hold and direct booking through the general path, to compare the two. */
   fastPaths?: boolean;
+  /** Overrides of the Yjs limits' defaults (server/realtime/yjs/limits.ts). */
+  yjsLimits?: Partial<YjsLimits>;
 }
 
 export interface SlotwiseNode {
@@ -103,7 +106,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const unsubscribeInvalidations = await bus.subscribe(AVAILABILITY_CHANNEL, (env) => {
     if (Array.isArray(env.payload)) availabilityCache.invalidate(env.payload as Invalidation[]);
   });
-  const docs = new DocRegistry({ db, bus, log });
+  const docs = new DocRegistry({ db, bus, log, limits: { ...yjsLimitsOf(limits), ...opts.yjsLimits } });
   const holds = holdService(deps);
   const services = {
     tenants: tenantService(deps),
@@ -173,4 +176,10 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       await db.close();
     },
   };
+}
+
+/** The Yjs limits the environment sets: the rate's burst is twice a second's worth, the bytes' a quarter of a minute's. */
+function yjsLimitsOf(limits: Config['limits']): Partial<YjsLimits> {
+  const { maxDocBytes, messagesPerSecond, updateBytesPerMinute } = limits.yjs;
+  return { maxDocBytes, messagesPerSecond, messageBurst: 2 * messagesPerSecond, updateBytesPerMinute, updateByteBurst: Math.max(64 * 1024, Math.floor(updateBytesPerMinute / 4)) };
 }

@@ -10,7 +10,7 @@
 import * as Y from 'yjs';
 import { z } from 'zod';
 
-export { DOC_PREFIX, docName, groupIdOf } from './doc-names';
+export { canonicalDocName, DOC_PREFIX, docName, groupIdOf } from './doc-names';
 export const DRAFT = 'draft';
 export const PARTICIPANTS = 'participants';
 export const NOTES = 'notes';

@@ -48,6 +48,8 @@ export interface Limits {
     deadlineMs: number;
   };
   db: { statementTimeoutMs: number; idleInTransactionTimeoutMs: number };
+  /** What one Yjs connection may send and one document may grow to (realtime/yjs/limits.ts has the rest). */
+  yjs: { maxDocBytes: number; messagesPerSecond: number; updateBytesPerMinute: number };
   /** How much one answer (and the availability cache) may hold. */
   answers: { availabilityMaxSlots: number; availabilityCacheBytes: number; feedMaxBytes: number };
 }

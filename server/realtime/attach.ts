@@ -6,7 +6,8 @@ import type { Server } from 'node:http';
 import type { Bus } from '../bus/bus';
 import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
-import type { ProtectionService } from '../core/services/protection';
+import { DomainError } from '../core/errors';
+import { clientAddress, type ProtectionService } from '../core/services/protection';
 import type { GroupService } from '../core/services/groups';
 import type { TenantService } from '../core/services/tenants';
 import type { OutboxRelay } from '../db/outbox';
@@ -14,7 +15,7 @@ import type { Db } from '../db/pool';
 import type { Services } from '../http/routes/types';
 import { createFanout } from './fanout';
 import { attachSocketGateway } from './socket';
-import { attachYjsGateway } from './yjs/gateway';
+import { attachYjsGateway, type YjsAuthorization, type YjsPeer } from './yjs/gateway';
 import type { DocRegistry } from './yjs/registry';
 
 export interface RealtimeOptions {
@@ -53,7 +54,7 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
   });
   const yjs = attachYjsGateway(server, {
     registry: docs,
-    authorize: async (token, docName) => services.groups.authorizeDoc(token ? await services.credentials.authenticate(token) : null, docName),
+    authorize: (token, docName, peer) => authorizeYjs(opts, token, docName, peer),
     log,
   });
   return {
@@ -68,4 +69,37 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
       io.engine.close();
     },
   };
+}
+
+/**
+ * A Yjs connection passes the same protection as a Socket.IO handshake: the
+ * address's failed authentications and budget, the credential's budget and
+ * live connections, then document membership; the connection then lives as
+ * long as its credential. Refusals close 4429 (limits) or 4401.
+ */
+async function authorizeYjs(opts: RealtimeOptions, token: string | null, docName: string, peer: YjsPeer): Promise<YjsAuthorization> {
+  const { services, protection, limits } = opts;
+  const ip = clientAddress(peer.address, peer.forwardedFor, limits.trustProxy);
+  let leave: (() => void) | null = null;
+  try {
+    if (token) await protection.checkAuthAllowed(ip);
+    await protection.admitAddress(ip, 'api');
+    const principal = token ? await services.credentials.authenticate(token) : null;
+    if (!principal || principal.kind === 'admin') {
+      if (token) await protection.authFailed(ip);
+      return { close: 4401 };
+    }
+    await protection.admitCredential(principal, 'api');
+    leave = protection.openSession(principal);
+    const granted = await services.groups.authorizeDoc(principal, docName);
+    if ('close' in granted) {
+      leave();
+      return granted;
+    }
+    return { ...granted, watch: (onEnd) => services.credentials.watch(principal, onEnd), release: leave };
+  } catch (err) {
+    leave?.();
+    if (err instanceof DomainError && err.status === 429) return { close: 4429, reason: err.message };
+    throw err;
+  }
 }

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, futureWeekday, newTenant, startCluster, waitFor } from '../helpers/node';
 import { liveClient } from '../helpers/process';
-import { forgeToken } from '../security/helpers';
+import { forgeToken, rawSocket } from '../security/helpers';
 
 const JWT_SECRET = 'test-jwt-secret-0123456789-0123456789-abcdef';
 let cluster: Awaited<ReturnType<typeof startCluster>>;
@@ -184,5 +184,29 @@ describe('user tokens', () => {
     expect(reason).toBe('io server disconnect');
     expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000);
     expect((await client(a!.url, short)('POST', `/v1/holds/${held.data.id}/confirm`, { customer: { name: 'B', email: 'b@example.com' } })).status).toBe(401);
+  });
+
+  it('a Yjs connection closes 4401 when its token is revoked (on another node) or expires', async () => {
+    const [a, b] = cluster.nodes;
+    const tenant = await newTenant(a!);
+    const room = await tenant.newResource();
+    const issued = await tenant.api('POST', '/v1/tokens', { userId: 'ola', name: 'Ola', role: 'organizer' });
+    const group = await client(a!.url, issued.body.token)('POST', '/v1/group-bookings', { title: 'Trip', resourceIds: [room.id] });
+    expect(group.status).toBe(201);
+    const ws = (url: string, token: string) => rawSocket(`${url.replace('http', 'ws')}/yjs/${group.body.docName}?token=${token}`);
+    const onB = await ws(b!.url, issued.body.token);
+    const t0 = Date.now();
+    expect((await tenant.api('DELETE', `/v1/tokens/${issued.body.id}`)).status).toBe(200);
+    expect((await onB.closed).code).toBe(4401);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect((await (await ws(a!.url, issued.body.token)).closed).code).toBe(4401);
+
+    // A member whose token expires in 2 s: closed at that moment.
+    expect((await tenant.api('POST', `/v1/group-bookings/${group.body.id}/members`, { userId: 'brief', role: 'participant' })).status).toBe(200);
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const brief = await ws(a!.url, await forgeToken({ tid: tenant.id, sub: 'brief', exp, jti: randomUUID() }, JWT_SECRET));
+    expect(brief.isOpen()).toBe(true);
+    expect((await brief.closed).code).toBe(4401);
+    expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000);
   });
 });

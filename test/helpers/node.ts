@@ -8,6 +8,7 @@ import { loadConfig } from '../../server/config';
 import type { Logger } from '../../server/core/ports';
 import { migrate } from '../../server/db/migrate';
 import { createNode, type SlotwiseNode } from '../../server/node';
+import type { YjsLimits } from '../../server/realtime/yjs/limits';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -65,7 +66,7 @@ export const ROOMY_LIMITS: Record<string, string> = {
 };
 
 /** Starts a node with test settings (short minimum TTL, fast sweeper, roomy limits) on a free port. */
-export async function startNode(env: Record<string, string> = {}, opts: { breakPublish?: boolean; fastPaths?: boolean; log?: Logger } = {}): Promise<TestNode> {
+export async function startNode(env: Record<string, string> = {}, opts: { breakPublish?: boolean; fastPaths?: boolean; log?: Logger; yjsLimits?: Partial<YjsLimits> } = {}): Promise<TestNode> {
   const databaseUrl = env.DATABASE_URL ?? inject('databaseUrl');
   const config = loadConfig({
     ADMIN_TOKEN,
@@ -77,7 +78,7 @@ export async function startNode(env: Record<string, string> = {}, opts: { breakP
     ...ROOMY_LIMITS,
     ...env,
   });
-  const node = await createNode({ config: { ...config, databaseUrl }, breakPublish: opts.breakPublish, fastPaths: opts.fastPaths, log: opts.log });
+  const node = await createNode({ config: { ...config, databaseUrl }, breakPublish: opts.breakPublish, fastPaths: opts.fastPaths, log: opts.log, yjsLimits: opts.yjsLimits });
   const port = await node.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
@@ -137,8 +138,8 @@ export async function startCluster(n: number, env: Record<string, string> = {}) 
   return {
     nodes,
     db,
-    /** Adds a node to the cluster (e.g. one whose publishing is broken). */
-    async add(opts: { breakPublish?: boolean } = {}, extra: Record<string, string> = {}) {
+    /** Adds a node to the cluster (e.g. one whose publishing is broken, or with other Yjs limits). */
+    async add(opts: { breakPublish?: boolean; yjsLimits?: Partial<YjsLimits> } = {}, extra: Record<string, string> = {}) {
       const node = await startNode({ REDIS_URL: inject('redisUrl'), NODE_ID: `node-${nodes.length}`, DATABASE_URL: db.url, ...env, ...extra }, opts);
       nodes.push(node);
       return node;

@@ -2,36 +2,52 @@
  * The y-websocket endpoint, `/yjs/<docName>?token=…`, on the node's HTTP
  * server next to Hono and Socket.IO. It speaks the stock protocol (0 sync,
  * 1 awareness, 3 query awareness) so an unmodified `WebsocketProvider` works;
- * every document update a client sends goes through the registry's checks.
+ * every document update a client sends goes through the registry's checks,
+ * every message through the connection's budgets (pacing.ts), and only the
+ * connection's own presence is applied (presence.ts).
  */
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as decoding from 'lib0/decoding';
-import * as encoding from 'lib0/encoding';
-import { applyAwarenessUpdate, encodeAwarenessUpdate, type Awareness } from 'y-protocols/awareness';
+import type { Awareness } from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
-import { WebSocketServer, type RawData, WebSocket } from 'ws';
+import { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../../core/ports';
-import { MAX_UPDATE_BYTES, RENEWAL_RELAY_MS, type DocHandle, type DocRegistry, type Role } from './registry';
+import { canonicalDocName } from '../../../shared/doc-names';
+import { kib, type YjsLimits } from './limits';
+import { Pacer, type TokenBucket } from './pacing';
+import { relayAwareness, type PresenceEntry } from './presence';
+import { awarenessMessage, MESSAGE_AWARENESS, MESSAGE_QUERY_AWARENESS, MESSAGE_SYNC, syncMessage, toBytes } from './protocol';
+import type { DocHandle, DocRegistry, Role } from './registry';
 
-const MESSAGE_SYNC = 0;
-const MESSAGE_AWARENESS = 1;
-const MESSAGE_QUERY_AWARENESS = 3;
 const PATH_PREFIX = '/yjs/';
 const PING_INTERVAL_MS = 30_000;
 const MAX_REJECTIONS = 20;
-// Backpressure: stop reading a socket with this many messages waiting, resume once few are left.
-const HIGH_WATER = 64;
-const LOW_WATER = 8;
 // How long a closing handshake may take before the socket is cut.
 const CLOSE_GRACE_MS = 2_000;
 
-export type YjsAuthorization = { userId: string; role: Role } | { close: 4401 | 4403 | 4404 };
+/**
+ * Who may open a document, or the close code that refuses them. A granted
+ * connection may carry its session: `watch` calls back when the credential
+ * is revoked or expires (the connection is then closed 4401), and `release`
+ * runs once it is closed (the user's connection count).
+ */
+export type YjsAuthorization =
+  | { userId: string; role: Role; watch?: (onEnd: () => void) => () => void; release?: () => void }
+  | { close: 4401 | 4403 | 4404 | 4429; reason?: string };
+
+/** Where an upgrade comes from: the peer address and the X-Forwarded-For header, for per-address limits. */
+export interface YjsPeer {
+  address: string | undefined;
+  forwardedFor: string | string[] | undefined;
+}
 
 export interface YjsGatewayOptions {
   registry: DocRegistry;
-  authorize(token: string | null, docName: string): Promise<YjsAuthorization>;
+  authorize(token: string | null, docName: string, peer: YjsPeer): Promise<YjsAuthorization>;
   log: Logger;
+  /** Overrides of the registry's limits (limits.ts) for this gateway's connections. */
+  limits?: Partial<YjsLimits>;
 }
 
 export interface YjsGateway {
@@ -41,7 +57,9 @@ export interface YjsGateway {
   close(): Promise<void>;
 }
 
-const REASONS: Record<number, string> = { 4400: 'bad message', 4401: 'unauthorized', 4403: 'forbidden', 4404: 'unknown document', 4413: 'update too large' };
+const REASONS: Record<number, string> = {
+  1008: 'slow consumer', 4400: 'bad message', 4401: 'unauthorized', 4403: 'forbidden', 4404: 'unknown document', 4413: 'update too large', 4429: 'too many requests',
+};
 
 /** A message the protocol cannot make sense of. */
 class BadMessage extends Error {}
@@ -52,10 +70,12 @@ interface Conn {
   ws: WebSocket;
   docName: string;
   alive: boolean;
-  /** Set when the registry revoked access: queued messages are dropped, not applied. */
+  /** Set when the registry revoked access or the client stopped reading: queued messages are dropped, not applied. */
   revoked: boolean;
   rejections: number;
-  queued: number;
+  /** Sync step 1 requests so far: the first is the connection's sync, later ones are charged (see answer). */
+  syncs: number;
+  pacer: Pacer;
   handle: DocHandle | null;
   who: { userId: string; role: Role } | null;
   /** Messages are handled one at a time, in order. */
@@ -64,38 +84,39 @@ interface Conn {
   finished: Promise<void>;
 }
 
-const syncMessage = (write: (e: encoding.Encoder) => void): Uint8Array => {
-  const e = encoding.createEncoder();
-  encoding.writeVarUint(e, MESSAGE_SYNC);
-  write(e);
-  return encoding.toUint8Array(e);
-};
-
-const awarenessMessage = (awareness: Awareness, ids: number[]): Uint8Array => {
-  const e = encoding.createEncoder();
-  encoding.writeVarUint(e, MESSAGE_AWARENESS);
-  encoding.writeVarUint8Array(e, encodeAwarenessUpdate(awareness, ids));
-  return encoding.toUint8Array(e);
-};
-
-const toBytes = (data: RawData): Uint8Array => {
-  const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-};
-
 /** Serves Yjs documents over y-websocket on `server`, leaving every other upgrade alone. */
 export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): YjsGateway {
   const { registry, authorize, log } = opts;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  const limits: YjsLimits = { ...registry.limits, ...opts.limits };
+  // Frames up to twice the update limit are read, so a slightly larger update is answered 4413 naming the
+  // limit; ws cuts bigger ones (1009) before they are buffered whole.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 2 * limits.maxUpdateBytes });
   const conns = new Set<Conn>();
   let stopped = false;
 
   const send = (c: Conn, msg: Uint8Array) => {
     if (c.ws.readyState !== WebSocket.OPEN) return;
+    if (c.ws.bufferedAmount > limits.maxUnreadBytes) return slowConsumer(c);
     c.ws.send(msg, (err) => err && log.debug({ err: err.message }, 'yjs: send failed'));
   };
+  /** From now on nothing the client sent is applied, including what waits for its rate. */
+  const drop = (c: Conn) => {
+    c.revoked = true;
+    c.pacer.close();
+  };
+  /** Pays `cost` from one of the connection's buckets (see Pacer.pay); false when its messages are to be dropped meanwhile. */
+  const pay = async (c: Conn, bucket: TokenBucket, cost: number, need = cost) => (await c.pacer.pay(bucket, cost, need)) && !c.revoked;
   const closeWith = (c: Conn, code: number, reason = REASONS[code] ?? '') => {
     if (c.ws.readyState === WebSocket.OPEN || c.ws.readyState === WebSocket.CONNECTING) c.ws.close(code, reason.slice(0, 120));
+  };
+  /** A client that does not read would have the node hold everything sent to it: past the bound it is let go. */
+  const slowConsumer = (c: Conn) => {
+    log.info({ docName: c.docName, userId: c.who?.userId, unread: c.ws.bufferedAmount }, 'yjs: slow consumer closed');
+    drop(c);
+    // 1008, not a 44xx: a stock provider reconnects (and resyncs compactly) after it, as a client on a poor link should.
+    closeWith(c, 1008, `slow consumer: over ${kib(limits.maxUnreadBytes)} unread`);
+    // The close frame waits behind what the client does not read; cut the socket if it does not get through.
+    setTimeout(() => c.ws.terminate(), CLOSE_GRACE_MS).unref();
   };
 
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -110,21 +131,28 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
     if (stopped) return void socket.destroy();
     let docName = '';
     try {
-      docName = decodeURIComponent(url.pathname.slice(PATH_PREFIX.length));
+      // Canonical once, here: authorization, the registry, the Redis channel, storage and revocation
+      // all see one name per group booking, however the client spelled it.
+      const raw = decodeURIComponent(url.pathname.slice(PATH_PREFIX.length));
+      docName = canonicalDocName(raw) ?? raw;
     } catch {
       // stays '' → unknown document
     }
     const token = url.searchParams.get('token');
-    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, docName, token));
+    const peer: YjsPeer = { address: req.socket.remoteAddress, forwardedFor: req.headers['x-forwarded-for'] };
+    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, docName, token, peer));
   };
 
-  function serve(ws: WebSocket, docName: string, token: string | null): void {
+  function serve(ws: WebSocket, docName: string, token: string | null, peer: YjsPeer): void {
     let markFinished!: () => void;
-    const c: Conn = { ws, docName, alive: true, revoked: false, rejections: 0, queued: 0, handle: null, who: null, chain: Promise.resolve(), finished: new Promise((r) => (markFinished = r)) };
+    const c: Conn = {
+      ws, docName, alive: true, revoked: false, rejections: 0, syncs: 0, pacer: new Pacer(ws, limits),
+      handle: null, who: null, chain: Promise.resolve(), finished: new Promise((r) => (markFinished = r)),
+    };
     conns.add(c);
     let detach = () => {};
     // Accept first, then authorize: close codes (4401/4403/4404) only exist on an open WebSocket.
-    const ready = start(c, token).then(
+    const ready = start(c, token, peer).then(
       (d) => {
         if (d) detach = d;
         return d !== null;
@@ -139,10 +167,12 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
     ws.on('error', (err) => log.debug({ err: err.message, docName }, 'yjs: socket error'));
     ws.on('message', (data) => {
       const bytes = toBytes(data);
-      if (++c.queued >= HIGH_WATER) ws.pause();
+      c.pacer.received(bytes.byteLength);
       c.chain = c.chain
         .then(async () => {
-          if ((await ready) && !c.revoked) await handleMessage(c, bytes);
+          if (!(await ready) || c.revoked) return;
+          // Every message costs a token; without one, reading pauses until there is.
+          if (await pay(c, c.pacer.messages, 1)) await handleMessage(c, bytes);
         })
         .catch((err) => {
           if (err instanceof ServerFault) {
@@ -154,12 +184,12 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
             closeWith(c, 4400, 'bad message');
           }
         })
-        .finally(() => {
-          if (--c.queued <= LOW_WATER && ws.isPaused) ws.resume();
-        });
+        .finally(() => c.pacer.handled(bytes.byteLength));
     });
     ws.on('close', () => {
-      // Messages received before the close are still handled (and stored), then the document is let go.
+      c.pacer.close();
+      // Messages received before the close are still handled (and stored), unless they wait for the
+      // connection's rate (Pacer.pay says why); then the document is let go.
       void ready
         .then(() => c.chain)
         .then(() => {
@@ -172,23 +202,38 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
   }
 
   /** Authorizes and holds the document; returns how to detach, or null when the connection was refused. */
-  async function start(c: Conn, token: string | null): Promise<(() => void) | null> {
-    const auth = c.docName ? await authorize(token, c.docName) : ({ close: 4404 } as const);
+  async function start(c: Conn, token: string | null, peer: YjsPeer): Promise<(() => void) | null> {
+    const auth: YjsAuthorization = c.docName ? await authorize(token, c.docName, peer) : { close: 4404 };
     if ('close' in auth) {
-      closeWith(c, auth.close);
+      closeWith(c, auth.close, auth.reason);
       return null;
     }
-    if (c.ws.readyState !== WebSocket.OPEN) return null;
+    // The session ends with the connection; the connection ends with its credential.
+    const unwatch = auth.watch?.(() => {
+      drop(c);
+      closeWith(c, 4401, 'the credential expired or was revoked');
+    });
+    const endSession = () => {
+      unwatch?.();
+      auth.release?.();
+    };
+    if (c.ws.readyState !== WebSocket.OPEN) {
+      endSession();
+      return null;
+    }
     c.who = { userId: auth.userId, role: auth.role };
     const handle = await registry.acquire(c.docName, {
       userId: auth.userId,
       close: (code, reason) => {
-        c.revoked = true;
+        drop(c);
         closeWith(c, code, reason);
       },
+    }).catch((err) => {
+      endSession();
+      throw err;
     });
     c.handle = handle;
-    if (c.ws.readyState !== WebSocket.OPEN) return () => {};
+    if (c.ws.readyState !== WebSocket.OPEN) return endSession;
     const { doc, awareness } = handle;
     // This client gets every change but its own: other local clients', the server's, other nodes'.
     const onUpdate = (update: Uint8Array, origin: unknown) => {
@@ -201,6 +246,7 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
     const states = [...awareness.getStates().keys()];
     if (states.length) send(c, awarenessMessage(awareness, states));
     return () => {
+      endSession();
       doc.off('update', onUpdate);
       relay.conns.delete(c);
       if (relay.conns.size === 0) relay.close();
@@ -210,9 +256,7 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
   /**
    * One awareness relay per document: each change is encoded once and sent to
    * every connection, the sender too (y-websocket clients count it as a sign
-   * of life). Mere renewals (same state, newer clock: every client, every 15 s)
-   * are gathered and sent together every RENEWAL_RELAY_MS, so 500 idle clients
-   * cost a few messages per connection per minute instead of 33 per second.
+   * of life); renewals are batched (relayAwareness says how).
    */
   interface Relay {
     conns: Set<Conn>;
@@ -223,39 +267,14 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
     const existing = relays.get(awareness);
     if (existing) return existing;
     const conns = new Set<Conn>();
-    const renewed = new Set<number>();
-    let changed: Set<number> | null = null;
-    let timer: NodeJS.Timeout | null = null;
-    const broadcast = (ids: number[]) => {
+    const stop = relayAwareness(awareness, (ids) => {
       const msg = awarenessMessage(awareness, ids);
       for (const c of conns) send(c, msg);
-    };
-    // 'change' (states that really changed) is emitted just before 'update' (which also lists renewals).
-    const onChange = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }) => {
-      changed = new Set([...added, ...updated, ...removed]);
-      broadcast([...changed]);
-    };
-    const onUpdate = ({ updated }: { updated: number[] }) => {
-      const seen = changed;
-      changed = null;
-      for (const id of updated) if (!seen?.has(id)) renewed.add(id);
-      if (renewed.size === 0 || timer) return;
-      timer = setTimeout(() => {
-        timer = null;
-        const ids = [...renewed].filter((id) => awareness.getStates().has(id));
-        renewed.clear();
-        if (ids.length) broadcast(ids);
-      }, RENEWAL_RELAY_MS);
-      timer.unref();
-    };
-    awareness.on('change', onChange);
-    awareness.on('update', onUpdate);
+    });
     const relay: Relay = {
       conns,
       close() {
-        awareness.off('change', onChange);
-        awareness.off('update', onUpdate);
-        if (timer) clearTimeout(timer);
+        stop();
         relays.delete(awareness);
       },
     };
@@ -272,10 +291,19 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
         const kind = decoding.readVarUint(decoder);
         if (kind === syncProtocol.messageYjsSyncStep1) {
           const sv = decoding.readVarUint8Array(decoder);
-          return send(c, syncMessage((e) => syncProtocol.writeSyncStep2(e, handle.doc, sv)));
+          return answer(c, c.syncs++ > 0, () => syncMessage((e) => syncProtocol.writeSyncStep2(e, handle.doc, sv)));
         }
         if (kind !== syncProtocol.messageYjsSyncStep2 && kind !== syncProtocol.messageYjsUpdate) throw new BadMessage('unknown sync message');
         const update = decoding.readVarUint8Array(decoder);
+        const most = Math.min(limits.maxUpdateBytes, c.pacer.bytes.capacity);
+        if (update.byteLength > most) {
+          return closeWith(c, 4413, `an update larger than ${most === limits.maxUpdateBytes ? kib(most) : `the connection's budget of ${kib(most)}`}`);
+        }
+        // Refused updates cost as much as accepted ones: judging them is the work.
+        if (!(await pay(c, c.pacer.bytes, update.byteLength))) return;
+        for (let wait = registry.sizeWait(handle, update.byteLength); wait > 0; wait = registry.sizeWait(handle, update.byteLength)) {
+          if (!(await c.pacer.sleep(wait)) || c.revoked) return;
+        }
         const verdict = await registry.applyClientUpdate(c.docName, update, { ...who, origin: handle }).catch((err) => {
           throw new ServerFault('applyClientUpdate failed', { cause: err });
         });
@@ -288,21 +316,49 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
           return;
         }
         log.info({ docName: c.docName, userId: who.userId, code: verdict.code, reason: verdict.reason }, 'yjs: client update rejected');
-        if (verdict.code === 4413) return closeWith(c, 4413);
+        if (verdict.code === 4413) return closeWith(c, 4413, verdict.reason);
         if (++c.rejections >= MAX_REJECTIONS) return closeWith(c, 4400, 'too many rejected updates');
         // Resync with the server's full state as step 2 only: a step 1 would make the client re-send what was refused.
         return send(c, syncMessage((e) => syncProtocol.writeSyncStep2(e, handle.doc)));
       }
       case MESSAGE_AWARENESS: {
         const update = decoding.readVarUint8Array(decoder);
-        if (update.byteLength > MAX_UPDATE_BYTES) return closeWith(c, 4413);
-        return applyAwarenessUpdate(handle.awareness, update, handle);
+        if (update.byteLength > limits.maxUpdateBytes) return closeWith(c, 4413, `an awareness message larger than ${kib(limits.maxUpdateBytes)}`);
+        // Only the connection's own entry is applied; what it re-sends of others' is dropped (presence.ts says why).
+        const pick = registry.pickPresence(handle, update);
+        if ('tooLarge' in pick) return closeWith(c, 4413, `a presence state larger than ${kib(limits.maxPresenceBytes)}`);
+        const entry = pick.entry;
+        // Past its presence rate, a client's changes are coalesced: the latest is applied once a token is there.
+        if (entry) c.pacer.coalesce(() => applyPresenceOf(c, entry));
+        return;
       }
       case MESSAGE_QUERY_AWARENESS:
-        return send(c, awarenessMessage(handle.awareness, [...handle.awareness.getStates().keys()]));
+        return answer(c, true, () => awarenessMessage(handle.awareness, [...handle.awareness.getStates().keys()]));
       default:
         throw new BadMessage('unknown message type');
     }
+  }
+
+  /** Applies a connection's own presence entry; it may run from a timer, so nothing it throws may escape. */
+  function applyPresenceOf(c: Conn, entry: PresenceEntry): void {
+    try {
+      if (c.handle) registry.applyPresence(c.handle, entry);
+    } catch (err) {
+      log.warn({ err, docName: c.docName }, 'yjs: presence could not be applied');
+    }
+  }
+
+  /**
+   * Sends an answer the client asked for. A `charged` one (a sync after the
+   * first, a presence query) could pull the whole document out again and
+   * again: it waits for a positive byte budget and costs its size (at most a
+   * burst, so one answer never stalls the connection for minutes).
+   */
+  async function answer(c: Conn, charged: boolean, make: () => Uint8Array): Promise<void> {
+    if (charged && !(await pay(c, c.pacer.bytes, 0, 1))) return;
+    const msg = make();
+    if (charged) c.pacer.bytes.take(Math.min(msg.byteLength, c.pacer.bytes.capacity));
+    send(c, msg);
   }
 
   // Keep-alive: a connection that did not answer the previous ping is dead.

@@ -81,8 +81,12 @@ export class Judge {
     }
   };
 
-  /** Judges `update`; when accepted, runs `apply` (which applies it to the live doc) at once. */
-  accept(update: Uint8Array, who: { userId: string; role: Role }, apply: () => void): UpdateVerdict {
+  /**
+   * Judges `update`; when accepted, runs `apply` (which applies it to the live
+   * doc) at once. `tooLarge`, given the shadow with the update applied, names
+   * a size limit the result would pass (refused 4413), or returns null.
+   */
+  accept(update: Uint8Array, who: { userId: string; role: Role }, apply: () => void, tooLarge?: (after: Y.Doc) => string | null): UpdateVerdict {
     if (!this.shadow) {
       this.shadow = new Y.Doc();
       Y.applyUpdate(this.shadow, Y.encodeStateAsUpdate(this.live));
@@ -97,6 +101,8 @@ export class Judge {
         const layout = checkLayout(shadow);
         verdict = layout.length ? reject(4400, layout[0]!) : checkChange(before, (this.json = docToJson(shadow)), who);
       }
+      const over = verdict.ok ? tooLarge?.(shadow) : null;
+      if (over) verdict = { ok: false, code: 4413, reason: over };
     } catch {
       verdict = reject(4400, 'the update cannot be decoded');
     }

@@ -2,43 +2,38 @@
  * The live Yjs documents of this node. Each document goes loading → active →
  * unloading: it subscribes to its bus channel before reading Postgres (so
  * nothing published in between is missed), every accepted update is stored
- * before it is published (so a node loading later finds all that was
- * published), and it unloads only once nobody holds it and no save is pending.
+ * before it is published (update-log.ts), and it unloads only once nobody
+ * holds it and no save is pending.
  */
 import * as Y from 'yjs';
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
-import { docToJson, type GroupDocJson } from '../../../shared/group-doc';
+import { canonicalDocName, docToJson, type GroupDocJson } from '../../../shared/group-doc';
 import { capture, hasPending, Judge, type Role, type UpdateVerdict } from './judge';
 import type { Bus, Envelope } from '../../bus/bus';
 import type { Logger } from '../../core/ports';
 import type { Db } from '../../db/pool';
 import { yjsRepository } from '../../db/repositories/yjs';
+import { kib, yjsLimits, type YjsLimits } from './limits';
+import { applyPresence, pickPresence, relayAwareness, type PresenceEntry, type PresencePick } from './presence';
+import { UpdateLog } from './update-log';
 
 export { judgeUpdate, type Role, type UpdateVerdict } from './judge';
-
-/** The largest client update (or awareness message) accepted. */
-export const MAX_UPDATE_BYTES = 64 * 1024;
 const CONTROL_CHANNEL = 'yjs:control';
 const channelOf = (docName: string) => `yjs:${docName}`;
+// Every name the registry is given is keyed by its canonical spelling (shared/doc-names.ts says why).
+const keyOf = (docName: string) => canonicalDocName(docName) ?? docName;
 // Transaction origins: what came from the bus is neither stored nor published again.
 const REDIS = 'redis';
 const SERVER = 'server';
 const LOAD = 'load';
 const REFILL_EVERY_MS = 2_000;
-/** How long awareness renewals wait to be relayed together (see onAwareness). */
-export const RENEWAL_RELAY_MS = 3_000;
+// Near the size cap a document is measured exactly at most this often (a 2 MiB document takes some 40 ms to encode).
+const MEASURE_EVERY_MS = 1_000;
 
 export type DocState = 'loading' | 'active' | 'unloading';
 /** An accepted update is applied at once; `stored` settles when it is in Postgres (and then published). */
 export type ClientUpdateResult = { ok: true; stored: Promise<void> } | Exclude<UpdateVerdict, { ok: true }>;
 
-/** Updates waiting for one INSERT: whatever arrives while the previous one runs goes in the next. */
-interface Batch {
-  updates: Uint8Array[];
-  done: Promise<void>;
-  resolve(): void;
-  reject(err: unknown): void;
-}
 /** Who sends a client update; `origin` (the connection's handle) keeps it from being echoed back. */
 export interface ClientIdentity {
   userId: string;
@@ -56,8 +51,8 @@ export interface DocHandle {
   readonly docName: string;
   readonly doc: Y.Doc;
   readonly awareness: Awareness;
-  /** Awareness client ids this holder controls; removed (and propagated) on release. */
-  readonly awarenessIds: Set<number>;
+  /** The awareness client id this holder speaks for (see pickPresence); its state is removed (everywhere) on release. */
+  readonly awarenessId: number | null;
 }
 
 interface Entry {
@@ -71,27 +66,24 @@ interface Entry {
   unloaded: Promise<void> | null;
   unsubscribe: (() => Promise<void>) | null;
   timer: NodeJS.Timeout | null;
-  loadedRows: number;
-  appended: number;
-  /** The live doc holds content whose insert failed; the next compaction stores it. */
-  dirty: boolean;
-  compacting: boolean;
+  /** Its rows in Postgres, as this node writes them. */
+  readonly updates: UpdateLog;
+  /** The encoded size of the live doc, give or take: every update adds its size, an exact measure replaces it (see applyClientUpdate). */
+  size: number;
+  /** When the size was last measured exactly (see sizeWait). */
+  measuredAt: number;
   /** When Postgres was last read to fill a dependency the bus never delivered. */
   refilledAt: number;
   destroyed: boolean;
   judge: Judge;
-  /** Ids whose awareness state really changed in the update being handled ('change' precedes 'update'). */
-  awarenessChanged: Set<number> | null;
-  /** Renewed awareness ids waiting for the next relay to other nodes. */
-  renewed: Set<number>;
-  renewTimer: NodeJS.Timeout | null;
-  /** Accepted updates not yet handed to Postgres, and whether an INSERT is running. */
-  batch: Batch | null;
-  writing: boolean;
+  /** Which holder speaks for each awareness client id claimed on this node. */
+  readonly owners: Map<number, Handle>;
+  /** Stops publishing this node's awareness changes. */
+  stopRelay: () => void;
 }
 
 class Handle implements DocHandle {
-  readonly awarenessIds = new Set<number>();
+  awarenessId: number | null = null;
   released = false;
   constructor(readonly entry: Entry, readonly conn: Connection | null) {}
   get docName() { return this.entry.name; }
@@ -110,6 +102,8 @@ export interface DocRegistryOptions {
   unloadAfterMs?: number;
   /** Compact a document's stored updates after this many appends on this node. */
   compactAfter?: number;
+  /** Overrides of the defaults in limits.ts. */
+  limits?: Partial<YjsLimits>;
 }
 
 /** Loads, serves, persists, relays and unloads the live Yjs documents of one node. */
@@ -119,6 +113,8 @@ export class DocRegistry {
   private readonly log: Logger;
   private readonly unloadAfterMs: number;
   private readonly compactAfter: number;
+  /** The limits in force (the defaults with the options' overrides). */
+  readonly limits: YjsLimits;
   private readonly docs = new Map<string, Entry>();
   private readonly controlReady: Promise<void>;
   private unsubscribeControl: (() => Promise<void>) | null = null;
@@ -132,6 +128,7 @@ export class DocRegistry {
     this.log = opts.log;
     this.unloadAfterMs = opts.unloadAfterMs ?? 30_000;
     this.compactAfter = opts.compactAfter ?? 200;
+    this.limits = yjsLimits(opts.limits);
     this.controlReady = this.bus.subscribe(CONTROL_CHANNEL, (env) => this.onControl(env)).then(
       (unsub) => void (this.unsubscribeControl = unsub),
       (err) => this.log.error({ err }, 'yjs: cannot subscribe to the control channel'),
@@ -141,7 +138,7 @@ export class DocRegistry {
 
   /** Holds a document (loading it once, however many ask at the same time) until `release`. */
   async acquire(docName: string, conn?: Connection): Promise<DocHandle> {
-    return this.hold(docName, conn ?? null);
+    return this.hold(keyOf(docName), conn ?? null);
   }
 
   /** Lets go of a handle; the document unloads once idle for `unloadAfterMs`. */
@@ -151,14 +148,56 @@ export class DocRegistry {
     h.released = true;
     const e = h.entry;
     e.holders.delete(h);
-    // The holder's awareness states leave with it, here and (via onAwareness) on every other node.
-    if (!e.destroyed && h.awarenessIds.size) removeAwarenessStates(e.awareness, [...h.awarenessIds], h);
+    // The holder's presence leaves with it, here and (via the relay) on every other node.
+    const id = h.awarenessId;
+    if (id !== null && e.owners.get(id) === h) {
+      e.owners.delete(id);
+      if (!e.destroyed) removeAwarenessStates(e.awareness, [id], h);
+    }
     this.scheduleUnload(e);
+  }
+
+  /**
+   * The entry of a holder's awareness update that speaks for its own client
+   * id (claiming one on its first non-null state for an id nobody here owns
+   * and no node shows), or null; entries for other ids are dropped.
+   */
+  pickPresence(handle: DocHandle, update: Uint8Array): PresencePick {
+    const h = handle as Handle;
+    const e = h.entry;
+    // The server's own awareness id is no client's: a state under it would count as the server's local state.
+    const mayClaim = (id: number) => id !== e.awareness.clientID && !e.owners.has(id) && !e.awareness.states.has(id);
+    const pick = pickPresence(update, h.awarenessId, mayClaim, this.limits.maxPresenceBytes);
+    if ('entry' in pick && pick.claimed !== null) {
+      h.awarenessId = pick.claimed;
+      e.owners.set(pick.claimed, h);
+    }
+    return pick;
+  }
+
+  /** Applies a holder's own presence entry (from pickPresence): relayed to local connections and other nodes. */
+  applyPresence(handle: DocHandle, entry: PresenceEntry): void {
+    const h = handle as Handle;
+    if (h.released || h.entry.destroyed || entry.clientId !== h.awarenessId) return;
+    applyPresence(h.entry.awareness, entry, h);
+  }
+
+  /**
+   * How long a holder's update of `bytes` should wait before it is judged (0:
+   * not at all). Only an update the size estimate says may not fit needs an
+   * exact measure, and a document is measured at most once every
+   * MEASURE_EVERY_MS: updates to a document that is (nearly) full are slowed
+   * down, so they cannot keep the node encoding it.
+   */
+  sizeWait(handle: DocHandle, bytes: number): number {
+    const e = (handle as Handle).entry;
+    if (e.size + bytes <= this.limits.maxDocBytes) return 0;
+    return Math.max(0, e.measuredAt + MEASURE_EVERY_MS - Date.now());
   }
 
   /** Where a document is in its lifecycle on this node (null when not loaded). */
   state(docName: string): DocState | null {
-    return this.docs.get(docName)?.state ?? null;
+    return this.docs.get(keyOf(docName))?.state ?? null;
   }
 
   /**
@@ -167,25 +206,37 @@ export class DocRegistry {
    * need not wait for that before handling the connection's next message.
    */
   async applyClientUpdate(docName: string, update: Uint8Array, who: ClientIdentity): Promise<ClientUpdateResult> {
-    if (update.byteLength > MAX_UPDATE_BYTES) return { ok: false, code: 4413, reason: 'the update is larger than 64 KiB' };
-    return this.using(docName, async (e) => {
+    if (update.byteLength > this.limits.maxUpdateBytes) return { ok: false, code: 4413, reason: `the update is larger than ${kib(this.limits.maxUpdateBytes)}` };
+    return this.using(keyOf(docName), async (e) => {
       let effective: Uint8Array | null = null;
+      let measured: number | null = null;
       // Judge and apply with no await in between, so the verdict holds for the state it is applied to.
-      const verdict = e.judge.accept(update, who, () => {
-        effective = capture(e.doc, () => Y.applyUpdate(e.doc, update, who.origin ?? 'client'));
-      });
+      const verdict = e.judge.accept(
+        update,
+        who,
+        () => (effective = capture(e.doc, () => Y.applyUpdate(e.doc, update, who.origin ?? 'client'))),
+        (after) => {
+          // Every update adds its size to the estimate, though one that deletes what another inserted leaves the
+          // document small: only when the estimate says the cap is near is the real size measured.
+          if (e.size + update.byteLength <= this.limits.maxDocBytes) return null;
+          e.measuredAt = Date.now();
+          measured = Y.encodeStateAsUpdate(after).byteLength;
+          return measured > this.limits.maxDocBytes ? `the document would be larger than ${kib(this.limits.maxDocBytes)}` : null;
+        },
+      );
       if (!verdict.ok) return verdict;
+      if (measured !== null) e.size = measured;
       // While the live doc waits for a dependency (see refill), part of this update may wait with it: store all of it.
       const stored = hasPending(e.doc) ? update : effective;
-      return { ok: true, stored: stored ? this.persist(e, stored) : Promise.resolve() };
+      return { ok: true, stored: stored ? e.updates.append(stored) : Promise.resolve() };
     });
   }
 
   /** A server-origin change (may write the `server` map): applied, stored, broadcast and published. */
   async change(docName: string, fn: (doc: Y.Doc) => void): Promise<void> {
-    await this.using(docName, async (e) => {
+    await this.using(keyOf(docName), async (e) => {
       const effective = capture(e.doc, () => e.doc.transact(() => fn(e.doc), SERVER));
-      if (effective) await this.persist(e, effective);
+      if (effective) await e.updates.append(effective);
     });
   }
 
@@ -195,7 +246,8 @@ export class DocRegistry {
   }
 
   /** The converged JSON of a document: the live one when loaded here, else rebuilt from Postgres. */
-  async snapshot(docName: string): Promise<GroupDocJson> {
+  async snapshot(name: string): Promise<GroupDocJson> {
+    const docName = keyOf(name);
     const e = this.docs.get(docName);
     if (e?.state === 'unloading') await e.unloaded;
     else if (e) {
@@ -213,7 +265,8 @@ export class DocRegistry {
   }
 
   /** Closes a user's connections to a document with `code`, on this node and every other. */
-  async revoke(docName: string, userId: string, code = 4403): Promise<void> {
+  async revoke(name: string, userId: string, code = 4403): Promise<void> {
+    const docName = keyOf(name);
     this.revokeLocal(docName, userId, code);
     await this.controlReady;
     await this.bus.publish(CONTROL_CHANNEL, 'revoke', { docName, userId, code });
@@ -274,16 +327,24 @@ export class DocRegistry {
     const awareness = new Awareness(doc);
     // The server is no participant: it has no awareness state of its own.
     awareness.setLocalState(null);
+    const updates = new UpdateLog(name, {
+      db: this.db,
+      log: this.log,
+      compactAfter: this.compactAfter,
+      compactAfterBytes: this.limits.compactAfterBytes,
+      publish: (update) => this.bus.publish(channelOf(name), 'update', toB64(update)).catch((err) => this.log.warn({ err, docName: name }, 'yjs: update publish failed')),
+      track: (work) => this.track(e, work),
+      live: () => (e.destroyed ? null : doc),
+      measured: (bytes) => void (e.size = bytes),
+    });
     const e: Entry = {
       name, state: 'loading', doc, awareness, holders: new Set(), saves: new Set(), loaded: Promise.resolve(), unloaded: null,
-      unsubscribe: null, timer: null, loadedRows: 0, appended: 0, dirty: false, compacting: false, refilledAt: 0, destroyed: false,
-      judge: new Judge(doc), awarenessChanged: null, renewed: new Set(), renewTimer: null, batch: null, writing: false,
+      unsubscribe: null, timer: null, updates, size: 0, measuredAt: 0, refilledAt: 0, destroyed: false,
+      judge: new Judge(doc), owners: new Map(), stopRelay: () => {},
     };
-    // 'change' (a state really changed) comes just before 'update' (which also lists mere renewals).
-    awareness.on('change', ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }) => {
-      e.awarenessChanged = new Set([...added, ...updated, ...removed]);
-    });
-    awareness.on('update', (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => this.onAwareness(e, changes, origin));
+    doc.on('update', (update: Uint8Array) => void (e.size += update.byteLength));
+    // Only changes made here travel: remote states are their node's to propagate, and timeouts happen on every node.
+    e.stopRelay = relayAwareness(awareness, (ids) => this.publishAwareness(e, ids), (origin) => !e.destroyed && origin !== REDIS && origin !== 'timeout');
     e.loaded = this.load(e).catch(async (err) => {
       // A failed load leaves nothing behind, so the next acquire starts over.
       this.log.error({ err, docName: name }, 'yjs: document failed to load');
@@ -300,7 +361,7 @@ export class DocRegistry {
     e.unsubscribe = await this.bus.subscribe(channelOf(e.name), (env) => this.onBus(e, env));
     const { updates } = await yjsRepository.load(this.db.pool, e.name);
     e.doc.transact(() => updates.forEach((u) => Y.applyUpdate(e.doc, u, LOAD)), LOAD);
-    e.loadedRows = updates.length;
+    e.updates.loaded(updates);
     e.state = 'active';
     if (hasPending(e.doc)) this.refill(e);
     // Other nodes' clients renew their awareness only every 15 s; ask for it now.
@@ -309,41 +370,18 @@ export class DocRegistry {
 
   private onBus(e: Entry, env: Envelope): void {
     if (e.destroyed) return;
-    if (env.type === 'awareness-query') return this.publishAwareness(e, [...e.holders].flatMap((h) => [...h.awarenessIds]));
+    if (env.type === 'awareness-query') return this.publishAwareness(e, [...e.owners.keys()]);
     if (typeof env.payload !== 'string') return;
     try {
       if (env.type === 'update') {
-        Y.applyUpdate(e.doc, fromB64(env.payload), REDIS);
+        const update = fromB64(env.payload);
+        e.updates.storedElsewhere(update.byteLength);
+        Y.applyUpdate(e.doc, update, REDIS);
         if (hasPending(e.doc)) this.refill(e);
       } else if (env.type === 'awareness') applyAwarenessUpdate(e.awareness, fromB64(env.payload), REDIS);
     } catch (err) {
       this.log.warn({ err, docName: e.name, from: env.nodeId }, 'yjs: bad message on the bus');
     }
-  }
-
-  private onAwareness(e: Entry, { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void {
-    if (origin instanceof Handle && origin.entry === e) {
-      for (const id of [...added, ...updated]) origin.awarenessIds.add(id);
-      for (const id of removed) origin.awarenessIds.delete(id);
-    }
-    const changed = e.awarenessChanged;
-    e.awarenessChanged = null;
-    // Only changes made here travel: remote states are their node's to propagate, and timeouts happen on every node.
-    if (e.destroyed || origin === REDIS || origin === 'timeout') return;
-    const now = [...added, ...removed, ...updated.filter((id) => changed?.has(id))];
-    if (now.length) this.publishAwareness(e, now);
-    // A renewal (same state, newer clock) only keeps the state alive elsewhere: one publish per
-    // RENEWAL_RELAY_MS carries all of them (clients renew every 15 s and drop states after 30 s).
-    const renewed = updated.filter((id) => !changed?.has(id));
-    if (!renewed.length) return;
-    for (const id of renewed) e.renewed.add(id);
-    e.renewTimer ??= setTimeout(() => {
-      e.renewTimer = null;
-      const ids = [...e.renewed].filter((id) => e.awareness.getStates().has(id));
-      e.renewed.clear();
-      if (!e.destroyed && ids.length) this.publishAwareness(e, ids);
-    }, RENEWAL_RELAY_MS);
-    e.renewTimer.unref();
   }
 
   private publishAwareness(e: Entry, ids: number[]): void {
@@ -356,69 +394,11 @@ export class DocRegistry {
   private onControl(env: Envelope): void {
     const p = env.payload as { docName?: unknown; userId?: unknown; code?: unknown } | null;
     if (env.type !== 'revoke' || typeof p?.docName !== 'string' || typeof p.userId !== 'string') return;
-    this.revokeLocal(p.docName, p.userId, typeof p.code === 'number' ? p.code : 4403);
+    this.revokeLocal(keyOf(p.docName), p.userId, typeof p.code === 'number' ? p.code : 4403);
   }
 
   private revokeLocal(docName: string, userId: string, code: number): void {
     for (const h of [...(this.docs.get(docName)?.holders ?? [])]) if (h.conn?.userId === userId) h.conn.close(code, 'access revoked');
-  }
-
-  /**
-   * Stores an update, then publishes it: whoever loads after the publish finds
-   * it in Postgres. Updates that arrive while an INSERT runs are merged into
-   * the next one, so a busy document costs one row (and one publish) per
-   * database round trip rather than per keystroke. Resolves once this update
-   * is stored.
-   */
-  private persist(e: Entry, update: Uint8Array): Promise<void> {
-    if (!e.batch) {
-      let resolve!: () => void;
-      let reject!: (err: unknown) => void;
-      const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-      e.batch = { updates: [], done, resolve, reject };
-    }
-    e.batch.updates.push(update);
-    const { done } = e.batch;
-    if (!e.writing) {
-      e.writing = true;
-      this.track(e, this.drain(e));
-    }
-    return done;
-  }
-
-  /** Writes batches until none is waiting; never rejects (each batch's waiters see its outcome). */
-  private async drain(e: Entry): Promise<void> {
-    try {
-      while (e.batch) {
-        const batch = e.batch;
-        e.batch = null;
-        const update = batch.updates.length === 1 ? batch.updates[0]! : Y.mergeUpdates(batch.updates);
-        try {
-          await this.store(e, update);
-          batch.resolve();
-        } catch (err) {
-          batch.reject(err);
-        }
-      }
-    } finally {
-      e.writing = false;
-    }
-  }
-
-  private async store(e: Entry, update: Uint8Array): Promise<void> {
-    try {
-      // Visible to every node once this returns; the WAL flush follows (Db.asyncCommitPool says why that is enough).
-      await yjsRepository.append(this.db.asyncCommitPool, e.name, update);
-    } catch (err) {
-      e.dirty = true;
-      throw err;
-    }
-    e.appended++;
-    await this.bus.publish(channelOf(e.name), 'update', toB64(update)).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: update publish failed'));
-    if (e.appended >= this.compactAfter && !e.compacting) {
-      e.compacting = true;
-      this.track(e, this.compact(e).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: compaction failed')).finally(() => void (e.compacting = false)));
-    }
   }
 
   /**
@@ -443,7 +423,7 @@ export class DocRegistry {
   private refill(e: Entry): void {
     if (e.state !== 'active' || Date.now() - e.refilledAt < REFILL_EVERY_MS) return;
     e.refilledAt = Date.now();
-    const fill = yjsRepository.load(this.db.pool, e.name).then(({ updates }) => {
+    const fill = yjsRepository.load(this.db.backgroundPool, e.name).then(({ updates }) => {
       if (!e.destroyed) e.doc.transact(() => updates.forEach((u) => Y.applyUpdate(e.doc, u, REDIS)), REDIS);
     });
     this.track(e, fill.catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: refill from Postgres failed')));
@@ -457,43 +437,6 @@ export class DocRegistry {
     };
     p.then(done, done);
     return p;
-  }
-
-  /**
-   * Merges the stored rows (plus the live state) into one. Read and delete
-   * share one REPEATABLE READ snapshot, so the DELETE removes exactly the rows
-   * merged, never one another node committed meanwhile with a lower id.
-   */
-  private async compact(e: Entry): Promise<void> {
-    const wasDirty = e.dirty;
-    e.dirty = false;
-    e.appended = 0;
-    const client = await this.db.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      const { updates, lastId } = await yjsRepository.load(client, e.name);
-      if (updates.length > 1 || wasDirty) {
-        const scratch = new Y.Doc();
-        scratch.transact(() => {
-          for (const u of updates) Y.applyUpdate(scratch, u);
-          if (!e.destroyed) Y.applyUpdate(scratch, Y.encodeStateAsUpdate(e.doc));
-        });
-        const merged = Y.encodeStateAsUpdate(scratch);
-        scratch.destroy();
-        await yjsRepository.compact(client, e.name, lastId, merged);
-      }
-      await client.query('COMMIT');
-      e.loadedRows = Math.min(updates.length, 1);
-    } catch (err) {
-      e.dirty ||= wasDirty;
-      broken = await client.query('ROLLBACK').then(() => false, () => true);
-      // Another node compacted the same rows first: nothing lost, nothing to do.
-      if ((err as { code?: string }).code === '40001') return;
-      throw err;
-    } finally {
-      client.release(broken);
-    }
   }
 
   private scheduleUnload(e: Entry): void {
@@ -516,9 +459,7 @@ export class DocRegistry {
     this.cancelUnload(e);
     e.unloaded = (async () => {
       while (e.saves.size) await Promise.allSettled([...e.saves]);
-      if (e.appended > 0 || e.dirty || e.loadedRows > 1) {
-        await this.compact(e).catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: compaction on unload failed'));
-      }
+      if (e.updates.needsCompaction) await e.updates.compact().catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: compaction on unload failed'));
       await this.destroy(e);
     })();
     return e.unloaded;
@@ -527,7 +468,7 @@ export class DocRegistry {
   private async destroy(e: Entry): Promise<void> {
     e.destroyed = true;
     e.judge.destroy();
-    if (e.renewTimer) clearTimeout(e.renewTimer);
+    e.stopRelay();
     this.cancelUnload(e);
     if (this.docs.get(e.name) === e) this.docs.delete(e.name);
     await e.unsubscribe?.().catch(() => {});
