@@ -66,15 +66,18 @@ async function main(): Promise<void> {
     }
     firstSignalAt = Date.now();
     if (!listening || !node) {
+      // Nothing to drain. Exit at once rather than pull Postgres from under a migration: the exit
+      // hooks ask the embedded Postgres for a fast shutdown and release DATA_DIR.
       log.warn({ signal }, 'interrupted during start-up');
-      return stopDatabaseAndExit(1);
+      process.exit(1);
     }
     log.info({ signal }, 'shutting down: draining requests');
     try {
       await node.stop({ drainMs: DRAIN_WINDOW_MS });
       // Postgres goes last, after every request and document save that needed it.
       await embedded?.stop();
-      log.info('stopped cleanly');
+      if (forced) log.warn('stopped, after cutting the connections still open');
+      else log.info('stopped cleanly');
       process.exit(forced ? 1 : 0);
     } catch (err) {
       log.error({ err }, 'shutdown failed');

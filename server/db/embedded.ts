@@ -9,7 +9,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { EmbeddedPostgresError, lockDataDir } from './embedded/lock';
+import { EmbeddedPostgresError } from './embedded/error';
+import { lockDataDir } from './embedded/lock';
 import { clusterDirFor, postgresUser, reachableBinaries } from './embedded/placement';
 import { initCluster, runPostgres, stopStalePostmaster, type PostgresServer } from './embedded/postgres';
 
@@ -79,11 +80,8 @@ export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) 
   await mkdir(root, { recursive: true });
   const lock = lockDataDir(root);
   let server: PostgresServer | null = null;
-  // Whatever way this process exits (a crash, process.exit), Postgres is asked to stop and the lock goes.
-  const onExit = () => {
-    server?.signalStop();
-    lock.release();
-  };
+  // Whatever way this process exits (a crash, process.exit), the lock goes (and runPostgres asks Postgres to stop).
+  const onExit = () => lock.release();
   process.once('exit', onExit);
   try {
     const as = process.getuid?.() === 0 ? postgresUser() : null;

@@ -6,10 +6,8 @@
  */
 import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { EmbeddedPostgresError } from './error';
 import { processAlive, startTimeOf } from './processes';
-
-/** A start that failed for a reason the user can act on: main prints the message alone, without a stack. */
-export class EmbeddedPostgresError extends Error {}
 
 interface Holder {
   pid: number;

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { chmod, chown, cp, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { EmbeddedPostgresError } from './lock';
+import { EmbeddedPostgresError } from './error';
 
 /** The OS user the embedded Postgres runs as (only when we are root). */
 export interface RunAs {

@@ -5,12 +5,12 @@
  * and turns a failed spawn into an unhandled 'error' event.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { EmbeddedPostgresError } from './lock';
+import { EmbeddedPostgresError } from './error';
 import type { RunAs } from './placement';
 import { commandLineOf, processAlive, waitGone } from './processes';
 
@@ -40,15 +40,29 @@ function bestLocale(): string {
   }
 }
 
+const SECRET_PREFIX = 'slotwise-initdb-';
+
+/** Password directories of initdb runs whose server was killed before it could remove them (their pid is in the name). */
+function removeOrphanSecrets(): void {
+  for (const name of readdirSync(os.tmpdir())) {
+    const pid = Number(name.slice(SECRET_PREFIX.length).split('-')[0]);
+    if (name.startsWith(SECRET_PREFIX) && Number.isInteger(pid) && pid > 0 && !processAlive(pid)) rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
 /**
  * Initialises a cluster in `dir` for superuser `postgres` with `password`.
  * The password file lives in a private (700) directory of os.tmpdir(), mode
- * 600, owned by the user initdb runs as, and is removed whatever happens.
+ * 600, owned by the user initdb runs as, and is removed whatever happens
+ * (on a process.exit too; after a kill -9, by the next initdb).
  */
 export async function initCluster(native: string, dir: string, as: RunAs | null, password: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   if (as) await chown(dir, as.uid, as.gid);
-  const secret = await mkdtemp(path.join(os.tmpdir(), 'slotwise-initdb-'));
+  removeOrphanSecrets();
+  const secret = await mkdtemp(path.join(os.tmpdir(), `${SECRET_PREFIX}${process.pid}-`));
+  const onExit = () => rmSync(secret, { recursive: true, force: true });
+  process.once('exit', onExit);
   try {
     const pwfile = path.join(secret, 'password');
     await writeFile(pwfile, password + '\n', { mode: 0o600 });
@@ -69,6 +83,7 @@ export async function initCluster(native: string, dir: string, as: RunAs | null,
     });
     if (code !== 0) throw new EmbeddedPostgresError(`initdb could not initialise ${dir} (${code}):\n${tail(out)}`);
   } finally {
+    process.off('exit', onExit);
     await rm(secret, { recursive: true, force: true });
   }
 }
@@ -78,8 +93,6 @@ export interface PostgresServer {
   pid: number;
   /** Fast shutdown (SIGINT), escalating to an immediate one (SIGQUIT) and SIGKILL if it hangs; resolves once it has exited. */
   stop(): Promise<void>;
-  /** Asks for a fast shutdown without waiting (for the process' exit hook). */
-  signalStop(): void;
 }
 
 /**
@@ -96,14 +109,20 @@ export async function runPostgres(
   let stopping = false;
   const child: ChildProcess = spawn(cmd, argv, { ...as, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr!.on('data', (d) => (log = (log + d).slice(-8192)));
+  const running = () => child.exitCode === null && child.signalCode === null && child.pid !== undefined;
+  // However this process exits (a crash, process.exit during start-up), Postgres is asked for a fast shutdown.
+  const onProcessExit = () => {
+    if (running()) child.kill('SIGINT');
+  };
+  process.once('exit', onProcessExit);
   const exited = new Promise<string>((resolve) => {
     child.once('error', (err: NodeJS.ErrnoException) => resolve(`could not be run (${err.code ?? err.message})`));
     child.once('exit', (code, signal) => resolve(`exited (${signal ?? code})`));
   });
   void exited.then((why) => {
+    process.off('exit', onProcessExit);
     if (!stopping) onExit(`${why}:\n${tail(log)}`);
   });
-  const running = () => child.exitCode === null && child.signalCode === null && child.pid !== undefined;
   const deadline = Date.now() + 60_000;
   for (;;) {
     const early = await Promise.race([exited, accepts(port, password).then((ok) => (ok ? 'ready' : null))]);
@@ -118,10 +137,6 @@ export async function runPostgres(
   let stopped: Promise<void> | null = null;
   return {
     pid: child.pid!,
-    signalStop() {
-      stopping = true;
-      if (running()) child.kill('SIGINT');
-    },
     stop() {
       stopped ??= (async () => {
         stopping = true;
