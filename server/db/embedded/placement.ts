@@ -134,7 +134,9 @@ export async function clusterDirFor(root: string, as: RunAs | null, home: string
     );
   }
   const real = realpathSync(root);
-  const name = real.split(path.sep).filter(Boolean).slice(-2).join('-').replace(/[^\w.-]+/g, '-').replace(/^[-.]+/, '').slice(0, 40) || 'data';
+  // Named after the last two components of DATA_DIR (/root/slotwise/.data: slotwise-data), plus a hash of the whole path.
+  const parts = real.split(path.sep).map((p) => p.replace(/^\.+/, '')).filter(Boolean).slice(-2);
+  const name = parts.join('-').replace(/[^\w.-]+/g, '-').slice(0, 40) || 'data';
   const target = path.join(home, `${name}-${createHash('sha256').update(real).digest('hex').slice(0, 12)}`);
   await ownHome(home);
   await mkdir(target, { recursive: true });
