@@ -107,6 +107,8 @@ export async function runPostgres(
   const [cmd, argv] = orphanProof(path.join(native, 'bin', 'postgres'), args, 'INT');
   let log = '';
   let stopping = false;
+  // Until it is ready, an exit is the start-up's error, reported by the throw below.
+  let ready = false;
   const child: ChildProcess = spawn(cmd, argv, { ...as, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr!.on('data', (d) => (log = (log + d).slice(-8192)));
   const running = () => child.exitCode === null && child.signalCode === null && child.pid !== undefined;
@@ -121,12 +123,15 @@ export async function runPostgres(
   });
   void exited.then((why) => {
     process.off('exit', onProcessExit);
-    if (!stopping) onExit(`${why}:\n${tail(log)}`);
+    if (ready && !stopping) onExit(`${why}:\n${tail(log)}`);
   });
   const deadline = Date.now() + 60_000;
   for (;;) {
     const early = await Promise.race([exited, accepts(port, password).then((ok) => (ok ? 'ready' : null))]);
-    if (early === 'ready') break;
+    if (early === 'ready') {
+      ready = true;
+      break;
+    }
     if (early !== null || Date.now() > deadline) {
       stopping = true;
       if (running()) child.kill('SIGQUIT');
