@@ -25,6 +25,8 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ID: optionalString,
   DATA_DIR: z.string().default('.data'),
+  EMBEDDED_PG_HOME: optionalString,
+  EMBEDDED_PG_BINARIES: optionalString,
   SWEEP_INTERVAL_MS: int(200, 20, 10_000),
   DB_POOL_SIZE: int(20, 2, 500),
 
@@ -74,6 +76,10 @@ export interface Config {
   logLevel: string;
   nodeId: string;
   dataDir: string;
+  /** As root: where the embedded Postgres' binaries and cluster go when the OS user postgres cannot reach them in place. */
+  embeddedPgHome?: string;
+  /** Test hook: a directory with bin/, lib/ and share/ to run instead of the packaged Postgres binaries. */
+  embeddedPgBinaries?: string;
   sweepIntervalMs: number;
   dbPoolSize: number;
   limits: Limits;
@@ -106,6 +112,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     nodeId: e.NODE_ID ?? `${os.hostname()}-${process.pid}`,
     dataDir: e.DATA_DIR,
+    embeddedPgHome: e.EMBEDDED_PG_HOME,
+    embeddedPgBinaries: e.EMBEDDED_PG_BINARIES,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     dbPoolSize: e.DB_POOL_SIZE,
     limits: {

@@ -57,8 +57,13 @@ export interface SlotwiseNode {
   server: Server;
   /** Starts HTTP on `port` (0 = any) and the workers; resolves with the bound port. */
   listen(port: number, host?: string): Promise<number>;
-  /** Drains in-flight requests, stops workers, closes the pool. */
-  stop(): Promise<void>;
+  /**
+   * Drains in-flight requests, stops workers, closes the pool. With `drainMs`,
+   * /readyz answers 503 and the listener keeps accepting (and answering) for
+   * that long first, so requests already sent but still in the kernel's
+   * backlog are answered rather than reset.
+   */
+  stop(opts?: { drainMs?: number }): Promise<void>;
 }
 
 /** Builds one node: migrates, resolves secrets, wires services and the app. */
@@ -121,16 +126,24 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   };
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  let draining = false;
   const readiness = {
     async check() {
       const checks: Record<string, string> = { postgres: await db.pool.query('SELECT 1').then(() => 'ok', (e: Error) => e.message) };
       if (config.redisUrl) checks.redis = bus.healthy() ? 'ok' : 'not connected';
+      // A load balancer takes the node out of rotation while it still answers what it gets.
+      if (draining) checks.shutdown = 'draining';
       return checks;
     },
   };
   const app = createHttpApp({ db, services, registry, readiness, log, version: VERSION, protection, limits });
 
-  const server: Server = createServer(serverOptions(limits), await withFixedHeaders(getRequestListener(app.fetch)));
+  const listener = await withFixedHeaders(getRequestListener(app.fetch));
+  const server: Server = createServer(serverOptions(limits), (req, res) => {
+    // While draining, each answer ends its connection: a keep-alive client reconnects elsewhere.
+    if (draining) res.setHeader('Connection', 'close');
+    listener(req, res);
+  });
   guardConnections(server, limits, log);
   const realtime = attachRealtime({ server, db, bus, outbox, services, docs, log, protection, limits, breakPublish: opts.breakPublish });
   let workers: Workers | null = null;
@@ -153,11 +166,15 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       workers = startWorkers({ db, outbox, resources: resourceService({ ...deps, store: db.background }), log, sweepMs: config.sweepIntervalMs });
       return (server.address() as AddressInfo).port;
     },
-    async stop() {
+    async stop(opts = {}) {
       if (listening) {
         const s = server;
+        draining = true;
+        // Live connections (Socket.IO, Yjs) go now. Connections a client opened before the signal may
+        // still wait in the listen backlog, where close() would reset them: keep accepting for a while.
+        await Promise.all([realtime.disconnectAll(), new Promise((r) => setTimeout(r, opts.drainMs ?? 0))]);
         // close() stops accepting and resolves once in-flight requests finish; idle keep-alive
-        // sockets and live connections (Socket.IO, Yjs) go now.
+        // sockets go now, and live clients that reconnected during the drain window go again.
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));
         s.closeIdleConnections();
         await realtime.disconnectAll();

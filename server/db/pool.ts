@@ -248,14 +248,33 @@ export class Db {
     }
   }
 
-  /** Closes the pools. */
+  /** Closes the pools, once their connections have closed. */
   async close(): Promise<void> {
-    await this.relayPool.end();
-    await this.asyncCommitPool.end();
-    await this.backgroundPool.end();
-    await this.pool.end();
-    if (this.readPool !== this.pool) await this.readPool.end();
+    await endPool(this.relayPool);
+    await endPool(this.asyncCommitPool);
+    await endPool(this.backgroundPool);
+    await endPool(this.pool);
+    if (this.readPool !== this.pool) await endPool(this.readPool);
   }
+}
+
+/**
+ * pool.end() resolves as soon as no client is left in the pool, before their
+ * connections have closed; a Postgres stopped right after (the embedded one,
+ * at shutdown) would cut those and they would be logged as lost. Wait for
+ * each client's 'remove' (its connection ended), for at most 2 s.
+ */
+async function endPool(pool: pg.Pool): Promise<void> {
+  let open = pool.totalCount;
+  const closed = new Promise<void>((resolve) => {
+    if (open === 0) return resolve();
+    pool.on('remove', () => {
+      if (--open <= 0) resolve();
+    });
+    setTimeout(resolve, 2000).unref();
+  });
+  await pool.end();
+  await closed;
 }
 
 /**

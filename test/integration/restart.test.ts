@@ -3,7 +3,7 @@
  * what was made through it is still there after a clean restart.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,8 @@ afterAll(async () => {
 describe('npm start with the embedded Postgres', () => {
   it('keeps data and dev credentials across a restart', async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'slotwise-restart-'));
+    // As root, Postgres runs as the OS user postgres: let it in, or the cluster would go to /var/lib/slotwise.
+    await chmod(dataDir, 0o755);
     const port = await freePort();
     const first = await npmStart(port);
     expect(first.output()).toContain(`Slotwise is running on http://localhost:${port}`);
