@@ -12,7 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { futureWeekday, isolatedDatabase, newTenant, type TestNode } from '../helpers/node';
 import { killAll, rawRequest, spawnNode, watchPool, type NodeProcess, type RawOutcome } from '../helpers/process';
 
@@ -129,3 +129,15 @@ export function openFds(n: NodeProcess): number {
 
 /** A keep-alive agent whose connections come from the attacker's address. */
 export const attackerAgent = () => new http.Agent({ keepAlive: true, maxSockets: 64, localAddress: ATTACKER });
+
+/** What every hostile test asserts after each attack: both nodes up and small, /healthz within a second throughout, no victim 5xx. */
+export function expectUnharmed(nodes: NodeProcess[], probe: Probe, victim: Victim): void {
+  for (const n of nodes) {
+    expect(n.alive(), `${n.name} died:\n${n.output().slice(-2000)}`).toBe(true);
+    expect(probe.failures[n.name], `${n.name} /healthz failures`).toEqual([]);
+    expect(probe.worst[n.name], `${n.name} slowest /healthz (ms)`).toBeLessThan(1_000);
+    expect(rssMiB(n), `${n.name} RSS (MiB)`).toBeLessThan(700);
+  }
+  expect(victim.outcomes.filter((o) => typeof o.status !== 'number' || o.status >= 500), 'the victim saw failures').toEqual([]);
+  expect(victim.outcomes.length).toBeGreaterThan(0);
+}

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { futureWeekday, newTenant, type TestNode } from '../helpers/node';
 import { JWT_SECRET, liveClient, rawRequest, type RawOutcome } from '../helpers/process';
 import { forgeToken } from './helpers';
-import { hostileStage, openFds, probeHealth, rssMiB, startVictim, type Probe, type Victim } from './hostile-harness';
+import { expectUnharmed, hostileStage, openFds, probeHealth, rssMiB, startVictim, type Probe, type Victim } from './hostile-harness';
 
 let stage: Awaited<ReturnType<typeof hostileStage>>;
 let probe: Probe;
@@ -39,17 +39,7 @@ afterAll(async () => {
 });
 
 /** After every attack: both nodes up, /healthz within a second throughout, the victim never saw a 5xx. */
-afterEach(() => {
-  for (const n of stage.nodes) {
-    expect(n.alive(), `${n.name} died:\n${n.output().slice(-2000)}`).toBe(true);
-    expect(probe.failures[n.name], `${n.name} /healthz failures`).toEqual([]);
-    expect(probe.worst[n.name], `${n.name} slowest /healthz (ms)`).toBeLessThan(1_000);
-    expect(rssMiB(n), `${n.name} RSS (MiB)`).toBeLessThan(700);
-  }
-  const bad = victim.outcomes.filter((o) => typeof o.status !== 'number' || o.status >= 500);
-  expect(bad, 'the victim saw failures').toEqual([]);
-  expect(victim.outcomes.length).toBeGreaterThan(0);
-});
+afterEach(() => expectUnharmed(stage.nodes, probe, victim));
 
 /** A user token of the attacker's tenant (each attack gets its own, so budgets start fresh). */
 async function userToken(userId = `mallory-${randomUUID().slice(0, 8)}`): Promise<string> {
