@@ -77,6 +77,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     max: config.dbPoolSize,
     statementTimeoutMs: limits.db.statementTimeoutMs,
     idleInTransactionTimeoutMs: limits.db.idleInTransactionTimeoutMs,
+    queueMax: limits.db.queueMax,
     onError: (err) => log.warn({ err: err.message }, 'idle database connection lost'),
   });
   await migrate(db.pool);

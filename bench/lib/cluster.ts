@@ -97,6 +97,8 @@ export const BENCH_LIMITS: Record<string, string> = {
   RATE_LIMIT_AVAILABILITY_IP: '100000000', RATE_LIMIT_AVAILABILITY_USER: '100000000', RATE_LIMIT_AVAILABILITY_API_KEY: '100000000',
   INFLIGHT_PER_SOCKET: '10000', INFLIGHT_PER_USER: '10000', INFLIGHT_PER_TENANT: '10000',
   CONNECTIONS_PER_IP: '1000000', SOCKETS_PER_USER: '1000000', USER_MAX_HOLDS: '0', USER_REHOLD_LIMIT: '0',
+  // P2 sends 500 holds at once to a node with 20 connections: they queue for the pool, as the load means them to.
+  DB_QUEUE_MAX: '0',
   // autocannon keeps sending on a connection the server closes after its 1,000th answer (Connection: close),
   // and Node answers what arrives after that 503: no cap on requests per connection for the load generators.
   HTTP_KEEPALIVE_MAX_REQUESTS: '0',

@@ -47,7 +47,8 @@ export interface Limits {
     /** Reads that take longer are answered 503 deadline-exceeded. */
     deadlineMs: number;
   };
-  db: { statementTimeoutMs: number; idleInTransactionTimeoutMs: number };
+  /** Statement and idle-transaction deadlines; requests waiting for a connection past which new work is refused 503 (0: no bound). */
+  db: { statementTimeoutMs: number; idleInTransactionTimeoutMs: number; queueMax: number };
   /** What one Yjs connection may send and one document may grow to (realtime/yjs/limits.ts has the rest). */
   yjs: { maxDocBytes: number; messagesPerSecond: number; updateBytesPerMinute: number };
   /** How much one answer (and the availability cache) may hold. */

@@ -51,6 +51,8 @@ export interface DbOptions {
   statementTimeoutMs?: number;
   /** idle_in_transaction_session_timeout of every connection. */
   idleInTransactionTimeoutMs?: number;
+  /** Requests that may wait for a connection before `saturated()` (0: no bound; default twice the pool). */
+  queueMax?: number;
 }
 
 /** The database handle every repository and service receives. */
@@ -112,7 +114,7 @@ export class Db {
     this.relayPool = new pg.Pool({ connectionString: url, ...common, max: 2, options: guard(slow) });
     this.asyncCommitPool = new pg.Pool({ connectionString: url, ...common, max: 4, options: `-c synchronous_commit=off ${guard(slow)}` });
     this.backgroundPool = new pg.Pool({ connectionString: url, ...common, max: 3, options: guard(slow) });
-    this.queueBound = 2 * common.max;
+    this.queueBound = opts.queueMax ?? 2 * common.max;
     const onError = opts.onError ?? (() => {});
     const pools = new Set([this.pool, this.readPool, this.relayPool, this.asyncCommitPool, this.backgroundPool]);
     // An idle client losing its connection must not crash the process. Nor may a checked-out one between
@@ -132,9 +134,9 @@ export class Db {
 
   private readonly queueBound: number;
 
-  /** True when more requests wait for a connection than the pool has twice over: new work is refused fast (503) rather than queued for seconds. */
+  /** True when more requests wait for a connection than the queue bound (by default twice the pool): new work is refused fast (503) rather than queued for seconds. */
   saturated(): boolean {
-    return this.pool.waitingCount > this.queueBound;
+    return this.queueBound > 0 && this.pool.waitingCount > this.queueBound;
   }
 
   /** Runs fn in a transaction; joins the ambient one when a request opened it. */

@@ -5,6 +5,7 @@
  * user. HTTP and both live gateways call the same checks, so a limit cannot
  * be dodged by switching transport. docs/security.md lists the defaults.
  */
+import { LRUCache } from 'lru-cache';
 import { DomainError } from '../errors';
 import { KeyedLimiter, type Release } from '../admission';
 import type { Limits, RateBudget } from '../limits';
@@ -80,6 +81,8 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
   const tenants = new KeyedLimiter(limits.inflight.tenant, limits.inflight.tenant, 1_000);
   const sockets = new KeyedLimiter(limits.inflight.socket);
   const sessions = new KeyedLimiter(limits.connections.socketsPerUser);
+  // Addresses past their failed authentications, until when (bounded: one entry an address that failed 30 times).
+  const blockedAddresses = new LRUCache<string, number>({ max: 100_000 });
 
   function refuse(v: RateVerdict, policy: string, what: string): never {
     const retryAfter = retryAfterOf(v.resetMs);
@@ -89,20 +92,28 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
   }
 
   return {
-    /** Refuses a credential from an address that failed authentication too often (429, before any lookup). */
-    async checkAuthAllowed(ip: string): Promise<void> {
-      const v = await counter.peek(AUTH_BUCKET, ip);
-      if (v.limit > 0 && !v.allowed) {
-        const retryAfter = retryAfterOf(v.resetMs);
-        throw new DomainError('rate-limited', `too many failed authentications from this address (${v.limit} per minute); retry in ${retryAfter} s`, {
-          limit: 'auth-failures.ip', max: v.limit, retryAfter,
-        });
-      }
+    /**
+     * Refuses a credential from an address that failed authentication too
+     * often (429, before any lookup). Answered from this node's memory: the
+     * failures are counted cluster-wide (authFailed), and a node blocks an
+     * address once a count it took says so, so the path every request takes
+     * costs no Redis call.
+     */
+    checkAuthAllowed(ip: string): void {
+      const until = blockedAddresses.get(ip);
+      if (until === undefined) return;
+      const wait = until - Date.now();
+      if (wait <= 0) return void blockedAddresses.delete(ip);
+      const retryAfter = retryAfterOf(wait);
+      throw new DomainError('rate-limited', `too many failed authentications from this address (${limits.rates.authFailuresPerIp} per minute); retry in ${retryAfter} s`, {
+        limit: 'auth-failures.ip', max: limits.rates.authFailuresPerIp, retryAfter,
+      });
     },
 
-    /** Counts a failed authentication from `ip`. */
+    /** Counts a failed authentication from `ip` (in every node's count); past the budget, this node refuses the address until the window ends. */
     async authFailed(ip: string): Promise<void> {
-      await counter.take(AUTH_BUCKET, ip);
+      const v = await counter.take(AUTH_BUCKET, ip);
+      if (!v.allowed) blockedAddresses.set(ip, Date.now() + v.resetMs);
     },
 
     /** Takes one request of class `cls` from the address's budget; throws 429 rate-limited past it. */
@@ -141,21 +152,14 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
      * this node (waiting up to a second for a turn); throws 429
      * too-many-concurrent, or 503 overloaded when the database queue is full.
      */
-    async enter(p: Principal): Promise<Release> {
+    enter(p: Principal): Release | Promise<Release> {
       if (saturated()) throw new DomainError('overloaded', 'the server is at capacity; retry shortly', { limit: 'db.queue', retryAfter: 1 });
-      if (p.kind === 'admin') return () => {};
-      const tenant = await tenants.acquire(p.tenantId);
-      if (!tenant) throw tooMany('tenant', limits.inflight.tenant);
-      if (p.kind !== 'user') return tenant;
-      const user = await users.acquire(`${p.tenantId}:${p.userId}`);
-      if (!user) {
-        tenant();
-        throw tooMany('user', limits.inflight.user);
-      }
-      return () => {
-        user();
-        tenant();
-      };
+      if (p.kind === 'admin') return NOTHING;
+      const tenant = tenants.acquire(p.tenantId);
+      const user = p.kind === 'user' ? users.acquire(`${p.tenantId}:${p.userId}`) : NOTHING;
+      // Usually both are free at once: no promise, no await on the path every request takes.
+      if (!(tenant instanceof Promise) && !(user instanceof Promise)) return both(tenant, user, p.kind === 'user', limits);
+      return Promise.all([tenant, user]).then(([t, u]) => both(t, u, p.kind === 'user', limits));
     },
 
     /** A turn for one command of a live connection (no queue: the client is firing without waiting); throws 429. */
@@ -176,6 +180,22 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
       }
       return r;
     },
+  };
+}
+
+const NOTHING: Release = () => {};
+
+/** One release for a tenant's and a user's turn; throws (giving back the one it got) when either was refused. */
+function both(tenant: Release | null, user: Release | null, isUser: boolean, limits: Limits): Release {
+  if (!tenant || !user) {
+    tenant?.();
+    user?.();
+    throw tenant ? tooMany('user', limits.inflight.user) : tooMany('tenant', limits.inflight.tenant);
+  }
+  if (!isUser) return tenant;
+  return () => {
+    user();
+    tenant();
   };
 }
 
