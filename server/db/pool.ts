@@ -72,7 +72,9 @@ export class Db {
    * can lose is the last few hundred milliseconds of updates, which the
    * node's live document and every connected client still hold and
    * y-websocket's sync hands back. The fsync was the largest part of an
-   * edit's way from one node to the other (docs/benchmarks.md, P5).
+   * edit's way from one node to the other (docs/benchmarks.md, P5). Yjs
+   * compaction (one transaction: lost whole or kept whole) and refills use
+   * it too, so Yjs persistence has capacity nothing else takes.
    */
   readonly asyncCommitPool: pg.Pool;
   private readonly ambient = new AsyncLocalStorage<TxContext>();
@@ -94,8 +96,9 @@ export class Db {
 
   /**
    * Connections for background work (the hold sweeper, the slot horizon,
-   * purges, the stranded-event rescue, Yjs compaction): requests cannot take
-   * them, so expiry stays on time however busy the request pool is.
+   * purges, the stranded-event rescue): neither requests nor Yjs storage
+   * (which has asyncCommitPool) can take them, so expiry stays on time
+   * however busy the rest is.
    */
   readonly backgroundPool: pg.Pool;
   /** The Store of background work: transactions on `backgroundPool`, never joining a request's. */

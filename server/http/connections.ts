@@ -24,10 +24,23 @@ export function serverOptions(limits: Limits): ServerOptions {
   };
 }
 
+/** The paths whose upgrades the live gateways take (each answers its own); every other upgrade is refused here. */
+const UPGRADE_PATHS = ['/socket.io/', '/yjs/'];
+
 /** Applies the keep-alive request cap and the connection caps of `limits` to `server`. */
 export function guardConnections(server: Server, limits: Limits, log: Logger): void {
   const { http, connections } = limits;
   server.maxRequestsPerSocket = http.keepAliveMaxRequests;
+  // Node takes its own error listener off a socket before 'upgrade', and the gateways attach theirs only
+  // once they take it over (Socket.IO after its handshake checks): a reset in between must not throw.
+  // An upgrade for no gateway would otherwise stay open for ever, out of every HTTP deadline.
+  server.prependListener('upgrade', (req, socket: Socket) => {
+    socket.on('error', () => socket.destroy());
+    if (!UPGRADE_PATHS.some((p) => req.url?.startsWith(p))) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.destroySoon?.();
+    }
+  });
   if (connections.max > 0) server.maxConnections = connections.max;
   // Behind trusted proxies every connection comes from a proxy: the per-address cap is theirs to enforce.
   if (connections.perIp <= 0 || limits.trustProxy > 0) return;

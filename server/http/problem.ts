@@ -75,6 +75,11 @@ export function toProblem(err: unknown, log: Logger): Problem {
   if (e.code === '23514' && e.constraint === 'slot_no_oversell') return problem('slot-unavailable', 'the seats were taken concurrently');
   // Text the database cannot store (a NUL that came in through a path parameter or a document): the client's input.
   if (e.code === '22021' || e.code === '22P05') return problem('validation-failed', 'a text value contains a character that cannot be stored (such as NUL)');
+  // A value of the wrong form or out of range that got past the schemas (an id, a time): still the client's input.
+  if (e.code === '22P02' || e.code === '22007' || e.code === '22008' || e.code === '22003') {
+    log.warn({ err: e.message }, 'input the schemas let through was refused by Postgres');
+    return problem('validation-failed', 'a value in the request is not valid');
+  }
   // A statement past statement_timeout was cancelled (its transaction with it): nothing was written.
   if (e.code === '57014') {
     log.warn({ err: e.message }, 'statement cancelled at its deadline');

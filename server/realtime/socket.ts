@@ -106,13 +106,24 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
   });
   if (bus instanceof RedisBus) io.adapter(createAdapter(guarded(bus.pub.duplicate(), log), guarded(bus.sub.duplicate(), log)));
 
+  // Engine.io connections with a socket of the default namespace, or a handshake for one under way: one each.
+  // Socket.IO would take any number of CONNECT packets on one connection, each a socket of its own.
+  const carrying = new WeakSet<object>();
+
   io.use(async (socket, next) => {
+    const conn = socket.conn;
+    if (carrying.has(conn)) {
+      return next(refusal(new DomainError('too-many-connections', 'one connection carries one socket', { limit: 'sockets.connection', max: 1 })));
+    }
+    carrying.add(conn);
     const ip = clientAddress(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], limits.trustProxy);
+    let done: (() => void) | null = null;
     try {
-      await protection.checkAuthAllowed(ip);
+      protection.checkAuthAllowed(ip);
       const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
       const principal = typeof token === 'string' ? await services.credentials.authenticate(token) : null;
       if (!principal || principal.kind === 'admin') {
+        carrying.delete(conn);
         await protection.authFailed(ip);
         return next(new Error('unauthorized'));
       }
@@ -123,20 +134,26 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
         log.info({ why }, 'socket.io: credential ended; disconnecting');
         socket.disconnect(true);
       });
-      let done = false;
-      socket.data = {
-        principal, ip,
-        done: () => {
-          if (done) return;
-          done = true;
-          leave();
-          unwatch();
-        },
+      let ended = false;
+      done = () => {
+        if (ended) return;
+        ended = true;
+        carrying.delete(conn);
+        leave();
+        unwatch();
       };
+      socket.data = { principal, ip, done };
+      // The client may have gone during the checks: its close has passed, and no disconnect will come.
+      if (conn.readyState !== 'open') {
+        done();
+        return next(new Error('closed'));
+      }
       // A handshake refused by a later middleware, or a connection that never completes, must give its slot back.
-      socket.conn.once('close', () => socket.data.done?.());
+      conn.once('close', done);
       next();
     } catch (err) {
+      if (done) done();
+      else carrying.delete(conn);
       next(refusal(err));
     }
   });
@@ -188,21 +205,32 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
       });
     };
 
+    // Resources of subscribes still under way: counted against the cap with the rooms already joined.
+    const joining = new Map<string, number>();
     command('subscribe', async (payload) => {
       const s = parse(SubscribeInput, payload);
-      const watching = new Set([...subscribedResources(socket, p), ...s.resourceIds]);
+      const watching = new Set([...subscribedResources(socket, p), ...joining.keys(), ...s.resourceIds]);
       if (watching.size > MAX_SUBSCRIBED_RESOURCES) {
         throw new DomainError('limit-exceeded', `one connection may watch ${MAX_SUBSCRIBED_RESOURCES} resources at once; unsubscribe from some first`, {
           limit: 'subscriptions.socket', max: MAX_SUBSCRIBED_RESOURCES,
         });
       }
-      // The seq first: events after it may already show in the snapshot; clients dedupe by seq.
-      const seq = await eventRepository.lastSeq(db.pool);
-      let read = 0;
-      const availability = await services.availability.query(p.tenantId, { resourceIds: s.resourceIds, from: ms(s.from), to: ms(s.to), seats: 1, mode: 'all' }, (n) => (read = n));
-      if (read >= SLOTS_PER_REQUEST) await protection.charge(socket.data.ip, p, 'availability', read / SLOTS_PER_REQUEST);
-      await socket.join(s.resourceIds.map((id) => roomOf(p.tenantId, id, audienceOf(p))));
-      return { seq, availability };
+      for (const id of s.resourceIds) joining.set(id, (joining.get(id) ?? 0) + 1);
+      try {
+        // The seq first: events after it may already show in the snapshot; clients dedupe by seq.
+        const seq = await eventRepository.lastSeq(db.pool);
+        let read = 0;
+        const availability = await services.availability.query(p.tenantId, { resourceIds: s.resourceIds, from: ms(s.from), to: ms(s.to), seats: 1, mode: 'all' }, (n) => (read = n));
+        if (read >= SLOTS_PER_REQUEST) await protection.charge(socket.data.ip, p, 'availability', read / SLOTS_PER_REQUEST);
+        await socket.join(s.resourceIds.map((id) => roomOf(p.tenantId, id, audienceOf(p))));
+        return { seq, availability };
+      } finally {
+        for (const id of s.resourceIds) {
+          const n = (joining.get(id) ?? 1) - 1;
+          if (n <= 0) joining.delete(id);
+          else joining.set(id, n);
+        }
+      }
     }, false, 'availability');
 
     command('unsubscribe', async (payload) => {

@@ -251,6 +251,56 @@ describe('connections from one address', () => {
   }, 30_000);
 });
 
+describe('upgrades', () => {
+  it('a WebSocket upgrade reset mid-handshake, or for no gateway, never takes a node down or stays open', async () => {
+    const ATTACKER = attackerAddress();
+    const [a] = stage.nodes;
+    const port = Number(new URL(a!.url).port);
+    const upgrade = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+    // Reset while Socket.IO checks the handshake (its budget is counted in Redis), 50 times.
+    await Promise.all(Array.from({ length: 50 }, () => new Promise<void>((resolve) => {
+      const s = net.connect({ port, host: '127.0.0.1', localAddress: ATTACKER }, () => {
+        s.write(upgrade('/socket.io/?EIO=4&transport=websocket'));
+        setImmediate(() => s.resetAndDestroy());
+      });
+      s.on('error', () => {});
+      s.on('close', () => resolve());
+    })));
+    // An upgrade no gateway takes is answered 404 and closed, not left open out of every deadline.
+    const stray = await new Promise<{ text: string; closed: boolean }>((resolve) => {
+      let text = '';
+      const s = net.connect({ port, host: '127.0.0.1', localAddress: ATTACKER }, () => s.write(upgrade('/v1/resources')));
+      s.on('data', (d) => (text += d));
+      s.on('error', () => {});
+      s.on('close', () => resolve({ text, closed: true }));
+      setTimeout(() => resolve({ text, closed: false }), 3_000);
+    });
+    expect(stray.text).toMatch(/^HTTP\/1\.1 404/);
+    expect(stray.closed).toBe(true);
+  });
+
+  it('one engine.io connection carries one socket: a second CONNECT packet is refused', async () => {
+    const ATTACKER = attackerAddress();
+    const [a] = stage.nodes;
+    const token = await userToken();
+    const { default: WebSocket } = await import('ws');
+    const ws = new WebSocket(`${a!.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`, { localAddress: ATTACKER });
+    const frames: string[] = [];
+    ws.on('message', (d) => frames.push(String(d)));
+    await new Promise((r) => ws.once('open', r));
+    const connect = `40${JSON.stringify({ token })}`;
+    ws.send(connect);
+    ws.send(connect);
+    ws.send(connect);
+    await new Promise((r) => setTimeout(r, 1_000));
+    ws.close();
+    expect(frames.filter((f) => f.startsWith('40{"sid"'))).toHaveLength(1);
+    const refused = frames.filter((f) => f.startsWith('44'));
+    expect(refused).toHaveLength(2);
+    for (const f of refused) expect(JSON.parse(f.slice(2))).toMatchObject({ message: 'too-many-connections', data: { limit: 'sockets.connection' } });
+  });
+});
+
 describe('sessions without a credential', () => {
   it('engine.io handshakes (sessions that live until they time out) count against the address budget', async () => {
     const ATTACKER = attackerAddress();

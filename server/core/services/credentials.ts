@@ -23,8 +23,13 @@ const DEFAULT_TOKEN_TTL = 3600;
 /** How long a key lookup is trusted while the cluster channel carries revocations, and while it does not. */
 const KEY_CACHE_MS = 30_000;
 const KEY_CACHE_UNSURE_MS = 1_000;
-/** How often Postgres is read for revocations the channel may have lost, and how far back each read looks. */
-const POLL_MS = 5_000;
+/**
+ * How often Postgres is read for revocations the channel may have lost (a
+ * publish that failed, a node whose subscriber was reconnecting), and how far
+ * back each read looks: two indexed reads a second per node keep "revoked
+ * everywhere within a second" true without the channel too.
+ */
+const POLL_MS = 1_000;
 const POLL_OVERLAP_MS = 30_000;
 const MAX_LIVE_KEYS = 100;
 const DEFAULT_OVERLAP_SECONDS = 3_600;
@@ -85,7 +90,8 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
     w.timer = null;
     if (w.endsAt === null) return;
     const delay = w.endsAt - Date.now();
-    if (delay <= 0) return end(k, 'expired');
+    // Never synchronously: a watch being set up may still be adding its listener.
+    if (delay <= 0) return void setImmediate(() => end(k, 'expired'));
     w.timer = setTimeout(() => arm(k, w), Math.min(delay, MAX_TIMER_MS));
     w.timer.unref();
   }
@@ -267,7 +273,7 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
     /** Creates another API key for the tenant (shown once). */
     async createKey(tenantId: string, name = 'default') {
       const { row, apiKey } = await store.tx(async (q) => {
-        if ((await apiKeyRepository.liveCount(q, tenantId)) >= MAX_LIVE_KEYS) {
+        if ((await apiKeyRepository.lastingCount(q, tenantId)) >= MAX_LIVE_KEYS) {
           throw new DomainError('limit-exceeded', `a tenant may have ${MAX_LIVE_KEYS} live API keys; revoke one first`, { limit: 'api-keys.tenant', max: MAX_LIVE_KEYS });
         }
         const made = await createKeyIn(q, tenantId, name);
@@ -307,8 +313,9 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
         const current = await apiKeyRepository.get(q, tenantId, id, true);
         if (!current) throw notFound(`API key ${id}`);
         if (current.revokedAt !== null) return current;
-        if ((await apiKeyRepository.liveCount(q, tenantId, id)) === 0) {
-          throw new DomainError('last-api-key', 'this is the tenant\'s last live API key: create or rotate to another one first');
+        // A key rotated away (expiring) does not count: after its overlap the tenant would have none.
+        if ((await apiKeyRepository.lastingCount(q, tenantId, id)) === 0) {
+          throw new DomainError('last-api-key', 'this is the tenant\'s last lasting API key (the others are revoked or expiring): create or rotate to another one first');
         }
         const revoked = await apiKeyRepository.revoke(q, id);
         await eventRepository.append(q, tenantId, 'api-key.revoked', [], { apiKey: keyView(revoked) });

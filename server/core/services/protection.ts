@@ -5,6 +5,7 @@
  * user. HTTP and both live gateways call the same checks, so a limit cannot
  * be dodged by switching transport. docs/security.md lists the defaults.
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { DomainError } from '../errors';
 import { KeyedLimiter, type Release } from '../admission';
@@ -60,9 +61,41 @@ export function clientAddress(peer: string | undefined, forwardedFor: string | s
     const pick = hops[hops.length - trustProxy];
     if (pick) ip = pick;
   }
-  if (ip.startsWith('::ffff:') && ip.includes('.')) return ip.slice(7);
-  if (ip.includes(':')) return ip.split(':').slice(0, 4).join(':') + '::/64';
-  return ip;
+  return normalizeAddress(ip);
+}
+
+/**
+ * One spelling per counted address: brackets, ports and zone ids dropped,
+ * IPv4-mapped IPv6 unwrapped, and IPv6 cut to its /64 (expanded first, so
+ * `2001:db8::a:b:c:d` and `2001:db8:0:0:a::` are one block).
+ */
+export function normalizeAddress(raw: string): string {
+  let ip = raw.trim().toLowerCase();
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(ip);
+  if (bracketed) ip = bracketed[1]!;
+  else if (/^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(ip)) ip = ip.slice(0, ip.lastIndexOf(':'));
+  ip = ip.split('%')[0]!;
+  if (isIPv4(ip)) return ip;
+  if (!isIPv6(ip)) return ip.slice(0, 64);
+  const groups = expandIPv6(ip);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `${groups[6]! >> 8}.${groups[6]! & 255}.${groups[7]! >> 8}.${groups[7]! & 255}`;
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a trailing dotted quad folded in). */
+function expandIPv6(ip: string): number[] {
+  const parts = (s: string) => (s === '' ? [] : s.split(':'));
+  const [head, tail] = ip.includes('::') ? (ip.split('::') as [string, string]) : [ip, null];
+  const h = parts(head);
+  const t = tail === null ? [] : parts(tail);
+  const last = tail === null ? h : t;
+  const quad = last[last.length - 1];
+  if (quad?.includes('.')) {
+    const [a, b, c, d] = quad.split('.').map(Number) as [number, number, number, number];
+    last.splice(last.length - 1, 1, ((a << 8) | b).toString(16), ((c << 8) | d).toString(16));
+  }
+  const middle = tail === null ? [] : Array<string>(8 - h.length - t.length).fill('0');
+  return [...h, ...middle, ...t].map((g) => parseInt(g, 16));
 }
 
 /** Who a credential is, as counted by the rate and connection limits. */
@@ -81,6 +114,23 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
   const tenants = new KeyedLimiter(limits.inflight.tenant, limits.inflight.tenant, 1_000);
   const sockets = new KeyedLimiter(limits.inflight.socket);
   const sessions = new KeyedLimiter(limits.connections.socketsPerUser);
+  /** With the user's turn (or null: refused) in hand, the tenant's; one release for both. */
+  function tenantTurn(tenantId: string, user: Release | null): Release | Promise<Release> {
+    if (!user) throw tooMany('user', limits.inflight.user);
+    const tenant = tenants.acquire(tenantId);
+    const joined = (t: Release | null): Release => {
+      if (!t) {
+        user!();
+        throw tooMany('tenant', limits.inflight.tenant);
+      }
+      return user === NOTHING ? t : () => {
+        user!();
+        t();
+      };
+    };
+    return tenant instanceof Promise ? tenant.then(joined) : joined(tenant);
+  }
+
   // Addresses past their failed authentications, until when (bounded: one entry an address that failed 30 times).
   const blockedAddresses = new LRUCache<string, number>({ max: 100_000 });
 
@@ -155,11 +205,12 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
     enter(p: Principal): Release | Promise<Release> {
       if (saturated()) throw new DomainError('overloaded', 'the server is at capacity; retry shortly', { limit: 'db.queue', retryAfter: 1 });
       if (p.kind === 'admin') return NOTHING;
-      const tenant = tenants.acquire(p.tenantId);
+      // The user's turn first, then the tenant's: a request never holds a tenant slot while it waits for its
+      // user's, so one user firing many requests cannot starve the rest of the tenant.
       const user = p.kind === 'user' ? users.acquire(`${p.tenantId}:${p.userId}`) : NOTHING;
       // Usually both are free at once: no promise, no await on the path every request takes.
-      if (!(tenant instanceof Promise) && !(user instanceof Promise)) return both(tenant, user, p.kind === 'user', limits);
-      return Promise.all([tenant, user]).then(([t, u]) => both(t, u, p.kind === 'user', limits));
+      if (!(user instanceof Promise)) return tenantTurn(p.tenantId, user);
+      return user.then((u) => tenantTurn(p.tenantId, u));
     },
 
     /** A turn for one command of a live connection (no queue: the client is firing without waiting); throws 429. */
@@ -184,20 +235,6 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
 }
 
 const NOTHING: Release = () => {};
-
-/** One release for a tenant's and a user's turn; throws (giving back the one it got) when either was refused. */
-function both(tenant: Release | null, user: Release | null, isUser: boolean, limits: Limits): Release {
-  if (!tenant || !user) {
-    tenant?.();
-    user?.();
-    throw tenant ? tooMany('user', limits.inflight.user) : tooMany('tenant', limits.inflight.tenant);
-  }
-  if (!isUser) return tenant;
-  return () => {
-    user();
-    tenant();
-  };
-}
 
 function tooMany(scope: 'user' | 'tenant' | 'socket', max: number): DomainError {
   const whose = scope === 'socket' ? 'one connection' : scope === 'user' ? 'one user token' : 'one tenant';

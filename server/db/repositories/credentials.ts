@@ -53,9 +53,13 @@ export const apiKeyRepository = {
     return rows.map(toKey);
   },
 
-  /** How many live keys the tenant has, not counting `except`; locks them so two revocations cannot both pass. */
-  async liveCount(q: Queryable, tenantId: string, except?: string): Promise<number> {
-    const { rows } = await q.query(`SELECT id FROM api_keys WHERE tenant_id = $1 AND ${LIVE} AND id IS DISTINCT FROM $2 FOR UPDATE`, [tenantId, except ?? null]);
+  /**
+   * How many keys of the tenant will keep working (not revoked, and not
+   * rotated away: no expiry), not counting `except`; locks them so two
+   * revocations cannot both pass.
+   */
+  async lastingCount(q: Queryable, tenantId: string, except?: string): Promise<number> {
+    const { rows } = await q.query('SELECT id FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at IS NULL AND id IS DISTINCT FROM $2 FOR UPDATE', [tenantId, except ?? null]);
     return rows.length;
   },
 

@@ -111,21 +111,23 @@ export const holdRepository = {
    * quotas read: the user's live holds (and when the first of them expires),
    * and their holds on any of these resources overlapping the range created
    * within the window (and when the oldest of those leaves it). Locked, so
-   * concurrent requests of one user are counted one after the other.
+   * concurrent requests of one user are counted one after the other; each
+   * count reads only its own index range (holds_owner_live, holds_owner),
+   * never the user's whole history.
    */
   async quotaOf(q: Queryable, tenantId: string, ownerId: string, req: { resourceIds: string[]; start: number; end: number }, windowSeconds: number) {
     await q.query(named('holds.lockOwner', 'SELECT pg_advisory_xact_lock(hashtextextended($1, 7261002))', [`${tenantId}:${ownerId}`]));
     const { rows } = await q.query(named('holds.quotaOf',
-      `WITH mine AS (
-         SELECT h.id, h.status, h.expires_at, h.created_at, h.start_at, h.end_at FROM holds h
-         WHERE h.tenant_id = $1 AND h.owner_id = $2 AND (h.status = 'held' OR h.created_at > now() - make_interval(secs => $6))
+      `WITH live AS (
+         SELECT h.expires_at FROM holds h
+         WHERE h.tenant_id = $1 AND h.owner_id = $2 AND h.status = 'held' AND h.expires_at > now()
        ), again AS (
-         SELECT m.created_at FROM mine m
-         WHERE m.created_at > now() - make_interval(secs => $6) AND m.start_at < $5 AND m.end_at > $4
-           AND EXISTS (SELECT 1 FROM hold_resources hr WHERE hr.hold_id = m.id AND hr.resource_id = ANY($3::uuid[]))
+         SELECT h.created_at FROM holds h
+         WHERE h.tenant_id = $1 AND h.owner_id = $2 AND h.created_at > now() - make_interval(secs => $6) AND h.start_at < $5 AND h.end_at > $4
+           AND EXISTS (SELECT 1 FROM hold_resources hr WHERE hr.hold_id = h.id AND hr.resource_id = ANY($3::uuid[]))
        )
-       SELECT (SELECT count(*)::int FROM mine WHERE status = 'held' AND expires_at > now()) AS live,
-              (SELECT min(expires_at) FROM mine WHERE status = 'held' AND expires_at > now()) AS next_expiry,
+       SELECT (SELECT count(*)::int FROM live) AS live,
+              (SELECT min(expires_at) FROM live) AS next_expiry,
               (SELECT count(*)::int FROM again) AS again,
               (SELECT min(created_at) + make_interval(secs => $6) FROM again) AS again_clears,
               now() AS now`,

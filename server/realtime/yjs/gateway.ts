@@ -124,6 +124,8 @@ export function attachYjsGateway(server: http.Server, opts: YjsGatewayOptions): 
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
     } catch {
+      // Nobody else can make sense of it either: do not leave it open.
+      if (req.url?.startsWith(PATH_PREFIX)) socket.destroy();
       return;
     }
     // Socket.IO and anything else attached to this server handle their own paths.

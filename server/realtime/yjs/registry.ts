@@ -423,7 +423,7 @@ export class DocRegistry {
   private refill(e: Entry): void {
     if (e.state !== 'active' || Date.now() - e.refilledAt < REFILL_EVERY_MS) return;
     e.refilledAt = Date.now();
-    const fill = yjsRepository.load(this.db.backgroundPool, e.name).then(({ updates }) => {
+    const fill = yjsRepository.load(this.db.asyncCommitPool, e.name).then(({ updates }) => {
       if (!e.destroyed) e.doc.transact(() => updates.forEach((u) => Y.applyUpdate(e.doc, u, REDIS)), REDIS);
     });
     this.track(e, fill.catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: refill from Postgres failed')));

@@ -130,8 +130,8 @@ export class UpdateLog {
     this.dirty = false;
     this.appended = 0;
     this.storedBytes = 0;
-    // Persistence work: on the background pool, which requests cannot exhaust.
-    const client = await this.deps.db.backgroundPool.connect();
+    // Persistence work on the Yjs pool of its own (as appends are): neither requests nor the hold sweeper wait for it.
+    const client = await this.deps.db.asyncCommitPool.connect();
     let broken = false;
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
