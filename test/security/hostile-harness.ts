@@ -10,14 +10,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import http from 'node:http';
 import path from 'node:path';
 import { expect, inject } from 'vitest';
 import { futureWeekday, isolatedDatabase, newTenant, type TestNode } from '../helpers/node';
 import { killAll, rawRequest, spawnNode, watchPool, type NodeProcess, type RawOutcome } from '../helpers/process';
-
-/** Where attacks come from (loopback, another address than everything else's 127.0.0.1). */
-export const ATTACKER = '127.0.0.2';
 
 export interface Probe {
   /** The slowest /healthz answer so far (ms), per node. */
@@ -126,9 +122,6 @@ export function rssMiB(n: NodeProcess): number {
 export function openFds(n: NodeProcess): number {
   return readdirSync(`/proc/${n.proc.pid}/fd`).length;
 }
-
-/** A keep-alive agent whose connections come from the attacker's address. */
-export const attackerAgent = () => new http.Agent({ keepAlive: true, maxSockets: 64, localAddress: ATTACKER });
 
 /** What every hostile test asserts after each attack: both nodes up and small, /healthz within a second throughout, no victim 5xx. */
 export function expectUnharmed(nodes: NodeProcess[], probe: Probe, victim: Victim): void {
