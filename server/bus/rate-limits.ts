@@ -59,18 +59,6 @@ export class RateCounters implements RateCounter {
     }
   }
 
-  async peek(bucket: string, key: string): Promise<RateVerdict> {
-    const entry = this.limiters.get(bucket);
-    if (!entry) return UNLIMITED;
-    try {
-      const res = await entry.limiter.get(key);
-      const used = res?.consumedPoints ?? 0;
-      return { allowed: used < entry.spec.points, limit: entry.spec.points, remaining: Math.max(0, entry.spec.points - used), resetMs: res?.msBeforeNext ?? 0 };
-    } catch (err) {
-      return this.failOpen(err, entry.spec);
-    }
-  }
-
   /** Only the insurance limiter itself failing lands here (it should not): let the request through, once logged. */
   private failOpen(err: unknown, spec: BucketSpec): RateVerdict {
     if (!this.warned) {

@@ -43,8 +43,6 @@ export interface RateVerdict {
 export interface RateCounter {
   /** Takes `points` from `bucket`'s budget for `key`; never rejects (a store outage counts in memory). */
   take(bucket: string, key: string, points?: number): Promise<RateVerdict>;
-  /** How `key` stands in `bucket` without taking anything. */
-  peek(bucket: string, key: string): Promise<RateVerdict>;
 }
 
 /** Messages between nodes (the bus implements it): what one node changes that every node must act on. */

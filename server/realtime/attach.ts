@@ -15,6 +15,7 @@ import type { Db } from '../db/pool';
 import type { Services } from '../http/routes/types';
 import { createFanout } from './fanout';
 import { attachSocketGateway } from './socket';
+import { admitLiveCredential } from './session';
 import { attachYjsGateway, type YjsAuthorization, type YjsPeer } from './yjs/gateway';
 import type { DocRegistry } from './yjs/registry';
 
@@ -82,15 +83,9 @@ async function authorizeYjs(opts: RealtimeOptions, token: string | null, docName
   const ip = clientAddress(peer.address, peer.forwardedFor, limits.trustProxy);
   let leave: (() => void) | null = null;
   try {
-    if (token) await protection.checkAuthAllowed(ip);
-    await protection.admitAddress(ip, 'api');
-    const principal = token ? await services.credentials.authenticate(token) : null;
-    if (!principal || principal.kind === 'admin') {
-      if (token) await protection.authFailed(ip);
-      return { close: 4401 };
-    }
-    await protection.admitCredential(principal, 'api');
-    leave = protection.openSession(principal);
+    const admitted = await admitLiveCredential(services.credentials, protection, ip, token || null, { chargeAddress: true });
+    const principal = admitted.principal;
+    leave = admitted.leave;
     const granted = await services.groups.authorizeDoc(principal, docName);
     if ('close' in granted) {
       leave();
@@ -99,6 +94,7 @@ async function authorizeYjs(opts: RealtimeOptions, token: string | null, docName
     return { ...granted, watch: (onEnd) => services.credentials.watch(principal, onEnd), release: leave };
   } catch (err) {
     leave?.();
+    if (err instanceof DomainError && err.code === 'unauthorized') return { close: 4401 };
     if (err instanceof DomainError && err.status === 429) return { close: 4429, reason: err.message };
     throw err;
   }

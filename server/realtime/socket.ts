@@ -23,6 +23,7 @@ import { eventRepository } from '../db/repositories/events';
 import { jsonInputProblem, toProblem, validationProblem } from '../http/problem';
 import type { Services } from '../http/routes/types';
 import { publicData } from './public-view';
+import { admitLiveCredential } from './session';
 
 interface SocketData {
   principal: TenantPrincipal;
@@ -119,16 +120,9 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
     const ip = clientAddress(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], limits.trustProxy);
     let done: (() => void) | null = null;
     try {
-      protection.checkAuthAllowed(ip);
       const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
-      const principal = typeof token === 'string' ? await services.credentials.authenticate(token) : null;
-      if (!principal || principal.kind === 'admin') {
-        carrying.delete(conn);
-        await protection.authFailed(ip);
-        return next(new Error('unauthorized'));
-      }
-      await protection.admitCredential(principal, 'api');
-      const leave = protection.openSession(principal);
+      // The engine.io handshake already charged the address (allowRequest); a handshake without a token string counts as a failure.
+      const { principal, leave } = await admitLiveCredential(services.credentials, protection, ip, typeof token === 'string' ? token : '', { chargeAddress: false });
       // The connection ends with its credential: revoked (on any node) or expired.
       const unwatch = services.credentials.watch(principal, (why) => {
         log.info({ why }, 'socket.io: credential ended; disconnecting');
@@ -181,8 +175,7 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
             throw expired();
           }
           turn = protection.enterSocket(socket.id);
-          await protection.admitAddress(socket.data.ip, cls);
-          await protection.admitCredential(p, cls);
+          await protection.admit(socket.data.ip, p, cls);
           work = await protection.enter(p);
           if (!idempotent) return ack({ ok: true, ...(await run(payload) as object) });
           const { key, body } = splitKey(payload);

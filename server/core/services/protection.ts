@@ -141,6 +141,24 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
     });
   }
 
+  /** Takes one request from a budget; throws 429 rate-limited past it, else says how the budget stands. */
+  async function spend(cls: RequestClass, who: keyof RateBudget, key: string, label: string): Promise<Standing | null> {
+    const policy = bucketOf(cls, who);
+    const v = await counter.take(policy, key);
+    if (!v.allowed) refuse(v, policy, `${cls === 'availability' ? 'availability ' : ''}${label}`);
+    return v.limit > 0 ? { policy, limit: v.limit, remaining: v.remaining, resetMs: v.resetMs, windowSec: RATE_WINDOW_SEC } : null;
+  }
+
+  /** Takes one request of class `cls` from the address's budget; throws 429 rate-limited past it. */
+  const admitAddress = (ip: string, cls: RequestClass) => spend(cls, 'ip', ip, 'address');
+
+  /** Takes one request of class `cls` from the credential's budget; throws 429 rate-limited past it. */
+  async function admitCredential(p: Principal, cls: RequestClass): Promise<Standing | null> {
+    if (p.kind === 'admin') return null;
+    const s = subjectOf(p);
+    return spend(cls, s.who, s.key, s.label);
+  }
+
   return {
     /**
      * Refuses a credential from an address that failed authentication too
@@ -166,20 +184,12 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
       if (!v.allowed) blockedAddresses.set(ip, Date.now() + v.resetMs);
     },
 
-    /** Takes one request of class `cls` from the address's budget; throws 429 rate-limited past it. */
-    async admitAddress(ip: string, cls: RequestClass): Promise<Standing | null> {
-      const v = await counter.take(bucketOf(cls, 'ip'), ip);
-      if (!v.allowed) refuse(v, `${cls}.ip`, `${cls === 'availability' ? 'availability ' : ''}address`);
-      return v.limit > 0 ? { policy: `${cls}.ip`, limit: v.limit, remaining: v.remaining, resetMs: v.resetMs, windowSec: RATE_WINDOW_SEC } : null;
-    },
+    admitAddress,
+    admitCredential,
 
-    /** Takes one request of class `cls` from the credential's budget; throws 429 rate-limited past it. */
-    async admitCredential(p: Principal, cls: RequestClass): Promise<Standing | null> {
-      if (p.kind === 'admin') return null;
-      const s = subjectOf(p);
-      const v = await counter.take(bucketOf(cls, s.who), s.key);
-      if (!v.allowed) refuse(v, `${cls}.${s.who}`, `${cls === 'availability' ? 'availability ' : ''}${s.label}`);
-      return v.limit > 0 ? { policy: `${cls}.${s.who}`, limit: v.limit, remaining: v.remaining, resetMs: v.resetMs, windowSec: RATE_WINDOW_SEC } : null;
+    /** Takes one request of class `cls` from the address's budget and the credential's (if any) at once; throws 429 past either. */
+    admit(ip: string, p: Principal | null, cls: RequestClass): Promise<(Standing | null)[]> {
+      return Promise.all([admitAddress(ip, cls), p ? admitCredential(p, cls) : null]);
     },
 
     /**
@@ -190,11 +200,8 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
     async charge(ip: string, p: Principal, cls: RequestClass, points: number): Promise<void> {
       if (points < 1) return;
       const n = Math.floor(points);
-      await counter.take(bucketOf(cls, 'ip'), ip, n);
-      if (p.kind !== 'admin') {
-        const s = subjectOf(p);
-        await counter.take(bucketOf(cls, s.who), s.key, n);
-      }
+      const s = p.kind === 'admin' ? null : subjectOf(p);
+      await Promise.all([counter.take(bucketOf(cls, 'ip'), ip, n), s ? counter.take(bucketOf(cls, s.who), s.key, n) : null]);
     },
 
     /**

@@ -62,7 +62,7 @@ export function auth(credentials: CredentialService, protection: ProtectionServi
       }
       c.set('principal', principal);
       // The address's budget and the credential's, counted at once (the rate counters pipeline them to Redis).
-      const standings = await Promise.all([protection.admitAddress(ip, cls), principal ? protection.admitCredential(principal, cls) : null]);
+      const standings = await protection.admit(ip, principal, cls);
       if (principal) {
         const turn = protection.enter(principal);
         release = turn instanceof Promise ? await turn : turn;
