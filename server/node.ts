@@ -137,7 +137,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       return checks;
     },
   };
-  const app = createHttpApp({ db, services, registry, readiness, log, version: VERSION, protection, limits });
+  const app = createHttpApp({ db, services, registry, readiness, log, version: VERSION, limits });
 
   const listener = await withFixedHeaders(getRequestListener(app.fetch));
   const server: Server = createServer(serverOptions(limits), (req, res) => {
@@ -146,7 +146,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     listener(req, res);
   });
   guardConnections(server, limits, log);
-  const realtime = attachRealtime({ server, db, bus, outbox, services, docs, log, protection, limits, breakPublish: opts.breakPublish });
+  const realtime = attachRealtime({ server, db, bus, outbox, services, docs, log, limits, breakPublish: opts.breakPublish });
   let workers: Workers | null = null;
   let listening = false;
   return {

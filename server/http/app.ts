@@ -6,7 +6,6 @@ import type { Registry } from 'prom-client';
 import { problem } from '../../shared/errors';
 import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
-import type { ProtectionService } from '../core/services/protection';
 import type { Db } from '../db/pool';
 import { API_EXPOSED_HEADERS } from './fixed-headers';
 import { auth, deadline, requestAddress, type AuthEnv } from './middleware/auth';
@@ -31,7 +30,6 @@ export interface HttpDeps {
   readiness: Readiness;
   log: Logger;
   version: string;
-  protection: ProtectionService;
   limits: Limits;
 }
 
@@ -48,11 +46,11 @@ export function createHttpApp(deps: HttpDeps) {
   // WHATWG Request (headers, AbortSignal) even for a GET, a tenth of a cached availability answer's CPU.
   app.use('/v1/*', (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next)));
   app.use('/v1/*', deadline(deps.limits.http.deadlineMs));
-  app.use('/v1/*', auth(deps.services.credentials, deps.protection, deps.limits));
+  app.use('/v1/*', auth(deps.services.credentials, deps.services.protection, deps.limits));
   // Operators' routes count against the address's budget too; /healthz never does (it must always answer).
   for (const path of ['/readyz', '/metrics', '/openapi.json', '/docs', '/docs/*']) {
     app.use(path, async (c, next) => {
-      await deps.protection.admitAddress(requestAddress(c, deps.limits), 'api');
+      await deps.services.protection.admitAddress(requestAddress(c, deps.limits), 'api');
       return next();
     });
   }

@@ -7,7 +7,7 @@ import type { Bus } from '../bus/bus';
 import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
 import { DomainError } from '../core/errors';
-import { clientAddress, type ProtectionService } from '../core/services/protection';
+import { clientAddress } from '../core/services/protection';
 import type { GroupService } from '../core/services/groups';
 import type { TenantService } from '../core/services/tenants';
 import type { OutboxRelay } from '../db/outbox';
@@ -25,7 +25,6 @@ export interface RealtimeOptions {
   bus: Bus;
   outbox: OutboxRelay;
   services: Services & { groups: GroupService; tenants: TenantService };
-  protection: ProtectionService;
   limits: Limits;
   docs: DocRegistry;
   log: Logger;
@@ -42,8 +41,8 @@ export interface Realtime {
 
 /** Attaches Socket.IO, the fan-out and the Yjs gateway. */
 export function attachRealtime(opts: RealtimeOptions): Realtime {
-  const { server, db, bus, outbox, services, docs, log, protection, limits } = opts;
-  const io = attachSocketGateway(server, { db, bus, services, log, protection, limits });
+  const { server, db, bus, outbox, services, docs, log, limits } = opts;
+  const io = attachSocketGateway(server, { db, bus, services, log, limits });
   const fanout = createFanout(io, db, log);
   outbox.setPublisher(async (events) => {
     if (opts.breakPublish) throw new Error('publishing is broken on this node (test hook)');
@@ -79,11 +78,11 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
  * long as its credential. Refusals close 4429 (limits) or 4401.
  */
 async function authorizeYjs(opts: RealtimeOptions, token: string | null, docName: string, peer: YjsPeer): Promise<YjsAuthorization> {
-  const { services, protection, limits } = opts;
+  const { services, limits } = opts;
   const ip = clientAddress(peer.address, peer.forwardedFor, limits.trustProxy);
   let leave: (() => void) | null = null;
   try {
-    const admitted = await admitLiveCredential(services.credentials, protection, ip, token || null, { chargeAddress: true });
+    const admitted = await admitLiveCredential(services.credentials, services.protection, ip, token || null, { chargeAddress: true });
     const principal = admitted.principal;
     leave = admitted.leave;
     const granted = await services.groups.authorizeDoc(principal, docName);

@@ -15,7 +15,7 @@ import type { Release } from '../core/admission';
 import { DomainError } from '../core/errors';
 import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
-import { clientAddress, SLOTS_PER_REQUEST, type ProtectionService, type RequestClass } from '../core/services/protection';
+import { clientAddress, SLOTS_PER_REQUEST, type RequestClass } from '../core/services/protection';
 import type { TenantPrincipal } from '../core/types';
 import { checkKey, fingerprintOf, idempotencyScope, runIdempotent } from '../db/idempotent';
 import type { Db } from '../db/pool';
@@ -72,7 +72,6 @@ export interface SocketGatewayOptions {
   bus: Bus;
   services: Services;
   log: Logger;
-  protection: ProtectionService;
   limits: Limits;
 }
 
@@ -91,7 +90,8 @@ function refusal(err: unknown): Error & { data?: unknown } {
 
 /** Attaches Socket.IO to the HTTP server (same port as the API). */
 export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptions): LiveServer {
-  const { db, bus, services, log, protection, limits } = opts;
+  const { db, bus, services, log, limits } = opts;
+  const { protection } = services;
   const io: LiveServer = new Server(server, {
     path: '/socket.io',
     // Other upgrades on this port belong to the Yjs gateway: leave them alone.
