@@ -83,4 +83,9 @@ describe('admission of a user and its tenant', () => {
     for (const r of held) r();
     for (const w of await Promise.all(waiting)) w();
   });
+
+  it('answers 503 overloaded at once while the database queue is past its bound', async () => {
+    const protection = protectionService(limits, never, () => true);
+    expect(() => protection.enter(user('anyone'))).toThrow(expect.objectContaining({ code: 'overloaded', status: 503, extra: expect.objectContaining({ limit: 'db.queue', retryAfter: 1 }) }));
+  });
 });
