@@ -11,7 +11,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveAll, missing, oneToOne, readFeedUntil, type FeedEvent } from '../helpers/feed';
-import { futureWeekday, invariantViolations, newTenant, startNode, type Reply, type TestNode } from '../helpers/node';
+import { futureWeekday, invariantViolations, isolatedDatabase, newTenant, startNode, waitFor, type Reply, type TestNode } from '../helpers/node';
 
 let t: TestNode;
 beforeAll(async () => {
@@ -109,7 +109,7 @@ async function daySlots(pool: pg.Pool, resourceId: string, day: string) {
  */
 async function settle(tenant: Tenant, result: Awaited<ReturnType<typeof race>>, changeType: string, changeOk: boolean, resourceId: string, after: number) {
   // 503 `unavailable` is the server's answer to a transaction that lost a lock race (a deadlock) three times: nothing
-  // written, retry. Holds racing a resource change meet it; counted, and checked to leave no trace.
+  // written, retry. Holds racing a resource change meet it (see the deadlock test below); counted, and checked to leave no trace.
   const unexpected = result.holds.filter((r) => ![201, 404, 409, 422, 503].includes(r.status)).map((r) => `${r.status} ${r.text}`);
   expect(unexpected, 'hold answers other than 201, 404 (archived), 409 (no seats), 422 (closed), 503 (lost a lock race)').toEqual([]);
   for (const r of result.holds.filter((x) => x.status === 409)) expect(r.body.code).toBe('slot-unavailable');
@@ -347,3 +347,57 @@ describe('resource changes raced against 100 concurrent holds', () => {
   });
 });
 
+/**
+ * A resource change locks the resource row (FOR UPDATE) and then its slots; a
+ * hold locks its slots and then, inserting hold_resources, takes the foreign
+ * key's KEY SHARE lock on the same resource row, which FOR UPDATE excludes.
+ * The two orders meet in a deadlock that Postgres breaks only after
+ * deadlock_timeout (1 s): every hold on the resource stalls for a second, and a
+ * request that loses three times answers 503. This pins the interleaving with
+ * a row lock of the test's own, so it happens every time. It is marked as
+ * failing because the server has this bug today; once the change no longer
+ * deadlocks with holds (e.g. it locks the row FOR NO KEY UPDATE, or holds lock
+ * the resource first), drop `.fails`.
+ */
+describe('a resource change and a hold, interleaved', () => {
+  it.fails('KNOWN SERVER BUG: a capacity cut and a hold on a later slot do not deadlock', async () => {
+    const db = await isolatedDatabase();
+    const node = await startNode({ DATABASE_URL: db.url });
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    const dbName = new URL(db.url).pathname.slice(1);
+    const waiting = async (like: string) => (await node.pool.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE $2`, [dbName, like],
+    )).rows[0].n as number;
+    const deadlocks = async () => Number((await node.pool.query('SELECT deadlocks FROM pg_stat_database WHERE datname = $1', [dbName])).rows[0].deadlocks);
+    try {
+      const tenant = await newTenant(node);
+      const room = await tenant.newResource({ capacity: 10 });
+      const day = futureWeekday(3);
+      const before = await deadlocks();
+      // Hold the 10:00 slot's row lock so the cut stops there, having locked every earlier slot and the resource row.
+      await locker.query('BEGIN');
+      await locker.query('SELECT id FROM slots WHERE resource_id = $1 AND start_at = $2 FOR UPDATE', [room.id, at(day, 10)]);
+      const cut = tenant.api('PATCH', `/v1/resources/${room.id}`, { capacity: 3 });
+      await waitFor(async () => (await waiting('%FOR UPDATE OF s%')) > 0, 5_000, 'the capacity cut waiting on the 10:00 slot');
+      // A hold on 11:00: it takes that slot, then waits on the resource row for its foreign key check.
+      const hold = tenant.api('POST', '/v1/holds', { resourceIds: [room.id], start: at(day, 11), end: at(day, 12) });
+      await waitFor(async () => (await waiting('%create_hold_fast%')) > 0, 5_000, 'the hold waiting on the resource row');
+      const released = Date.now();
+      await locker.query('COMMIT');
+      const [c, h] = await Promise.all([cut, hold]);
+      const stalled = Date.now() - released;
+      // Both are fine requests: a cut to 3 with one seat taken, and one seat on a free slot.
+      expect(c.status, c.text).toBe(200);
+      expect(h.status, h.text).toBe(201);
+      expect(await invariantViolations(node.pool, tenant.id)).toEqual([]);
+      // Without a deadlock nothing waits for the detector; with one, pg_stat_database counts it (its stats arrive within about a second).
+      const counted = await waitFor(async () => ((await deadlocks()) > before ? 'deadlock' : null), 3_000, 'a deadlock count').catch(() => null);
+      expect({ counted, stalledOver900ms: stalled > 900 }).toEqual({ counted: null, stalledOver900ms: false });
+    } finally {
+      await locker.end().catch(() => {});
+      await node.stop();
+      await db.drop();
+    }
+  });
+});
