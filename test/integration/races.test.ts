@@ -67,7 +67,9 @@ async function race(api: Tenant['api'], bodies: HoldBody[], change: () => Promis
       return r;
     }));
   }
+  const t0 = Date.now();
   const results = await Promise.all(holds);
+  slowest = Math.max(slowest, Date.now() - t0);
   return { holds: results, change: await changed, bodies };
 }
 
@@ -108,15 +110,16 @@ async function daySlots(pool: pg.Pool, resourceId: string, day: string) {
  * Returns the feed and the successful holds.
  */
 async function settle(tenant: Tenant, result: Awaited<ReturnType<typeof race>>, changeType: string, changeOk: boolean, resourceId: string, after: number) {
-  // 503 `unavailable` is the server's answer to a transaction that lost a lock race (a deadlock) three times: nothing
-  // written, retry. Holds racing a resource change meet it (see the deadlock test below); counted, and checked to leave no trace.
+  // 503 is the server's answer to a transaction that lost a lock race (a deadlock) three times (`unavailable`) or
+  // waited on locks past its statement timeout (`deadline-exceeded`): nothing written, retry. Holds racing a resource
+  // change meet both (see the deadlock test below); counted, and checked to leave no trace.
   const unexpected = result.holds.filter((r) => ![201, 404, 409, 422, 503].includes(r.status)).map((r) => `${r.status} ${r.text}`);
   expect(unexpected, 'hold answers other than 201, 404 (archived), 409 (no seats), 422 (closed), 503 (lost a lock race)').toEqual([]);
   for (const r of result.holds.filter((x) => x.status === 409)) expect(r.body.code).toBe('slot-unavailable');
-  for (const r of result.holds.filter((x) => x.status === 503)) expect(r.body.code).toBe('unavailable');
+  for (const r of result.holds.filter((x) => x.status === 503)) expect(['unavailable', 'deadline-exceeded']).toContain(r.body.code);
   unavailable.holds += result.holds.filter((x) => x.status === 503).length;
   if (result.change.status === 503) {
-    expect(result.change.body.code).toBe('unavailable');
+    expect(['unavailable', 'deadline-exceeded']).toContain(result.change.body.code);
     unavailable.changes++;
   }
 
@@ -162,7 +165,8 @@ const heldAt = (won: Won, day: string, hour: number, extra: Record<number, numbe
 const outcomes: Record<string, string[]> = {};
 const note = (race: string, outcome: string) => (outcomes[race] ??= []).push(outcome);
 const unavailable = { holds: 0, changes: 0 };
-afterAll(() => console.log(`races: ${JSON.stringify(outcomes)}; 503 unavailable: ${unavailable.holds} hold(s), ${unavailable.changes} change(s)`));
+let slowest = 0;
+afterAll(() => console.log(`races: ${JSON.stringify(outcomes)}; 503: ${unavailable.holds} hold(s), ${unavailable.changes} change(s); slowest storm ${slowest} ms`));
 
 describe('resource changes raced against 100 concurrent holds', () => {
   for (const [label, trigger] of TRIGGERS) {
