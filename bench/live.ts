@@ -3,7 +3,7 @@
  * through node A at 500/s (autocannon), beside a bare Socket.IO + Redis
  * fan-out between two processes at the same rate, in the same run.
  */
-import { openResource } from './holds';
+import { openResource } from './lib/hold-data';
 import { readTrace, type Ctx } from './lib/context';
 import { runWorker, startWorker } from './lib/proc';
 import { ms, num, percentiles } from './lib/stats';
