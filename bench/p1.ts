@@ -6,13 +6,15 @@
  *   (bench/sql/hold-minimal.sql) at the same concurrency on the same database;
  * - the design overhead: pgbench running the server's own statements for a
  *   hold (bench/sql/hold-create.sql, checked against a capture first), shown
- *   beside the limit, never as the limit.
+ *   beside the limit, never as the limit;
+ * - the node's CPU time per hold, beside a bare Hono route that runs one pg
+ *   query, driven by the same load tool at the same concurrency.
  */
 import type { Node } from './lib/cluster';
 import { ranBetween, readTrace, type Ctx } from './lib/context';
 import { capturedHold, commonVars, type CapturedHold } from './lib/hold-data';
 import { compareWithServer, pgbench, type PgbenchResult } from './lib/pgbench';
-import { runWorker } from './lib/proc';
+import { runWorker, startWorker } from './lib/proc';
 import { copyTables, dropCopies } from './lib/scratch';
 import { ms, num } from './lib/stats';
 
@@ -33,10 +35,10 @@ export interface P1Seeds {
   pgbenchIds: string[];
 }
 
-/** The server's load: autocannon, 64 connections, POST bodies on distinct slots. */
-function holdLoad(ctx: Ctx, seeds: P1Seeds, url: string, path: string) {
+/** The load the server and the bare route both get: autocannon, 64 connections, POST bodies on distinct slots. */
+function holdLoad(ctx: Ctx, seeds: P1Seeds, url: string, path: string, cpuPid: number) {
   return {
-    url, connections: P1_CONNECTIONS, warmupS: WARMUP_S, durationS: DURATION_S, kind: 'holds', path,
+    url, connections: P1_CONNECTIONS, warmupS: WARMUP_S, durationS: DURATION_S, kind: 'holds', path, cpuPid,
     headers: { authorization: `Bearer ${ctx.userToken}` }, resourceIds: seeds.serverIds, baseMs: ctx.baseMs, slotMs: FIVE_MIN, slotOffset: 0,
   };
 }
@@ -48,20 +50,23 @@ export interface P1Server {
   captured: CapturedHold | Error;
 }
 
-/** The server's part: holds over HTTP against `node` (its pool as large as the load). */
+/** The server's part: holds over HTTP against `node` (its pool as large as the load), and its CPU time meanwhile. */
 export async function p1Server(ctx: Ctx, node: Node, seeds: P1Seeds): Promise<P1Server> {
   ctx.log(`P1: holds on distinct slots over HTTP (autocannon, ${P1_CONNECTIONS} connections)`);
   const before = await readTrace(node);
-  const server = await runWorker<any>('p1-load', 'http-load.ts', holdLoad(ctx, seeds, node.url, '/v1/holds'), 60_000);
+  const server = await runWorker<any>('p1-load', 'http-load.ts', holdLoad(ctx, seeds, node.url, '/v1/holds', node.proc.pid), 60_000);
   const after = await readTrace(node);
   const passes = ranBetween(before, after, 'UPDATE events SET published_at');
   const passPpm = Math.round((1e6 * passes) / Math.max(1, server.used));
   ctx.log(`  server: ${num(server.okPerSecond)} holds/s, p99 ${ms(server.latency.p99)}, statuses ${JSON.stringify(server.statuses)}; outbox passes per hold ${(passPpm / 1e6).toFixed(3)}`);
+  ctx.log(`  node CPU: ${ms(server.cpuMs / Math.max(1, server.ok))} per hold (${num((100 * server.cpuMs) / (server.seconds * 1000))}% of a core)`);
   return { result: server, passPpm, captured: await capturedHold(node).catch((err: Error) => err) };
 }
 
 /** Everything P1 compares the server with (run once no Slotwise node is under load), and P1's rows. */
 export async function p1Limits(ctx: Ctx, seeds: P1Seeds, server: P1Server): Promise<void> {
+  const bare = await p1Bare(ctx, seeds);
+  ctx.checkDeadline();
   const limit = await p1Minimal(ctx, seeds);
   ctx.checkDeadline();
   const design = await p1Design(ctx, seeds, server);
@@ -80,6 +85,30 @@ export async function p1Limits(ctx: Ctx, seeds: P1Seeds, server: P1Server): Prom
     id: 'P1', what: 'hold latency at 64 connections (p50 / p99)', figure: `${ms(s.latency.p50)} / ${ms(s.latency.p99)}`, peer: `minimal hold transaction avg ${ms(limit.latencyAvgMs)}`,
     ratio: '', target: 'p99 ≤ 40 ms', met: s.latency.p99 <= 40,
   });
+  const perHold = s.cpuMs / Math.max(1, s.ok);
+  const perBare = bare.cpuMs / Math.max(1, bare.ok);
+  const cpuRatio = perHold / perBare;
+  const bareOk = bare.statuses['201'] === bare.requests;
+  ctx.rows.push({
+    id: 'P1', what: 'node CPU per hold during the P1 load', figure: ms(perHold),
+    peer: `bare Hono route + 1 pg query ${ms(perBare)} per request (${num(bare.okPerSecond)}/s)`,
+    ratio: `${cpuRatio.toFixed(2)}×`, target: '≤ 4× bare Hono + 1 pg query', met: cpuRatio <= 4 && bareOk,
+    note: bareOk ? undefined : `the bare route answered ${JSON.stringify(bare.statuses)}`,
+  });
+}
+
+/** The bare route (bench/workers/bare-hono.ts, POST /bare-pg) under the P1 load: its CPU time per request. */
+async function p1Bare(ctx: Ctx, seeds: P1Seeds): Promise<any> {
+  ctx.log(`P1: bare Hono route + one pg query (SELECT 1) under the same load (autocannon, ${P1_CONNECTIONS} connections)`);
+  const bare = startWorker('bare-hono-pg', 'bare-hono.ts', { pgUrl: ctx.db.url, poolSize: P1_CONNECTIONS });
+  try {
+    const { port } = await bare.line<{ port: number }>('READY', 20_000);
+    const r = await runWorker<any>('p1-bare-load', 'http-load.ts', holdLoad(ctx, seeds, `http://127.0.0.1:${port}`, '/bare-pg', bare.pid), 60_000);
+    ctx.log(`  bare: ${num(r.okPerSecond)}/s, ${ms(r.cpuMs / Math.max(1, r.ok))} CPU per request (${num((100 * r.cpuMs) / (r.seconds * 1000))}% of a core), statuses ${JSON.stringify(r.statuses)}`);
+    return r;
+  } finally {
+    await bare.stop();
+  }
 }
 
 /**
