@@ -1,29 +1,21 @@
 /**
- * P1 (holds on distinct slots, 64 connections) and P2 (500 concurrent holds
- * on one slot of capacity N), each beside pgbench running the server's own
- * statements at the same concurrency on the same database.
+ * P1 and P2 share a node of their own; P1's parts are in p1.ts. P2 (500
+ * concurrent holds on one slot of capacity N) runs beside pgbench running the
+ * server's own statements at the same concurrency on the same database.
  */
-import { must, startNode, type Node } from './lib/cluster';
+import { startNode, type Node } from './lib/cluster';
 import { readTrace, ranBetween, type Ctx } from './lib/context';
+import { capturedHold, commonVars, openResource, type CapturedHold } from './lib/hold-data';
 import { compareWithServer, pgbench } from './lib/pgbench';
 import { runWorker, sleep } from './lib/proc';
 import { ms, num, percentiles } from './lib/stats';
+import { P1_CONNECTIONS, p1Limits, p1Server, type P1Server } from './p1';
 
-const FIVE_MIN = 300_000;
 const HOUR = 3_600_000;
-const P1_CONNECTIONS = 64;
 const P2_REQUESTS = 500;
 const P2_CAPACITY = 100;
 // The server's pool (64) is what 500 requests reach Postgres through; pgbench gets 50 (500 = 50 × 10).
 const P2_PGBENCH_CLIENTS = 50;
-const EVERY_DAY = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-
-/** A capacity-`capacity` resource open around the clock on a `slotMinutes` grid. */
-export async function openResource(ctx: Ctx, name: string, capacity: number, slotMinutes: number): Promise<string> {
-  const r = await must(ctx.key('POST', '/v1/resources', { name, capacity, timezone: 'UTC', slotMinutes }), 201, 'resource');
-  await must(ctx.key('PUT', `/v1/resources/${r.id}/schedule`, { weekly: [{ days: EVERY_DAY, start: '00:00', end: '24:00' }] }), 200, 'schedule');
-  return r.id;
-}
 
 export interface HoldSeeds {
   serverIds: string[];
@@ -38,32 +30,11 @@ export async function seedHolds(ctx: Ctx): Promise<HoldSeeds> {
   return { serverIds: ids.slice(0, 4), pgbenchIds: ids.slice(4), hotId };
 }
 
-/** The event body a hold writes, at its real size. */
-function holdEventData(ctx: Ctx, resourceId: string): string {
-  const t = new Date(ctx.baseMs).toISOString();
-  return JSON.stringify({
-    hold: { id: '00000000-0000-4000-8000-000000000000', status: 'held', resourceIds: [resourceId], start: t, end: t, seats: 1, expiresAt: t, bookingId: null, ownerId: ctx.userId, createdAt: t },
-  });
-}
-
-function commonVars(ctx: Ctx, resourceId: string, passPpm: number) {
-  return { tenant: ctx.tenantId, owner: ctx.userId, seats: 1, ttl: 300, data: holdEventData(ctx, resourceId), pass_ppm: passPpm };
-}
-
-/** The server's statements for one hold, from node A's capture. */
-async function capturedHold(node: Node) {
-  const trace = await readTrace(node);
-  // A plain hold takes the one-statement fast path (a refused one runs the same statements and writes nothing).
-  const tx = trace.transactions.find((t) => t.end === 'AUTOCOMMIT' && t.statements.some((s) => s.includes('create_hold_fast')));
-  if (!tx) throw new Error('no hold was captured on node A');
-  return { tx: tx.statements, outside: [...trace.outside.keys()] };
-}
-
 /**
  * P1 and P2 run against a node of their own whose pool is as large as the
  * load's concurrency (DB_POOL_SIZE=64), so Postgres sees the same number of
  * transactions in flight from the server as from pgbench; it is stopped
- * (its connections closed) before pgbench runs.
+ * (its connections closed) before the bare route and pgbench run.
  */
 export async function runHolds(ctx: Ctx, seeds: HoldSeeds, which: { p1: boolean; p2: boolean }): Promise<void> {
   const node = await startNode('node-holds', { ...ctx.nodeEnv, DB_POOL_SIZE: String(P1_CONNECTIONS) }, ctx.tmp);
@@ -76,67 +47,15 @@ export async function runHolds(ctx: Ctx, seeds: HoldSeeds, which: { p1: boolean;
     await node.proc.stop();
   }
   await sleep(500);
-  if (p1) await p1Sql(ctx, seeds, p1);
+  if (p1) await p1Limits(ctx, seeds, p1);
   if (p2) await p2Sql(ctx, seeds, p2);
-}
-
-interface P1Server {
-  result: any;
-  passPpm: number;
-  captured: Awaited<ReturnType<typeof capturedHold>>;
-}
-
-async function p1Server(ctx: Ctx, node: Node, seeds: HoldSeeds): Promise<P1Server> {
-  ctx.log(`P1: holds on distinct slots over HTTP (autocannon, ${P1_CONNECTIONS} connections)`);
-  const before = await readTrace(node);
-  const server = await runWorker<any>('p1-load', 'http-load.ts', {
-    url: node.url, connections: P1_CONNECTIONS, warmupS: 3, durationS: 10, kind: 'holds', path: '/v1/holds',
-    headers: { authorization: `Bearer ${ctx.userToken}` }, resourceIds: seeds.serverIds, baseMs: ctx.baseMs, slotMs: FIVE_MIN, slotOffset: 0,
-  }, 60_000);
-  const after = await readTrace(node);
-  const passes = ranBetween(before, after, 'UPDATE events SET published_at');
-  const passPpm = Math.round((1e6 * passes) / Math.max(1, server.used));
-  ctx.log(`  server: ${num(server.okPerSecond)} holds/s, p99 ${ms(server.latency.p99)}, statuses ${JSON.stringify(server.statuses)}; outbox passes per hold ${(passPpm / 1e6).toFixed(3)}`);
-  return { result: server, passPpm, captured: await capturedHold(node) };
-}
-
-async function p1Sql(ctx: Ctx, seeds: HoldSeeds, { result: server, passPpm, captured: cap }: P1Server): Promise<void> {
-  const problems = compareWithServer('hold-create.sql', [cap.tx], cap.outside);
-  if (problems.length) throw new Error(`bench/sql/hold-create.sql no longer matches the server:\n${problems.join('\n')}`);
-  // pgbench's inputs: every slot of its resources, interleaved so neighbours in n are on different resources.
-  await ctx.pool.query('DROP TABLE IF EXISTS bench_input');
-  await ctx.pool.query(
-    `CREATE TABLE bench_input AS
-     SELECT (row_number() OVER (ORDER BY start_at, resource_id))::int AS n, '{' || resource_id || '}' AS rids,
-       '{"' || start_at || '"}' AS froms, '{"' || end_at || '"}' AS tos, start_at::text AS start_at, end_at::text AS end_at, '{' || id || '}' AS slot_ids
-     FROM slots WHERE resource_id = ANY($1::uuid[]) AND start_at >= $2`,
-    [seeds.pgbenchIds, new Date(ctx.baseMs)],
-  );
-  await ctx.pool.query('ALTER TABLE bench_input ADD PRIMARY KEY (n)');
-  await ctx.pool.query('VACUUM ANALYZE bench_input');
-  const sql = await pgbench(ctx.db.url, 'hold-create.sql', ['-c', String(P1_CONNECTIONS), '-j', '2', '-T', '10'],
-    { k: 0, clients: P1_CONNECTIONS, ...commonVars(ctx, seeds.pgbenchIds[0]!, passPpm) }, 40_000);
-  if (sql.aborted || sql.failed) throw new Error(`pgbench hold-create aborted:\n${sql.output}`);
-  ctx.log(`  pgbench: ${num(sql.tps)} tps, latency avg ${ms(sql.latencyAvgMs)}`);
-
-  const ratio = server.okPerSecond / sql.tps;
-  const ok = server.statuses['201'] === server.requests;
-  ctx.rows.push({
-    id: 'P1', what: 'holds/s, distinct slots, 64 connections', figure: `${num(server.okPerSecond)}/s`, peer: `pgbench ${num(sql.tps)} tps`,
-    ratio: `${ratio.toFixed(2)}×`, target: '≥ 0.5× SQL limit', met: ratio >= 0.5 && ok,
-    note: ok ? undefined : `non-201 answers: ${JSON.stringify(server.statuses)}`,
-  });
-  ctx.rows.push({
-    id: 'P1', what: 'hold latency at 64 connections (p50 / p99)', figure: `${ms(server.latency.p50)} / ${ms(server.latency.p99)}`, peer: `pgbench avg ${ms(sql.latencyAvgMs)}`,
-    ratio: '', target: 'p99 ≤ 25 ms', met: server.latency.p99 <= 25,
-  });
 }
 
 interface P2Server {
   runs: { rate: number; ok: boolean; detail: string; p99: number }[];
   /** Outbox passes per request (refused ones included), as the server ran them. */
   passPpm: number;
-  captured: Awaited<ReturnType<typeof capturedHold>>;
+  captured: CapturedHold;
 }
 
 const HOT_DAY = 3 * 86_400_000;

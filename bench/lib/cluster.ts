@@ -54,9 +54,12 @@ export async function createDatabase(): Promise<BenchDb> {
   const name = `slotwise_bench_${process.pid}`;
   const c = new pg.Client({ connectionString: admin });
   await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await c.query(`CREATE DATABASE ${name}`);
-  await c.end();
+  try {
+    await dropDatabase(c, name);
+    await c.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await c.end();
+  }
   const url = new URL(admin);
   url.pathname = `/${name}`;
   let dropped = false;
@@ -69,10 +72,35 @@ export async function createDatabase(): Promise<BenchDb> {
       dropped = true;
       const d = new pg.Client({ connectionString: admin });
       await d.connect();
-      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await d.end();
+      try {
+        await dropDatabase(d, name);
+      } finally {
+        await d.end();
+      }
     },
   };
+}
+
+/**
+ * DROP DATABASE refuses a database that has a replication slot (the server
+ * makes one per database for its event feed), and WITH (FORCE) ends ordinary
+ * backends only: so first end the walsenders streaming from its slots and drop
+ * the slots. A walsender just told to stop can hold its slot a moment longer
+ * (object_in_use), so the whole sequence is retried briefly.
+ */
+async function dropDatabase(c: pg.Client, name: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await c.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL', [name]);
+      await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1', [name]);
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '55006' || Date.now() > deadline) throw err;
+      await sleep(100);
+    }
+  }
 }
 
 export interface Node {

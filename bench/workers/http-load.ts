@@ -5,9 +5,11 @@
  * distinct slots: request i takes slot `slotOffset + ⌊i / resources⌋` of
  * resource `i mod resources`). Prints `RESULT {...}` with the request rate,
  * status counts and latency percentiles from every response's own timing
- * (autocannon's histogram keeps whole milliseconds only).
+ * (autocannon's histogram keeps whole milliseconds only). With `cpuPid`, also
+ * the CPU time that process used during the measured part (`cpuMs`).
  */
 import autocannon from 'autocannon';
+import { cpuMsOf } from '../lib/proc';
 import { percentiles } from '../lib/stats';
 import { workerConfig } from '../lib/config';
 
@@ -26,6 +28,8 @@ interface Config {
   slotMs?: number;
   slotOffset?: number;
   warmupS?: number;
+  /** A process (the server under load) whose CPU time over the measured part is reported. */
+  cpuPid?: number;
 }
 
 const cfg = workerConfig<Config>();
@@ -69,16 +73,20 @@ async function main() {
   const counter = { i: 0 };
   if (cfg.warmupS) await run(cfg.warmupS, false, counter);
   const firstMeasured = counter.i;
+  const cpuBefore = cfg.cpuPid ? await cpuMsOf(cfg.cpuPid) : 0;
   const started = performance.now();
   const { result, samples, statuses } = await run(cfg.durationS, true, counter);
   const seconds = (performance.now() - started) / 1000;
+  const cpuMs = cfg.cpuPid ? (await cpuMsOf(cfg.cpuPid)) - cpuBefore : undefined;
   const ok = Object.entries(statuses).filter(([s]) => s.startsWith('2')).reduce((n, [, c]) => n + c, 0);
   console.log(
     'RESULT ' +
       JSON.stringify({
         seconds,
         requests: samples.length,
+        ok,
         okPerSecond: ok / result.duration,
+        cpuMs,
         requestsPerSecond: samples.length / result.duration,
         statuses,
         errors: result.errors,

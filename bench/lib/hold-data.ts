@@ -1,0 +1,36 @@
+/** What P1, P2 and P4 share: resources open around the clock, a hold's event body, the server's captured hold. */
+import { must, type Node } from './cluster';
+import { readTrace, type Ctx } from './context';
+
+const EVERY_DAY = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+
+/** A capacity-`capacity` resource open around the clock on a `slotMinutes` grid. */
+export async function openResource(ctx: Ctx, name: string, capacity: number, slotMinutes: number): Promise<string> {
+  const r = await must(ctx.key('POST', '/v1/resources', { name, capacity, timezone: 'UTC', slotMinutes }), 201, 'resource');
+  await must(ctx.key('PUT', `/v1/resources/${r.id}/schedule`, { weekly: [{ days: EVERY_DAY, start: '00:00', end: '24:00' }] }), 200, 'schedule');
+  return r.id;
+}
+
+/** The event body a hold writes, at its real size (about 300 bytes). */
+export function holdEventData(ctx: Ctx, resourceId: string): string {
+  const t = new Date(ctx.baseMs).toISOString();
+  return JSON.stringify({
+    hold: { id: '00000000-0000-4000-8000-000000000000', status: 'held', resourceIds: [resourceId], start: t, end: t, seats: 1, expiresAt: t, bookingId: null, ownerId: ctx.userId, createdAt: t },
+  });
+}
+
+/** pgbench variables every hold script takes. */
+export function commonVars(ctx: Ctx, resourceId: string, passPpm: number) {
+  return { tenant: ctx.tenantId, owner: ctx.userId, seats: 1, ttl: 300, data: holdEventData(ctx, resourceId), pass_ppm: passPpm };
+}
+
+export type CapturedHold = Awaited<ReturnType<typeof capturedHold>>;
+
+/** The server's statements for one hold, from a node's capture. */
+export async function capturedHold(node: Node) {
+  const trace = await readTrace(node);
+  // A plain hold takes the one-statement fast path (a refused one runs the same statements and writes nothing).
+  const tx = trace.transactions.find((t) => t.end === 'AUTOCOMMIT' && t.statements.some((s) => s.includes('create_hold_fast')));
+  if (!tx) throw new Error(`no hold was captured on ${node.name}`);
+  return { tx: tx.statements, outside: [...trace.outside.keys()] };
+}
