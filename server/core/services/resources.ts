@@ -19,7 +19,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export function resourceService({ store, outbox, clock, config }: CoreDeps) {
   const flush = () => outbox.flush();
 
-  async function load(q: Queryable, tenantId: string, id: string, lock = false): Promise<ResourceRow> {
+  async function load(q: Queryable, tenantId: string, id: string, lock: false | 'update' | 'no-key-update' = false): Promise<ResourceRow> {
     const [r] = await resourceRepository.byIds(q, tenantId, [id], lock);
     if (!r || r.archivedAt !== null) throw notFound(`resource ${id}`);
     return r;
@@ -56,7 +56,7 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
     /** Updates a resource; changes that move slots regenerate them (409 if seats would be lost). */
     async update(tenantId: string, id: string, patch: ResourcePatch): Promise<Resource> {
       const r = await store.tx(async (q) => {
-        const cur = await load(q, tenantId, id, true);
+        const cur = await load(q, tenantId, id, 'no-key-update');
         if (patch.parentId) {
           if (patch.parentId === id) throw new DomainError('resource-cycle', 'a resource cannot be its own parent');
           await load(q, tenantId, patch.parentId);
@@ -89,7 +89,10 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
     /** Archives a resource with no live children, holds or bookings ahead; its future slots go. */
     async archive(tenantId: string, id: string): Promise<Resource> {
       const r = await store.tx(async (q) => {
-        const cur = await load(q, tenantId, id, true);
+        // FOR UPDATE, unlike the other changes: it waits for holds whose foreign key already holds KEY SHARE on
+        // the row, so the live count below sees them, and holds after it find the resource archived. A hold that
+        // locked its slots but has not yet inserted its resources can still deadlock with it (Postgres breaks it).
+        const cur = await load(q, tenantId, id, 'update');
         const now = clock.now();
         if (await resourceRepository.hasLiveChildren(q, id)) throw new DomainError('resource-in-use', 'archive its children first');
         const live = (await holdRepository.liveOn(q, id, now)) + (await bookingRepository.liveOn(q, id, now));
@@ -106,7 +109,7 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
     /** Replaces the schedule and regenerates slots of the resource and its descendants up to the horizon. */
     async putSchedule(tenantId: string, id: string, input: ScheduleInput) {
       return store.tx(async (q) => {
-        const r = await load(q, tenantId, id, true);
+        const r = await load(q, tenantId, id, 'no-key-update');
         const win = window();
         const schedule = await scheduleRepository.upsert(q, tenantId, {
           resourceId: id,
@@ -136,7 +139,7 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
     /** Closes the resource and its descendants over a range; 409 when seats are taken there. */
     async addBlock(tenantId: string, id: string, start: number, end: number, reason: string | null) {
       const b = await store.tx(async (q) => {
-        await load(q, tenantId, id, true);
+        await load(q, tenantId, id, 'no-key-update');
         const block = await blockRepository.insert(q, tenantId, id, start, end, reason);
         await regenerateSubtree(q, tenantId, id, blockWindow(start, end, clock.now()), 'block-conflict');
         await eventRepository.append(q, tenantId, 'block.created', [id], { block: blockDto(block) });

@@ -105,10 +105,16 @@ export const resourceRepository = {
     return toResource(rows[0]);
   },
 
-  /** Reads resources of a tenant by id (any order); `lock` takes row locks sorted by id. */
-  async byIds(q: Queryable, tenantId: string, ids: string[], lock = false): Promise<ResourceRow[]> {
-    const { rows } = await q.query(named(lock ? 'resources.byIdsLocked' : 'resources.byIds',
-      `SELECT ${COLUMNS} FROM resources WHERE tenant_id = $1 AND id = ANY($2::uuid[]) ORDER BY id ${lock ? 'FOR UPDATE' : ''}`,
+  /**
+   * Reads resources of a tenant by id (any order); `lock` takes row locks sorted by id: 'update' (FOR UPDATE),
+   * or 'no-key-update' (FOR NO KEY UPDATE), which serializes changes of the resource without blocking the
+   * KEY SHARE lock that a hold's or booking's foreign key takes on it after locking its slots (FOR UPDATE there
+   * deadlocked a capacity cut, a block or a schedule change with every hold on the slots it had not locked yet).
+   */
+  async byIds(q: Queryable, tenantId: string, ids: string[], lock: false | 'update' | 'no-key-update' = false): Promise<ResourceRow[]> {
+    const clause = lock === 'update' ? 'FOR UPDATE' : lock === 'no-key-update' ? 'FOR NO KEY UPDATE' : '';
+    const { rows } = await q.query(named(lock ? `resources.byIds.${lock}` : 'resources.byIds',
+      `SELECT ${COLUMNS} FROM resources WHERE tenant_id = $1 AND id = ANY($2::uuid[]) ORDER BY id ${clause}`,
       [tenantId, ids],
     ));
     return rows.map(toResource);
