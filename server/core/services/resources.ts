@@ -3,7 +3,7 @@ import type { Queryable } from '../../db/pool';
 import { bookingRepository } from '../../db/repositories/bookings';
 import { eventRepository } from '../../db/repositories/events';
 import { holdRepository } from '../../db/repositories/holds';
-import { blockRepository, resourceRepository, scheduleRepository } from '../../db/repositories/resources';
+import { blockRepository, resourceRepository, scheduleRepository, type RowLock } from '../../db/repositories/resources';
 import { slotRepository } from '../../db/repositories/slots';
 import type { Resource, ResourceCreate, ResourcePatch, ScheduleInput } from '../../../shared/schemas';
 import { resourceDto } from '../dto';
@@ -19,7 +19,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export function resourceService({ store, outbox, clock, config }: CoreDeps) {
   const flush = () => outbox.flush();
 
-  async function load(q: Queryable, tenantId: string, id: string, lock: false | 'update' | 'no-key-update' = false): Promise<ResourceRow> {
+  async function load(q: Queryable, tenantId: string, id: string, lock: RowLock = false): Promise<ResourceRow> {
     const [r] = await resourceRepository.byIds(q, tenantId, [id], lock);
     if (!r || r.archivedAt !== null) throw notFound(`resource ${id}`);
     return r;

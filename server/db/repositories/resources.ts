@@ -78,6 +78,10 @@ const toBlock = (r: Record<string, any>): BlockRow => ({
   createdAt: r.created_at.getTime(),
 });
 
+/** How `byIds` locks the rows it reads: not at all, FOR UPDATE, or FOR NO KEY UPDATE. */
+export type RowLock = false | 'update' | 'no-key-update';
+const LOCK_CLAUSE = { update: 'FOR UPDATE', 'no-key-update': 'FOR NO KEY UPDATE' } as const;
+
 export const resourceRepository = {
   /** Inserts a resource. */
   async insert(q: Queryable, tenantId: string, r: NewResource): Promise<ResourceRow> {
@@ -111,8 +115,8 @@ export const resourceRepository = {
    * KEY SHARE lock that a hold's or booking's foreign key takes on it after locking its slots (FOR UPDATE there
    * deadlocked a capacity cut, a block or a schedule change with every hold on the slots it had not locked yet).
    */
-  async byIds(q: Queryable, tenantId: string, ids: string[], lock: false | 'update' | 'no-key-update' = false): Promise<ResourceRow[]> {
-    const clause = lock === 'update' ? 'FOR UPDATE' : lock === 'no-key-update' ? 'FOR NO KEY UPDATE' : '';
+  async byIds(q: Queryable, tenantId: string, ids: string[], lock: RowLock = false): Promise<ResourceRow[]> {
+    const clause = lock ? LOCK_CLAUSE[lock] : '';
     const { rows } = await q.query(named(lock ? `resources.byIds.${lock}` : 'resources.byIds',
       `SELECT ${COLUMNS} FROM resources WHERE tenant_id = $1 AND id = ANY($2::uuid[]) ORDER BY id ${clause}`,
       [tenantId, ids],
