@@ -88,9 +88,9 @@ async function p2Server(ctx: Ctx, node: Node, seeds: HoldSeeds): Promise<P2Serve
     const ok = r.statuses['201'] === P2_CAPACITY && r.statuses['409'] === P2_REQUESTS - P2_CAPACITY && s.seats_taken === P2_CAPACITY && s.held === P2_CAPACITY;
     runs.push({ rate: P2_REQUESTS / r.seconds, ok, p99: r.latency.p99, detail: `answers ${JSON.stringify(r.statuses)}, seats_taken ${s.seats_taken}/${s.capacity}, live holds ${s.held}` });
   }
-  const passes = ranBetween(before, await readTrace(node), 'UPDATE events SET published_at');
+  const passes = ranBetween(before, await readTrace(node), 'UPDATE feed_cursor SET lsn');
   const passPpm = Math.min(1e6, Math.round((1e6 * passes) / (runs.length * P2_REQUESTS)));
-  ctx.log(`  server: ${runs.map((r) => num(r.rate)).join(', ')} holds/s; ${runs[0]!.detail}; outbox passes per request ${(passPpm / 1e6).toFixed(3)}`);
+  ctx.log(`  server: ${runs.map((r) => num(r.rate)).join(', ')} holds/s; ${runs[0]!.detail}; feed decoder batches per request ${(passPpm / 1e6).toFixed(3)}`);
   return { runs, passPpm, captured: await capturedHold(node) };
 }
 

@@ -56,9 +56,9 @@ export async function p1Server(ctx: Ctx, node: Node, seeds: P1Seeds): Promise<P1
   const before = await readTrace(node);
   const server = await runWorker<any>('p1-load', 'http-load.ts', holdLoad(ctx, seeds, node.url, '/v1/holds', node.proc.pid), 60_000);
   const after = await readTrace(node);
-  const passes = ranBetween(before, after, 'UPDATE events SET published_at');
+  const passes = ranBetween(before, after, 'UPDATE feed_cursor SET lsn');
   const passPpm = Math.round((1e6 * passes) / Math.max(1, server.used));
-  ctx.log(`  server: ${num(server.okPerSecond)} holds/s, p99 ${ms(server.latency.p99)}, statuses ${JSON.stringify(server.statuses)}; outbox passes per hold ${(passPpm / 1e6).toFixed(3)}`);
+  ctx.log(`  server: ${num(server.okPerSecond)} holds/s, p99 ${ms(server.latency.p99)}, statuses ${JSON.stringify(server.statuses)}; feed decoder batches per hold ${(passPpm / 1e6).toFixed(3)}`);
   ctx.log(`  node CPU: ${ms(server.cpuMs / Math.max(1, server.ok))} per hold (${num((100 * server.cpuMs) / (server.seconds * 1000))}% of a core)`);
   return { result: server, passPpm, captured: await capturedHold(node).catch((err: Error) => err) };
 }

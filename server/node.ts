@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { withFixedHeaders } from './http/fixed-headers';
 import pino from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Config } from './config';
 import type { CoreDeps, Logger } from './core/ports';
 import { availabilityService } from './core/services/availability';
@@ -17,8 +17,8 @@ import { credentialService } from './core/services/credentials';
 import { protectionService, rateBuckets } from './core/services/protection';
 import { resolveSecrets, tenantService } from './core/services/tenants';
 import type { Clock } from './core/types';
-import { migrate } from './db/migrate';
-import { OutboxRelay } from './db/outbox';
+import { feedSlotName, migrate } from './db/migrate';
+import { FeedDecoder } from './db/feed';
 import { Db } from './db/pool';
 import { createBus, type Bus } from './bus/bus';
 import { RateCounters } from './bus/rate-limits';
@@ -38,7 +38,7 @@ export interface NodeOptions {
   config: Config & { databaseUrl: string };
   log?: Logger;
   clock?: Clock;
-  /** Test hook: commit but never publish, as a node that dies right after commit. */
+  /** Test hook: the node never decodes nor publishes the feed (other nodes must). */
   breakPublish?: boolean;
   /** Test hook: false runs every hold and direct booking through the general path, to compare the two. */
   fastPaths?: boolean;
@@ -81,11 +81,10 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     onError: (err) => log.warn({ err: err.message }, 'idle database connection lost'),
   });
   await migrate(db.pool);
-  const outbox = new OutboxRelay(db, log);
+  const slot = await feedSlotName(db.pool);
   const bus = createBus(config.nodeId, config.redisUrl, log);
   const deps: CoreDeps = {
     store: db,
-    outbox,
     cluster: bus,
     clock,
     config: {
@@ -100,15 +99,15 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const counters = new RateCounters(config.redisUrl, rateBuckets(limits), log, `sw:rl:${secrets.clusterId}`);
   const protection = protectionService(limits, counters, () => db.saturated());
   // REST availability answers are cached per node. A commit invalidates what its events name on this node
-  // before it answers; each numbered batch does so on every node (here, and through the bus elsewhere).
+  // before it answers, and on the other nodes through the bus; each stored batch of the feed does so again on
+  // every node (the decoder's, and through the bus elsewhere), which covers a node that died before sending.
   const availabilityCache = new AvailabilityCache(clock, { maxBytes: limits.answers.availabilityCacheBytes });
-  db.onCommit((changes) => availabilityCache.invalidate(invalidationsOf(changes)));
-  outbox.addListener((events) => {
-    const invalidations = invalidationsOf(events);
+  const invalidateEverywhere = (invalidations: Invalidation[]) => {
     if (invalidations.length === 0) return;
     availabilityCache.invalidate(invalidations);
     bus.publish(AVAILABILITY_CHANNEL, 'invalidate', invalidations).catch((err) => log.warn({ err: (err as Error).message }, 'availability invalidation not sent'));
-  });
+  };
+  db.onCommit((changes) => invalidateEverywhere(invalidationsOf(changes)));
   const unsubscribeInvalidations = await bus.subscribe(AVAILABILITY_CHANNEL, (env) => {
     if (Array.isArray(env.payload)) availabilityCache.invalidate(env.payload as Invalidation[]);
   });
@@ -127,6 +126,16 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   };
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // Assigned once the decoder exists (below); read at scrape time.
+  let feedState = () => ({ leading: false, lastSeq: 0, emitted: 0 });
+  new Gauge({
+    name: 'slotwise_feed_decoder', help: '1 while this node decodes the event feed (one node of the cluster at a time), else 0', registers: [registry],
+    collect() { this.set(feedState().leading ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'slotwise_feed_unpublished_events', help: 'Events the decoder stored but has not emitted yet (0 on standby nodes)', registers: [registry],
+    collect() { const f = feedState(); this.set(f.leading ? f.lastSeq - f.emitted : 0); },
+  });
   let draining = false;
   const readiness = {
     async check() {
@@ -146,7 +155,21 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     listener(req, res);
   });
   guardConnections(server, limits, log);
-  const realtime = attachRealtime({ server, db, bus, outbox, services, docs, log, limits, breakPublish: opts.breakPublish });
+  const realtime = attachRealtime({ server, db, bus, services, docs, log, limits });
+  // The feed: whichever node holds the slot decodes, stores and publishes; the others stand by.
+  const feed = new FeedDecoder({
+    url: config.databaseUrl,
+    slot,
+    pool: db.relayPool,
+    log,
+    // Without Redis an emit would reach this node's sockets only: the publisher waits for the bus instead.
+    canPublish: () => bus.healthy(),
+    publish: async (events) => {
+      invalidateEverywhere(invalidationsOf(events));
+      await realtime.publish(events);
+    },
+  });
+  feedState = () => feed.state();
   let workers: Workers | null = null;
   let listening = false;
   return {
@@ -162,9 +185,9 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
         server.listen(port, host, () => resolve());
       });
       listening = true;
-      outbox.start();
+      if (!opts.breakPublish) feed.start();
       // Background work runs on the background pool, which requests cannot exhaust.
-      workers = startWorkers({ db, outbox, resources: resourceService({ ...deps, store: db.background }), log, sweepMs: config.sweepIntervalMs });
+      workers = startWorkers({ db, resources: resourceService({ ...deps, store: db.background }), log, sweepMs: config.sweepIntervalMs });
       return (server.address() as AddressInfo).port;
     },
     async stop(opts = {}) {
@@ -184,7 +207,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
         clearTimeout(force);
       }
       await workers?.stop();
-      await outbox.stop();
+      await feed.stop();
       // Documents are saved before the pool closes.
       await realtime.close();
       await unsubscribeInvalidations().catch(() => {});

@@ -3,7 +3,7 @@
  * and key purging. Each is safe to run on all nodes at once (row locks with
  * SKIP LOCKED), so no leader election is needed.
  */
-import type { Logger, Outbox } from './core/ports';
+import type { Logger } from './core/ports';
 import { expireDueHolds } from './core/services/seats';
 import type { ResourceService } from './core/services/resources';
 import type { Db } from './db/pool';
@@ -52,14 +52,13 @@ function loop(name: string, everyMs: number, fn: () => Promise<unknown>, log: Lo
 }
 
 /** Starts the sweeper (every `sweepMs`), the horizon extension and the key purge (hourly). */
-export function startWorkers(opts: { db: Db; outbox: Outbox; resources: ResourceService; log: Logger; sweepMs: number }): Workers {
-  const { db, outbox, resources, log } = opts;
+export function startWorkers(opts: { db: Db; resources: ResourceService; log: Logger; sweepMs: number }): Workers {
+  const { db, resources, log } = opts;
   const sweep = async () => {
     // Drain in batches: a burst of expiries is cleared in one tick.
     for (;;) {
       const expired = await db.background.tx((q) => expireDueHolds(q, 200));
       if (expired.length === 0) return;
-      await outbox.flush();
       log.debug({ count: expired.length }, 'holds expired');
       if (expired.length < 200) return;
     }
@@ -69,7 +68,6 @@ export function startWorkers(opts: { db: Db; outbox: Outbox; resources: Resource
     loop('slot-horizon', HOUR, async () => {
       const n = await resources.extendHorizon();
       if (n > 0) {
-        await outbox.flush();
         log.info({ schedules: n }, 'slot horizon extended');
       }
     }, log),

@@ -36,12 +36,16 @@ export type Ack<T = unknown> = { ok: true; data?: T; [k: string]: unknown } | { 
 export interface LiveEvent {
   seq: number;
   resourceIds: string[];
+  /** Per resource, the seq of its previous event (0: none): newer than the last one seen for it means one was missed (resync). */
+  prevSeqs: Record<string, number>;
   [key: string]: unknown;
 }
 
 export interface AvailabilityChanged {
   seq: number;
   resourceId: string;
+  /** The seq of the resource's previous event (0: none): newer than the last one seen for it means one was missed (resync). */
+  prevSeq: number;
   slots: { start: string; end: string; capacity: number; remaining: number }[];
 }
 

@@ -6,6 +6,7 @@
 import { createServer } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
+import { dropDatabase } from '../../server/db/migrate';
 import { start, sleep, type Proc } from './proc';
 
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
@@ -79,28 +80,6 @@ export async function createDatabase(): Promise<BenchDb> {
       }
     },
   };
-}
-
-/**
- * DROP DATABASE refuses a database that has a replication slot (the server
- * makes one per database for its event feed), and WITH (FORCE) ends ordinary
- * backends only: so first end the walsenders streaming from its slots and drop
- * the slots. A walsender just told to stop can hold its slot a moment longer
- * (object_in_use), so the whole sequence is retried briefly.
- */
-async function dropDatabase(c: pg.Client, name: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await c.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL', [name]);
-      await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1', [name]);
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      return;
-    } catch (err) {
-      if ((err as { code?: string }).code !== '55006' || Date.now() > deadline) throw err;
-      await sleep(100);
-    }
-  }
 }
 
 export interface Node {

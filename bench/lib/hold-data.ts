@@ -1,5 +1,6 @@
 /** What P1, P2 and P4 share: resources open around the clock, a hold's event body, the server's captured hold. */
 import { must, type Node } from './cluster';
+import { messageParts } from '../../server/db/repositories/events';
 import { readTrace, type Ctx } from './context';
 
 const EVERY_DAY = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -11,12 +12,18 @@ export async function openResource(ctx: Ctx, name: string, capacity: number, slo
   return r.id;
 }
 
-/** The event body a hold writes, at its real size (about 300 bytes). */
+/**
+ * The logical message a hold writes, at its real size (about 400 bytes), cut
+ * where the database fills in the id, times and slots (server/db/repositories/events.ts's
+ * messageParts), as a Postgres text[] literal for pgbench.
+ */
 export function holdEventData(ctx: Ctx, resourceId: string): string {
   const t = new Date(ctx.baseMs).toISOString();
-  return JSON.stringify({
-    hold: { id: '00000000-0000-4000-8000-000000000000', status: 'held', resourceIds: [resourceId], start: t, end: t, seats: 1, expiresAt: t, bookingId: null, ownerId: ctx.userId, createdAt: t },
-  });
+  const parts = messageParts((mark) => ({
+    tenantId: ctx.tenantId, type: 'hold.created', resourceIds: [resourceId],
+    data: { hold: { id: mark('id'), status: 'held', resourceIds: [resourceId], start: t, end: t, seats: 1, expiresAt: mark('expiresAt'), bookingId: null, ownerId: ctx.userId, createdAt: mark('createdAt') } },
+  }), ['id', 'expiresAt', 'createdAt']);
+  return `{${parts.map((p) => `"${p.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
 }
 
 /** pgbench variables every hold script takes. */

@@ -14,11 +14,6 @@ export interface Store {
   readPool: Queryable;
 }
 
-/** Numbers committed events and hands them on; `flush` resolves once everything committed so far is numbered. */
-export interface Outbox {
-  flush(): Promise<void>;
-}
-
 export interface CoreConfig {
   holdTtlSeconds: number;
   holdMinTtlSeconds: number;
@@ -64,7 +59,6 @@ export interface Logger {
 
 export interface CoreDeps {
   store: Store;
-  outbox: Outbox;
   /** Other nodes (absent or a no-op when the node runs alone). */
   cluster?: ClusterChannel;
   clock: Clock;

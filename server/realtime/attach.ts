@@ -1,6 +1,6 @@
 /**
  * Wires the live side of a node onto its HTTP server: Socket.IO with the
- * outbox fan-out, and the Yjs gateway over the document registry.
+ * feed's fan-out, and the Yjs gateway over the document registry.
  */
 import type { Server } from 'node:http';
 import type { Bus } from '../bus/bus';
@@ -10,7 +10,7 @@ import { DomainError } from '../core/errors';
 import { clientAddress } from '../core/services/protection';
 import type { GroupService } from '../core/services/groups';
 import type { TenantService } from '../core/services/tenants';
-import type { OutboxRelay } from '../db/outbox';
+import type { FeedEvent } from '../core/events';
 import type { Db } from '../db/pool';
 import type { Services } from '../http/routes/types';
 import { createFanout } from './fanout';
@@ -23,16 +23,15 @@ export interface RealtimeOptions {
   server: Server;
   db: Db;
   bus: Bus;
-  outbox: OutboxRelay;
   services: Services & { groups: GroupService; tenants: TenantService };
   limits: Limits;
   docs: DocRegistry;
   log: Logger;
-  /** Test hook: the node commits but never publishes (as if it died right after commit). */
-  breakPublish?: boolean;
 }
 
 export interface Realtime {
+  /** Hands a stored batch of the feed to every subscriber on every node, and to group documents (the feed decoder calls it). */
+  publish(events: FeedEvent[]): Promise<void>;
   /** Closes every live connection (Socket.IO and Yjs). */
   disconnectAll(): Promise<void>;
   /** Saves every document and releases the gateway's resources. */
@@ -41,23 +40,19 @@ export interface Realtime {
 
 /** Attaches Socket.IO, the fan-out and the Yjs gateway. */
 export function attachRealtime(opts: RealtimeOptions): Realtime {
-  const { server, db, bus, outbox, services, docs, log, limits } = opts;
+  const { server, db, bus, services, docs, log, limits } = opts;
   const io = attachSocketGateway(server, { db, bus, services, log, limits });
-  const fanout = createFanout(io, db, log);
-  outbox.setPublisher(async (events) => {
-    if (opts.breakPublish) throw new Error('publishing is broken on this node (test hook)');
-    // Without Redis an emit would reach this node's sockets only and the batch would count as
-    // published; leave it unpublished instead, so a relay sends it once Redis is back.
-    if (!bus.healthy()) throw new Error('the bus is down; events wait for it');
-    await fanout.emit(events);
-    await services.groups.onEvents(events);
-  });
+  const fanout = createFanout(io, log);
   const yjs = attachYjsGateway(server, {
     registry: docs,
     authorize: (token, docName, peer) => authorizeYjs(opts, token, docName, peer),
     log,
   });
   return {
+    async publish(events) {
+      await fanout.emit(events);
+      await services.groups.onEvents(events);
+    },
     async disconnectAll() {
       // Only this node's sockets: through the Redis adapter, io.disconnectSockets() would close every node's.
       io.local.disconnectSockets(true);

@@ -19,7 +19,6 @@ import { clientAddress, SLOTS_PER_REQUEST, type RequestClass } from '../core/ser
 import type { TenantPrincipal } from '../core/types';
 import { checkKey, fingerprintOf, idempotencyScope, runIdempotent } from '../db/idempotent';
 import type { Db } from '../db/pool';
-import { eventRepository } from '../db/repositories/events';
 import { jsonInputProblem, toProblem, validationProblem } from '../http/problem';
 import type { Services } from '../http/routes/types';
 import { publicData } from './public-view';
@@ -210,13 +209,22 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
       }
       for (const id of s.resourceIds) joining.set(id, (joining.get(id) ?? 0) + 1);
       try {
-        // The seq first: events after it may already show in the snapshot; clients dedupe by seq.
-        const seq = await eventRepository.lastSeq(db.pool);
-        let read = 0;
-        const availability = await services.availability.query(p.tenantId, { resourceIds: s.resourceIds, from: ms(s.from), to: ms(s.to), seats: 1, mode: 'all' }, (n) => (read = n));
-        if (read >= SLOTS_PER_REQUEST) await protection.charge(socket.data.ip, p, 'availability', read / SLOTS_PER_REQUEST);
-        await socket.join(s.resourceIds.map((id) => roomOf(p.tenantId, id, audienceOf(p))));
-        return { seq, availability };
+        // Rooms first, then the seq, then the snapshot: every event after the seq arrives live, and events after it
+        // may already show in the snapshot (clients dedupe by seq). The seq covers every change committed before
+        // the subscribe, so the first live event of each resource names (prevSeq) at most it, unless one was missed.
+        const rooms = s.resourceIds.map((id) => roomOf(p.tenantId, id, audienceOf(p)));
+        const already = new Set(socket.rooms);
+        await socket.join(rooms);
+        try {
+          const seq = await services.events.head();
+          let read = 0;
+          const availability = await services.availability.query(p.tenantId, { resourceIds: s.resourceIds, from: ms(s.from), to: ms(s.to), seats: 1, mode: 'all' }, (n) => (read = n));
+          if (read >= SLOTS_PER_REQUEST) await protection.charge(socket.data.ip, p, 'availability', read / SLOTS_PER_REQUEST);
+          return { seq, availability };
+        } catch (err) {
+          for (const room of rooms) if (!already.has(room)) await socket.leave(room);
+          throw err;
+        }
       } finally {
         for (const id of s.resourceIds) {
           const n = (joining.get(id) ?? 1) - 1;

@@ -1,13 +1,15 @@
 /**
- * Fault: one of two node processes is SIGKILLed while clients book through
- * both. Nothing acknowledged is lost, every committed change is in the feed
- * (numbered, in order, no gaps) and reaches a live subscriber on the survivor,
- * and the dead node's holds still expire on time, swept by the survivor.
+ * Fault: one of two node processes, the one decoding and publishing the
+ * event feed, is SIGKILLed while clients book through both. Nothing
+ * acknowledged is lost, the survivor takes the feed over, every committed
+ * change is in the feed (numbered, in order, no gaps) and reaches a live
+ * subscriber on the survivor, and the dead node's holds still expire on time,
+ * swept by the survivor.
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { client, futureWeekday, invariantViolations, isolatedDatabase, newTenant, waitFor, type TestNode } from '../helpers/node';
-import { killAll, liveClient, spawnNode, watchPool, type NodeProcess } from '../helpers/process';
+import { isFeedDecoder, killAll, liveClient, spawnNode, watchPool, type NodeProcess } from '../helpers/process';
 
 let db: Awaited<ReturnType<typeof isolatedDatabase>> | null = null;
 let pool: pg.Pool | null = null;
@@ -19,7 +21,10 @@ beforeAll(async () => {
   db = await isolatedDatabase();
   pool = watchPool(db.url);
   const env = { DATABASE_URL: db.url, REDIS_URL: inject('redisUrl') };
-  [a, b] = await Promise.all([spawnNode('kill-a', env), spawnNode('kill-b', env)]);
+  // A starts first and takes the feed's slot: the node killed below is the one that publishes.
+  a = await spawnNode('kill-a', env);
+  await waitFor(() => isFeedDecoder(a.url), 10_000, 'node A decoding the feed');
+  b = await spawnNode('kill-b', env);
 }, 120_000);
 
 afterAll(async () => {
@@ -110,6 +115,8 @@ describe('a node killed with SIGKILL under load', () => {
     }));
     // Kill while requests are in flight on A, so the test shows what happens to them.
     await waitFor(() => inFlightA >= 2, 10_000, 'requests in flight on A');
+    expect(await isFeedDecoder(a.url), 'A decodes and publishes the feed when it is killed').toBe(true);
+    expect(await isFeedDecoder(b.url)).toBe(false);
     const killed = a.kill('SIGKILL');
     killedAt = Date.now();
     await killed;
@@ -154,11 +161,12 @@ describe('a node killed with SIGKILL under load', () => {
     const overdue = await pool!.query("SELECT count(*)::int AS n FROM holds WHERE tenant_id = $1 AND status = 'held' AND expires_at < now() - interval '1.5 seconds'", [tenant.id]);
     expect(overdue.rows[0].n).toBe(0);
 
-    // Every committed event is numbered and published (the survivor numbers and rescues what the dead node left).
+    // The survivor took the feed over: every committed event is stored with its seq and emitted.
+    await waitFor(() => isFeedDecoder(b.url), 8_000, 'node B decoding the feed');
     await waitFor(async () => {
-      const r = await pool!.query('SELECT count(*) FILTER (WHERE seq IS NULL)::int AS unnumbered, count(*) FILTER (WHERE published_at IS NULL)::int AS unpublished FROM events');
-      return r.rows[0].unnumbered === 0 && r.rows[0].unpublished === 0;
-    }, 8_000, 'every event numbered and published');
+      const r = await pool!.query('SELECT c.last_seq, c.emitted_seq, (SELECT count(*)::int FROM events) AS n FROM feed_cursor c');
+      return r.rows[0].emitted_seq === r.rows[0].last_seq && r.rows[0].n === r.rows[0].last_seq;
+    }, 8_000, 'every event stored and emitted');
     const global = await pool!.query('SELECT count(*)::int AS n, max(seq)::int AS max, count(DISTINCT seq)::int AS distinct FROM events');
     expect(global.rows[0].n).toBe(global.rows[0].max);
     expect(global.rows[0].distinct).toBe(global.rows[0].n);

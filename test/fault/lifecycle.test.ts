@@ -99,7 +99,7 @@ describe('npm start with the embedded Postgres: process lifecycle', () => {
     expect(existsSync(path.join(dataDir, 'server.lock'))).toBe(true);
     // Where no parent-death signal exists, a killed server's Postgres keeps running: leave one like that.
     const ids = isRoot ? { uid: Number(execFileSync('id', ['-u', 'postgres'])), gid: Number(execFileSync('id', ['-g', 'postgres'])) } : {};
-    const stale = spawn(path.join(NATIVE, 'native/bin/postgres'), ['-D', pgDir, '-p', String(await freePort()), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], {
+    const stale = spawn(path.join(NATIVE, 'native/bin/postgres'), ['-D', pgDir, '-p', String(await freePort()), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'wal_level=logical'], {
       ...ids, detached: true, stdio: 'ignore',
     });
     others.add(stale);

@@ -9,12 +9,31 @@ import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { pgReachable, startEmbeddedPostgres, type EmbeddedHandle } from '../../server/db/embedded';
-import { migrate } from '../../server/db/migrate';
+import { dropDatabase, migrate } from '../../server/db/migrate';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
     redisUrl: string;
+  }
+}
+
+/**
+ * Drops the databases of test runs whose process is gone (killed before its
+ * teardown): each holds a replication slot, and a slot nobody reads keeps
+ * the server's WAL forever.
+ */
+async function dropLeftovers(admin: pg.Client): Promise<void> {
+  const { rows } = await admin.query("SELECT datname FROM pg_database WHERE datname ~ '^slotwise_test_[0-9]+_'");
+  for (const { datname } of rows as { datname: string }[]) {
+    const pid = Number(datname.split('_')[2]);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) await dropDatabase(admin, datname).catch(() => {});
   }
 }
 
@@ -47,6 +66,7 @@ export default async function setup(project: TestProject) {
   const name = `slotwise_test_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: withDatabase(serverUrl, 'postgres') });
   await admin.connect();
+  await dropLeftovers(admin);
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const databaseUrl = withDatabase(serverUrl, name);
@@ -59,7 +79,7 @@ export default async function setup(project: TestProject) {
   return async () => {
     const a = new pg.Client({ connectionString: withDatabase(serverUrl!, 'postgres') });
     await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await dropDatabase(a, name);
     await a.end();
     await embedded?.stop();
     if (tmp) await rm(tmp, { recursive: true, force: true });

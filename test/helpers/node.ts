@@ -6,7 +6,7 @@ import { inject } from 'vitest';
 import pg from 'pg';
 import { loadConfig } from '../../server/config';
 import type { Logger } from '../../server/core/ports';
-import { migrate } from '../../server/db/migrate';
+import { dropDatabase, migrate } from '../../server/db/migrate';
 import { createNode, type SlotwiseNode } from '../../server/node';
 import type { YjsLimits } from '../../server/realtime/yjs/limits';
 
@@ -73,7 +73,7 @@ export async function startNode(env: Record<string, string> = {}, opts: { breakP
     JWT_SECRET: 'test-jwt-secret-0123456789-0123456789-abcdef',
     HOLD_MIN_TTL_SECONDS: '1',
     SWEEP_INTERVAL_MS: '100',
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATABASE_URL: databaseUrl,
     ...ROOMY_LIMITS,
     ...env,
@@ -124,7 +124,7 @@ export async function isolatedDatabase(): Promise<{ url: string; drop(): Promise
         if (rows[0].n === 0) break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await dropDatabase(c, name);
       await c.end();
     },
   };

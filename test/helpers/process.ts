@@ -295,7 +295,7 @@ export async function ownPostgres(): Promise<PostgresProcess> {
     url,
     async start() {
       log = '';
-      const p = spawn(bin.postgres, ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], { ...ids, stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = spawn(bin.postgres, ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'wal_level=logical'], { ...ids, stdio: ['ignore', 'ignore', 'pipe'] });
       proc = p;
       exited = track(p);
       await new Promise<void>((resolve, reject) => {
@@ -378,4 +378,10 @@ export function watchPool(url: string, max = 4): pg.Pool {
   pool.on('error', () => {});
   pool.on('connect', (c) => c.on('error', () => {}));
   return pool;
+}
+
+/** True when the node at `url` is the cluster's feed decoder (its /metrics say so). */
+export async function isFeedDecoder(url: string): Promise<boolean> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return /^slotwise_feed_decoder 1$/m.test(text);
 }

@@ -82,6 +82,8 @@ beforeAll(async () => {
   const booking = await tenant.api('POST', '/v1/bookings', { resourceIds: [resourceId], start: at('11:00'), end: at('12:00'), customer });
   expect(booking.status).toBe(201);
   bookingId = booking.body.id;
+  // The feed stores events a moment after their commit; a feed read waits until it has them all.
+  expect((await tenant.api('GET', '/v1/events?after=0&limit=1')).status).toBe(200);
   before = await snapshot(t.pool, tenant.id, plusDays(at('00:00'), 30));
   expect(before.seats_taken).toBe(1);
 });

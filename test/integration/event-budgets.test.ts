@@ -34,6 +34,8 @@ async function bigEvents(n: number, tenant?: Awaited<ReturnType<typeof newTenant
     })));
     for (const b of batch) expect(b.status, b.text.slice(0, 200)).toBe(201);
   }
+  // The feed stores events a moment after their commit; a feed read waits until it has them all.
+  expect((await tenant.api('GET', '/v1/events?after=0&limit=1')).status).toBe(200);
   return { tenant, resourceId };
 }
 

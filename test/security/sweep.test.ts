@@ -692,7 +692,7 @@ describe('injection strings in every text field', () => {
 
     expect(failures).toEqual([]);
     // Tables intact: every table there, B untouched, seats add up everywhere this file wrote.
-    const tables = ['tenants', 'api_keys', 'user_tokens', 'settings', 'resources', 'schedules', 'blocks', 'slots', 'holds', 'hold_resources', 'bookings', 'booking_resources', 'events', 'event_counter', 'idempotency_keys', 'group_bookings', 'group_booking_members', 'yjs_updates'];
+    const tables = ['tenants', 'api_keys', 'user_tokens', 'settings', 'resources', 'schedules', 'blocks', 'slots', 'holds', 'hold_resources', 'bookings', 'booking_resources', 'events', 'feed_cursor', 'feed_resource_heads', 'idempotency_keys', 'group_bookings', 'group_booking_members', 'yjs_updates'];
     for (const name of tables) expect((await t.pool.query('SELECT to_regclass($1) AS t', [name])).rows[0].t, name).not.toBeNull();
     expect(await snapshot(B.id)).toEqual(bBefore);
     expect(await invariantViolations(t.pool, A.id)).toEqual([]);

@@ -1,6 +1,6 @@
 /** Bookings: direct booking, read, list, reschedule, cancel. */
 import { bookingRepository, type BookingFilter } from '../../db/repositories/bookings';
-import { eventRepository } from '../../db/repositories/events';
+import { eventRepository, messageParts } from '../../db/repositories/events';
 import type { Booking } from '../../../shared/schemas';
 import { bookingDto } from '../dto';
 import { DomainError, notFound } from '../errors';
@@ -39,8 +39,7 @@ export async function cancelBookingIn(q: Queryable, cur: BookingRow, reason: str
 }
 
 /** Builds the booking service over the core's ports. */
-export function bookingService({ store, outbox, clock, config }: CoreDeps) {
-  const flush = () => outbox.flush();
+export function bookingService({ store, clock, config }: CoreDeps) {
 
   async function visible(q: Parameters<typeof bookingRepository.get>[0], p: TenantPrincipal, id: string, lock: boolean): Promise<BookingRow> {
     const b = await bookingRepository.get(q, p.tenantId, id, lock);
@@ -63,12 +62,14 @@ export function bookingService({ store, outbox, clock, config }: CoreDeps) {
         attendees: cmd.attendees ?? [],
         metadata: cmd.metadata ?? {},
       };
-      // The event's booking, with what only the database knows (id, createdAt, updatedAt) filled in by it.
-      const event = { booking: bookingDto({ ...fields, id: '', tenantId: p.tenantId, resourceIds: [...cmd.resourceIds].sort(), status: 'confirmed',
-        version: 1, cancelReason: null, createdAt: 0, updatedAt: 0 }), holdId: null };
+      // The event, with the places of what only the database knows (id, createdAt, updatedAt, the slots' seats) marked for it.
+      const message = () => messageParts((mark) => ({ tenantId: p.tenantId, type: 'booking.confirmed', resourceIds: [...cmd.resourceIds].sort(), data: {
+        booking: { ...bookingDto({ ...fields, id: '', tenantId: p.tenantId, resourceIds: [...cmd.resourceIds].sort(), status: 'confirmed',
+          version: 1, cancelReason: null, createdAt: 0, updatedAt: 0 }), id: mark('id'), createdAt: mark('createdAt'), updatedAt: mark('updatedAt') },
+        holdId: null,
+      } }), ['id', 'createdAt', 'updatedAt']);
       const fast = config.fastPaths === false ? null : await store.autocommit(
-        (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => bookingRepository.createFast(q, p.tenantId, fields, event)),
-        flush,
+        (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => bookingRepository.createFast(q, p.tenantId, fields, message())),
       );
       const b = fast ?? (await store.tx(async (q) => {
         const resources = await liveResources(q, p.tenantId, cmd.resourceIds);
@@ -77,7 +78,7 @@ export function bookingService({ store, outbox, clock, config }: CoreDeps) {
         const row = await bookingRepository.insert(q, p.tenantId, fields);
         await eventRepository.append(q, p.tenantId, 'booking.confirmed', row.resourceIds, { booking: bookingDto(row), holdId: null });
         return row;
-      }, flush));
+      }));
       return bookingDto(b);
     },
 
@@ -123,7 +124,7 @@ export function bookingService({ store, outbox, clock, config }: CoreDeps) {
           previous: { resourceIds: cur.resourceIds, start: new Date(cur.start).toISOString(), end: new Date(cur.end).toISOString(), seats: cur.seats },
         });
         return row;
-      }, flush);
+      });
       return bookingDto(b);
     },
 
@@ -133,7 +134,7 @@ export function bookingService({ store, outbox, clock, config }: CoreDeps) {
         const cur = await visible(q, p, id, true);
         if (bookingDecision(cur, 'cancel') === 'replay') return cur;
         return cancelBookingIn(q, cur, reason);
-      }, flush);
+      });
       return bookingDto(b);
     },
   };

@@ -54,10 +54,9 @@ const keyView = (k: ApiKeyRow): ApiKey => ({ id: k.id, name: k.name, prefix: k.p
 const watchKey = (p: TenantPrincipal) => (p.kind === 'user' ? `t:${p.tokenId}` : `k:${p.keyId}`);
 
 /** Builds the credential service. `adminToken` and `jwtSecret` come from config or the settings table. */
-export function credentialService({ store, outbox, cluster, log }: CoreDeps, secrets: { adminToken: string; jwtSecret: string }) {
+export function credentialService({ store, cluster, log }: CoreDeps, secrets: { adminToken: string; jwtSecret: string }) {
   const jwtKey = new TextEncoder().encode(secrets.jwtSecret);
   const adminHash = hashKey(secrets.adminToken);
-  const flush = () => outbox.flush();
   // Key lookups are on every request: a short cache spares the round trip. A verified token means the same
   // thing until it expires or is revoked: verifying an HMAC through WebCrypto on every request showed in profiles.
   const cache = new CredentialCache({ keyTtlMs: KEY_CACHE_MS });
@@ -235,7 +234,7 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
       await store.tx(async (q) => {
         await userTokenRepository.insert(q, { id, tenantId, userId: user.userId, expiresAt: exp * 1000 });
         await eventRepository.append(q, tenantId, 'token.issued', [], { token: { id, userId: user.userId, expiresAt: iso(exp * 1000) } });
-      }, flush);
+      });
       const token = await new SignJWT({ tid: tenantId, name: user.name, role: user.role })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(user.userId)
@@ -254,7 +253,7 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
         if (!r) throw notFound(`token ${id}`);
         if (r.fresh) await eventRepository.append(q, tenantId, 'token.revoked', [], { token: { id: r.id, userId: r.userId } });
         return r;
-      }, flush);
+      });
       await announce('tokens-revoked', { tokens: [{ id: row.id, expiresAt: row.expiresAt }] });
       return { id: row.id, userId: row.userId, expiresAt: iso(row.expiresAt)!, revokedAt: iso(row.revokedAt)! };
     },
@@ -265,7 +264,7 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
         const ids = await userTokenRepository.revokeUser(q, tenantId, userId);
         if (ids.length) await eventRepository.append(q, tenantId, 'token.revoked', [], { userId, tokenIds: ids.map((t) => t.id) });
         return ids;
-      }, flush);
+      });
       if (tokens.length) await announce('tokens-revoked', { tokens });
       return { userId, revoked: tokens.map((t) => t.id) };
     },
@@ -279,7 +278,7 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
         const made = await createKeyIn(q, tenantId, name);
         await eventRepository.append(q, tenantId, 'api-key.created', [], { apiKey: keyView(made.row) });
         return made;
-      }, flush);
+      });
       return { ...keyView(row), apiKey };
     },
 
@@ -302,7 +301,7 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
         const ended = overlapSeconds === 0 ? await apiKeyRepository.revoke(q, id) : await apiKeyRepository.expireIn(q, id, overlapSeconds);
         await eventRepository.append(q, tenantId, 'api-key.rotated', [], { apiKey: keyView(ended), replacement: keyView(next.row) });
         return { old: ended, made: next };
-      }, flush);
+      });
       await announce('key-ended', { keyId: old.id, endsAt: old.revokedAt ?? old.expiresAt });
       return { ...keyView(made.row), apiKey: made.apiKey };
     },
@@ -320,7 +319,7 @@ export function credentialService({ store, outbox, cluster, log }: CoreDeps, sec
         const revoked = await apiKeyRepository.revoke(q, id);
         await eventRepository.append(q, tenantId, 'api-key.revoked', [], { apiKey: keyView(revoked) });
         return revoked;
-      }, flush);
+      });
       await announce('key-ended', { keyId: row.id, endsAt: row.revokedAt });
       return keyView(row);
     },

@@ -13,6 +13,8 @@ export interface EventLimits {
   feedMaxBytes: number;
   /** Bytes of event data one resync may carry; past them the client is told to take a fresh snapshot. */
   resyncMaxBytes: number;
+  /** How long a feed read waits for the decoder to store what committed before it. */
+  feedWaitMs: number;
 }
 
 /** A feed page carries at most this much event data by default (at least one event, whatever its size). */
@@ -22,12 +24,29 @@ export const DEFAULT_RESYNC_MAX_BYTES = 2 * 1024 * 1024;
 
 /** Builds the event feed service. */
 export function eventService({ store }: Pick<CoreDeps, 'store'>, options: Partial<EventLimits> = {}) {
-  const limits: EventLimits = { feedMaxBytes: DEFAULT_FEED_MAX_BYTES, resyncMaxBytes: DEFAULT_RESYNC_MAX_BYTES, ...options };
+  const limits: EventLimits = { feedMaxBytes: DEFAULT_FEED_MAX_BYTES, resyncMaxBytes: DEFAULT_RESYNC_MAX_BYTES, feedWaitMs: 2_000, ...options };
+
+  /** Waits until the feed holds every change committed before the call (or `feedWaitMs` passed). */
+  async function caughtUp(): Promise<void> {
+    const lsn = await eventRepository.mark(store.pool);
+    const deadline = Date.now() + limits.feedWaitMs;
+    for (let pause = 1; !(await eventRepository.storedUpTo(store.pool, lsn)); pause = Math.min(pause * 2, 25)) {
+      if (Date.now() > deadline) return;
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
   return {
     limits,
 
-    /** A tenant's events after `after`, oldest first: up to `limit`, fewer when their data passes the byte budget. */
+    /**
+     * A tenant's events after `after`, oldest first: up to `limit`, fewer when
+     * their data passes the byte budget. Every change committed before the
+     * call is in it: the read waits (up to `feedWaitMs`) for the feed decoder
+     * to pass a mark written now; past that (no decoder running) it answers
+     * with what is stored.
+     */
     async feed(tenantId: string, after: number, limit: number): Promise<{ events: Event[]; lastSeq: number }> {
+      await caughtUp();
       const { rows } = await eventRepository.page(store.pool, tenantId, after, limit, limits.feedMaxBytes);
       return {
         events: rows.map((e) => ({ seq: e.seq, type: e.type, resourceIds: e.resourceIds, data: e.data, at: new Date(e.at).toISOString() })),
@@ -37,11 +56,23 @@ export function eventService({ store }: Pick<CoreDeps, 'store'>, options: Partia
     },
 
     /**
+     * The last seq stored once every change committed before the call is
+     * stored: a subscriber's starting point (its snapshot, read after this,
+     * shows at least everything up to it).
+     */
+    async head(): Promise<number> {
+      await caughtUp();
+      return eventRepository.lastSeq(store.pool);
+    },
+
+    /**
      * The events on these resources a live client missed after `afterSeq`,
      * oldest first, or null when there are more than RESYNC_LIMIT of them or
      * their data passes the resync byte budget (the client takes a snapshot).
+     * Like the feed, it includes every change committed before the call.
      */
     async missed(tenantId: string, resourceIds: string[], afterSeq: number): Promise<EventRow[] | null> {
+      await caughtUp();
       const { rows, cut } = await eventRepository.page(store.pool, tenantId, afterSeq, RESYNC_LIMIT + 1, limits.resyncMaxBytes, resourceIds);
       return cut || rows.length > RESYNC_LIMIT ? null : rows;
     },

@@ -45,8 +45,7 @@ export function draftRequest(doc: GroupDocContent): { resourceIds: string[]; sta
 
 /** Builds the group booking service. */
 export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService) {
-  const { store, outbox, clock } = deps;
-  const flush = () => outbox.flush();
+  const { store, clock } = deps;
 
   /** Loads a group the principal may see; `organizer` demands organizer rights. */
   async function access(q: Queryable, p: TenantPrincipal, id: string, organizer: boolean, lock = false): Promise<GroupRow> {
@@ -92,7 +91,7 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
         const row = await groupRepository.insert(q, p.tenantId, cmd.title, p.kind === 'user' ? p.userId : null, [...members].map(([userId, role]) => ({ userId, role })));
         await eventRepository.append(q, p.tenantId, 'group.created', resourceIds, { group: { id: row.id, title: row.title, members: [...members.keys()] } });
         return row;
-      }, flush);
+      });
       await docs.create(g.id, { title: cmd.title, resourceIds });
       return view(store.pool, g);
     },
@@ -109,7 +108,7 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
         await groupRepository.upsertMember(q, id, userId, role);
         await eventRepository.append(q, p.tenantId, 'group.member.added', [], { groupId: id, userId, role });
         return row;
-      }, flush);
+      });
       return view(store.pool, g);
     },
 
@@ -120,7 +119,7 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
         if (!(await groupRepository.removeMember(q, id, userId))) throw notFound(`member ${userId}`);
         await eventRepository.append(q, p.tenantId, 'group.member.removed', [], { groupId: id, userId });
         return row;
-      }, flush);
+      });
       await docs.revoke(id, userId);
       return view(store.pool, g);
     },
@@ -137,7 +136,7 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
         const h = await createHoldIn(q, p, req, ttl, clock.now(), { groupBookingId: id }, deps.config.holdQuota);
         await groupRepository.setState(q, id, { status: 'held', holdId: h.id, bookingId: null });
         return { g: { ...row, status: 'held' as const, holdId: h.id }, changed: true };
-      }, flush);
+      });
       if (changed) {
         const hold = await holdRepository.get(store.pool, p.tenantId, g.holdId!);
         await docs.setServer(id, { status: 'held', holdId: g.holdId, expiresAt: hold ? iso(hold.expiresAt) : null, bookingId: null, error: null });
@@ -164,7 +163,7 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
         const b = await confirmHoldIn(q, h, { customer, attendees, metadata: { ...cmd.metadata, groupBookingId: id } }, { groupBookingId: id });
         await groupRepository.setState(q, id, { status: 'confirmed', holdId: h.id, bookingId: b.id });
         return { g: { ...row, status: 'confirmed' as const, bookingId: b.id }, changed: true };
-      }, flush);
+      });
       if (changed) await docs.setServer(id, { status: 'confirmed', bookingId: g.bookingId, expiresAt: null, error: null });
       return view(store.pool, g);
     },
@@ -185,7 +184,7 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
         }
         await groupRepository.setState(q, id, { status: 'cancelled', holdId: row.holdId, bookingId: row.bookingId });
         return { g: { ...row, status: 'cancelled' as const }, changed: true };
-      }, flush);
+      });
       if (changed) await docs.setServer(id, { status: 'cancelled', expiresAt: null, error: null });
       return view(store.pool, g);
     },

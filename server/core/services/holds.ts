@@ -1,6 +1,6 @@
 /** Holds: take seats for a while, extend, release, confirm into a booking. */
 import { bookingRepository } from '../../db/repositories/bookings';
-import { eventRepository } from '../../db/repositories/events';
+import { eventRepository, messageParts } from '../../db/repositories/events';
 import { holdRepository } from '../../db/repositories/holds';
 import type { Booking, Hold, HoldConfirm } from '../../../shared/schemas';
 import { bookingDto, holdDto } from '../dto';
@@ -92,8 +92,7 @@ export async function releaseHoldIn(q: Queryable, h: HoldRow, extra: Record<stri
 }
 
 /** Builds the hold service over the core's ports. */
-export function holdService({ store, outbox, clock, config }: CoreDeps) {
-  const flush = () => outbox.flush();
+export function holdService({ store, clock, config }: CoreDeps) {
 
   /** Reads a hold the principal may see, optionally locked. */
   async function visibleHold(q: Parameters<typeof holdRepository.get>[0], p: TenantPrincipal, id: string, lock: boolean): Promise<HoldRow> {
@@ -119,15 +118,16 @@ export function holdService({ store, outbox, clock, config }: CoreDeps) {
     async create(p: TenantPrincipal, cmd: CreateHold): Promise<Hold> {
       const ttl = ttlOf(cmd.ttlSeconds);
       const now = clock.now();
-      // The event's hold, with what only the database knows (id, createdAt, expiresAt) filled in by it.
-      const event = { hold: holdDto({ id: '', tenantId: p.tenantId, ownerId: ownerOf(p), resourceIds: [...cmd.resourceIds].sort(), start: cmd.start,
-        end: cmd.end, seats: cmd.seats, status: 'held', expiresAt: 0, bookingId: null, createdAt: 0 }) };
+      // The event, with the places of what only the database knows (id, createdAt, expiresAt, the slots' seats) marked for it.
+      const message = () => messageParts((mark) => ({ tenantId: p.tenantId, type: 'hold.created', resourceIds: [...cmd.resourceIds].sort(), data: {
+        hold: { ...holdDto({ id: '', tenantId: p.tenantId, ownerId: ownerOf(p), resourceIds: [...cmd.resourceIds].sort(), start: cmd.start,
+          end: cmd.end, seats: cmd.seats, status: 'held', expiresAt: 0, bookingId: null, createdAt: 0 }), id: mark('id'), createdAt: mark('createdAt'), expiresAt: mark('expiresAt') },
+      } }), ['id', 'expiresAt', 'createdAt']);
       // A user's holds under quotas take the general path: the quota check and the hold are one transaction.
       const fast = config.fastPaths === false || quotaApplies(p, config.holdQuota) ? null : await store.autocommit(
-        (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => holdRepository.createFast(q, p.tenantId, ownerOf(p), cmd, ttl, event)),
-        flush,
+        (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => holdRepository.createFast(q, p.tenantId, ownerOf(p), cmd, ttl, message())),
       );
-      const hold = fast ?? (await store.tx((q) => createHoldIn(q, p, cmd, ttl, now, {}, config.holdQuota), flush));
+      const hold = fast ?? (await store.tx((q) => createHoldIn(q, p, cmd, ttl, now, {}, config.holdQuota)));
       return holdDto(hold);
     },
 
@@ -146,7 +146,7 @@ export function holdService({ store, outbox, clock, config }: CoreDeps) {
         const next = { ...h, expiresAt };
         await eventRepository.append(q, p.tenantId, 'hold.extended', h.resourceIds, { hold: holdDto(next) });
         return next;
-      }, flush);
+      });
       return holdDto(hold);
     },
 
@@ -156,7 +156,7 @@ export function holdService({ store, outbox, clock, config }: CoreDeps) {
         const h = await visibleHold(q, p, id, true);
         if (holdDecision(h, 'release', clock.now()) === 'replay') return h;
         return releaseHoldIn(q, h);
-      }, flush);
+      });
       return holdDto(hold);
     },
 
@@ -170,7 +170,7 @@ export function holdService({ store, outbox, clock, config }: CoreDeps) {
           return { booking: bookingDto(existing), created: false };
         }
         return { booking: bookingDto(await confirmHoldIn(q, h, cmd)), created: true };
-      }, flush);
+      });
     },
   };
 }

@@ -16,8 +16,7 @@ import { horizonEnd, regenerateSubtree } from './slotgen';
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Builds the resource service over the core's ports. */
-export function resourceService({ store, outbox, clock, config }: CoreDeps) {
-  const flush = () => outbox.flush();
+export function resourceService({ store, clock, config }: CoreDeps) {
 
   async function load(q: Queryable, tenantId: string, id: string, lock: RowLock = false): Promise<ResourceRow> {
     const [r] = await resourceRepository.byIds(q, tenantId, [id], lock);
@@ -36,7 +35,7 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
         const row = await resourceRepository.insert(q, tenantId, { ...cmd, parentId: cmd.parentId ?? null });
         await eventRepository.append(q, tenantId, 'resource.created', [row.id], { resource: resourceDto(row) });
         return row;
-      }, flush);
+      });
       return resourceDto(r);
     },
 
@@ -82,7 +81,7 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
         }
         await eventRepository.append(q, tenantId, 'resource.updated', [id], { resource: resourceDto(row) });
         return row;
-      }, flush);
+      });
       return resourceDto(r);
     },
 
@@ -102,7 +101,7 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
         await slotRepository.delete(q, future.filter((s) => s.start >= now).map((s) => s.id));
         await eventRepository.append(q, tenantId, 'resource.archived', [id], { resource: resourceDto(row) });
         return row;
-      }, flush);
+      });
       return resourceDto(r);
     },
 
@@ -124,7 +123,7 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
         const { generatedTo, resourceId: _, ...shown } = schedule;
         await eventRepository.append(q, tenantId, 'schedule.updated', [id], { resourceId: id, schedule: shown });
         return { schedule: shown, horizon: { from: iso(win.start), to: iso(generatedTo) }, slots };
-      }, flush);
+      });
     },
 
     /** Reads the schedule of a resource. */
@@ -144,7 +143,7 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
         await regenerateSubtree(q, tenantId, id, blockWindow(start, end, clock.now()), 'block-conflict');
         await eventRepository.append(q, tenantId, 'block.created', [id], { block: blockDto(block) });
         return block;
-      }, flush);
+      });
       return blockDto(b);
     },
 
@@ -156,7 +155,7 @@ export function resourceService({ store, outbox, clock, config }: CoreDeps) {
         await regenerateSubtree(q, tenantId, block.resourceId, blockWindow(block.start, block.end, clock.now()), 'block-conflict');
         await eventRepository.append(q, tenantId, 'block.deleted', [block.resourceId], { block: blockDto(block) });
         return block;
-      }, flush);
+      });
       return blockDto(b);
     },
 

@@ -52,8 +52,12 @@ async function expireInto(q: Queryable, due: HoldRow[], slots: SlotRow[], deltas
   for (const h of due) {
     addOver(deltas, slots, h.resourceIds, h, -h.seats);
     await holdRepository.setStatus(q, h.id, 'expired');
-    await eventRepository.append(q, h.tenantId, 'hold.expired', h.resourceIds, { hold: holdDto({ ...h, status: 'expired' }) });
   }
+}
+
+/** Writes the hold.expired events of `due`, once their seats are back (each event carries the seats it left). */
+async function announceExpired(q: Queryable, due: HoldRow[]): Promise<void> {
+  for (const h of due) await eventRepository.append(q, h.tenantId, 'hold.expired', h.resourceIds, { hold: holdDto({ ...h, status: 'expired' }) });
 }
 
 /**
@@ -89,6 +93,7 @@ export async function changeSeats(q: Queryable, tenantId: string, resources: Res
   }
   if (conflicts.length > 0) throw slotUnavailable(conflicts, req.seats);
   await slotRepository.addSeats(q, deltas);
+  await announceExpired(q, due);
 }
 
 /** The 409 for seats that do not fit. */
@@ -138,6 +143,7 @@ export async function expireDueHolds(q: Queryable, limit: number): Promise<HoldR
     const deltas = new Map<number, number>();
     await expireInto(q, holds, slots, deltas);
     await slotRepository.addSeats(q, deltas);
+    await announceExpired(q, holds);
   }
   return due;
 }

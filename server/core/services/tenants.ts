@@ -9,7 +9,7 @@ import { hashKey, KEY_PREFIX, randomSecret } from './credentials';
 export { randomSecret } from './credentials';
 
 /** Builds the tenant service. */
-export function tenantService({ store, outbox }: CoreDeps) {
+export function tenantService({ store }: CoreDeps) {
   return {
     /** Creates a tenant and its first API key (shown only here). */
     async createTenant(name: string) {
@@ -19,7 +19,7 @@ export function tenantService({ store, outbox }: CoreDeps) {
         await apiKeyRepository.insert(q, t.id, hashKey(apiKey), apiKey.slice(0, 7), 'default');
         await eventRepository.append(q, t.id, 'tenant.created', [], { tenant: { id: t.id, name: t.name } });
         return t;
-      }, () => outbox.flush());
+      });
       return { id: tenant.id, name: tenant.name, apiKey, createdAt: new Date(tenant.createdAt).toISOString() };
     },
   };

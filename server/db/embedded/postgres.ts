@@ -103,7 +103,8 @@ export interface PostgresServer {
 export async function runPostgres(
   native: string, dir: string, port: number, as: RunAs | null, password: string, onExit: (why: string) => void,
 ): Promise<PostgresServer> {
-  const args = ['-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
+  // wal_level = logical: the event feed is read by logical decoding (server/db/feed.ts).
+  const args = ['-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'wal_level=logical'];
   const [cmd, argv] = orphanProof(path.join(native, 'bin', 'postgres'), args, 'INT');
   let log = '';
   let stopping = false;

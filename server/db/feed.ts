@@ -1,0 +1,330 @@
+/**
+ * The feed decoder: turns committed transactions' logical messages into the
+ * numbered event feed, and hands each stored batch to the fan-out.
+ *
+ * Every node runs one; the one that holds the database's replication slot
+ * (Postgres lets one connection stream a slot at a time) is the decoder, the
+ * others try again every `retryMs` and take over when it dies. Per group of
+ * commits received, the decoder:
+ *   1. stores the events with contiguous seqs, in commit order, in one
+ *      transaction that also moves `feed_cursor` (checked first, under its row
+ *      lock: a decoder that lost the slot and comes back stores nothing, and a
+ *      transaction already stored is skipped, so seqs never repeat or move);
+ *   2. acknowledges the WAL up to it (Postgres may then recycle it);
+ *   3. hands the batch to the publisher, which emits it once the bus is up
+ *      and records how far it got (`emitted_seq`): a new decoder re-emits what
+ *      the old one stored but may not have emitted (at least once; clients
+ *      dedupe by seq).
+ * Nothing is acknowledged before it is stored, so a decoder killed at any
+ * point loses nothing: its successor streams again from the last
+ * acknowledged position.
+ */
+import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
+import type pg from 'pg';
+import type { FeedEvent, SlotState } from '../core/events';
+import type { Logger } from '../core/ports';
+import { eventRepository, MARK_PREFIX, MESSAGE_PREFIX } from './repositories/events';
+
+/** The publication the feed streams (migration 005). */
+export const FEED_PUBLICATION = 'slotwise_feed';
+
+/** A decoded message before it has a seq. */
+interface Decoded {
+  tenantId: string;
+  type: string;
+  resourceIds: string[];
+  data: Record<string, unknown>;
+  slots: SlotState[];
+}
+
+interface CommittedTx {
+  endLsn: string;
+  at: number;
+  messages: Decoded[];
+}
+
+/** An LSN as a number that orders (X/Y: 32 + 32 bits). */
+export const lsnValue = (lsn: string): bigint => {
+  const [hi, lo] = lsn.split('/');
+  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
+};
+
+// pg-logical-replication gives commit times as microseconds since 1970 (it converts pgoutput's 2000-based ones).
+const timeOf = (us: bigint | BigInt) => Number((us as bigint) / 1000n);
+
+export interface FeedOptions {
+  /** The connection string of the database (the decoder opens a replication connection). */
+  url: string;
+  /** The replication slot (one per database; server/db/migrate.ts creates it). */
+  slot: string;
+  /** The pool the decoder stores and reads on (its own connections, not the requests'). */
+  pool: pg.Pool;
+  log: Logger;
+  /** Emits a stored batch to every subscriber; throws when it cannot (then it is retried). */
+  publish: (events: FeedEvent[]) => Promise<void>;
+  /** False while the batch could not reach the other nodes (the bus is down): the publisher waits. */
+  canPublish: () => boolean;
+  /** How often a standby node tries to take the slot, and a failed decoder restarts (ms). */
+  retryMs?: number;
+}
+
+class Fenced extends Error {}
+
+export class FeedDecoder {
+  private service: LogicalReplicationService | null = null;
+  private stopped = true;
+  private timer: NodeJS.Timeout | null = null;
+  private leading = false;
+  /** The transaction being received (between its begin and commit). */
+  private current: CommittedTx | null = null;
+  /** Committed transactions received but not stored yet. */
+  private pending: CommittedTx[] = [];
+  private storing: Promise<void> | null = null;
+  /** The cursor as this decoder last stored it (null until it leads). */
+  private cursor: { lsn: string; lastSeq: number } | null = null;
+  /** Stored events not emitted yet, oldest first (dropped if they pile up; then read back). */
+  private unsent: FeedEvent[] = [];
+  private emitted = 0;
+  private publishing: Promise<void> | null = null;
+  private emittedSaved = 0;
+  private readonly retryMs: number;
+
+  constructor(private readonly opts: FeedOptions) {
+    this.retryMs = opts.retryMs ?? 500;
+  }
+
+  /** Whether this node is the cluster's decoder, the last seq it stored and the last it emitted. */
+  state(): { leading: boolean; lastSeq: number; emitted: number } {
+    return { leading: this.leading, lastSeq: this.cursor?.lastSeq ?? 0, emitted: this.emitted };
+  }
+
+  /** Starts trying to lead (and keeps trying). */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    void this.attempt();
+    this.timer = setInterval(() => {
+      if (!this.service) void this.attempt();
+      else void this.publish();
+    }, this.retryMs);
+    this.timer.unref();
+  }
+
+  /** Stops decoding: stores and emits what was received, then releases the slot. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.storing?.catch(() => {});
+    await this.publishing?.catch(() => {});
+    await this.saveEmitted().catch(() => {});
+    await this.release();
+  }
+
+  private async release(): Promise<void> {
+    const s = this.service;
+    this.service = null;
+    this.leading = false;
+    this.current = null;
+    this.pending = [];
+    this.cursor = null;
+    this.unsent = [];
+    if (s) await s.destroy().catch(() => {});
+  }
+
+  /** One try at taking the slot and streaming it until the connection ends. */
+  private async attempt(): Promise<void> {
+    if (this.stopped || this.service) return;
+    const service = new LogicalReplicationService(
+      { connectionString: this.opts.url },
+      // Nothing is acknowledged automatically (nor on the library's timer): only what is stored.
+      { acknowledge: { auto: false, timeoutSeconds: 0 } },
+    );
+    this.service = service;
+    service.on('error', () => {});
+    service.on('start', () => void this.took());
+    service.on('data', (lsn: string, msg: any) => this.receive(msg));
+    service.on('heartbeat', (_lsn: string, _ts: number, respond: boolean) => {
+      if (respond && this.cursor) void service.acknowledge(this.cursor.lsn).catch(() => {});
+    });
+    const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [FEED_PUBLICATION], messages: true });
+    try {
+      await service.subscribe(plugin, this.opts.slot);
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      // Another node streams the slot: this one stands by.
+      if (!/is active for PID/.test(message) && !this.stopped) this.opts.log.warn({ err: message }, 'feed decoder stopped; retrying');
+    }
+    if (this.service === service) {
+      if (this.leading) this.opts.log.info({ slot: this.opts.slot }, 'feed decoder released the slot');
+      await this.release();
+    }
+  }
+
+  /** The slot is ours: read where the feed stands and re-emit what may not have gone out. */
+  private async took(): Promise<void> {
+    const { rows } = await this.opts.pool.query('SELECT lsn::text AS lsn, last_seq, emitted_seq FROM feed_cursor WHERE id');
+    this.cursor = { lsn: rows[0].lsn, lastSeq: Number(rows[0].last_seq) };
+    this.emitted = this.emittedSaved = Number(rows[0].emitted_seq);
+    this.leading = true;
+    this.opts.log.info({ slot: this.opts.slot, lastSeq: this.cursor.lastSeq, emitted: this.emitted }, 'feed decoder took the slot');
+    this.schedule();
+    void this.publish();
+  }
+
+  private receive(msg: any): void {
+    switch (msg.tag) {
+      case 'begin':
+        this.current = { endLsn: '', at: timeOf(msg.commitTime), messages: [] };
+        return;
+      case 'message': {
+        // A reader's mark: once what came before it is stored, the cursor moves to it (see eventRepository.mark).
+        if (msg.prefix === MARK_PREFIX && !msg.transactional) {
+          this.pending.push({ endLsn: msg.messageLsn, at: Date.now(), messages: [] });
+          this.schedule();
+          return;
+        }
+        if (msg.prefix !== MESSAGE_PREFIX || !this.current) return;
+        try {
+          const m = JSON.parse(Buffer.from(msg.content).toString('utf8')) as Decoded;
+          this.current.messages.push(m);
+        } catch (err) {
+          this.opts.log.error({ err: (err as Error).message }, 'an event message could not be read; it is skipped');
+        }
+        return;
+      }
+      case 'commit': {
+        const tx = this.current;
+        this.current = null;
+        if (!tx) return;
+        tx.endLsn = msg.commitEndLsn;
+        this.pending.push(tx);
+        this.schedule();
+        return;
+      }
+      default:
+    }
+  }
+
+  /** Stores what is pending, one batch at a time (commits arriving meanwhile form the next batch). */
+  private schedule(): void {
+    if (this.storing || !this.leading || this.pending.length === 0) return;
+    this.storing = (async () => {
+      await Promise.resolve();
+      try {
+        while (this.pending.length && this.leading) {
+          const batch = this.pending.splice(0, 500);
+          try {
+            await this.store(batch);
+          } catch (err) {
+            this.pending.unshift(...batch);
+            throw err;
+          }
+        }
+      } catch (err) {
+        // Stop leading; the stream restarts from the last acknowledged position (nothing stored is lost or repeated).
+        this.opts.log.warn({ err: (err as Error).message, fenced: err instanceof Fenced }, 'feed batch not stored; restarting the decoder');
+        const s = this.service;
+        this.leading = false;
+        await s?.stop().catch(() => {});
+      } finally {
+        this.storing = null;
+      }
+    })();
+  }
+
+  private async store(batch: CommittedTx[]): Promise<void> {
+    const cursor = this.cursor!;
+    const client = await this.opts.pool.connect();
+    let events: FeedEvent[] = [];
+    let next = cursor;
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query('SELECT lsn::text AS lsn, last_seq FROM feed_cursor WHERE id FOR UPDATE');
+      if (Number(rows[0].last_seq) !== cursor.lastSeq || lsnValue(rows[0].lsn) !== lsnValue(cursor.lsn)) throw new Fenced('another decoder moved the feed');
+      const stored = lsnValue(cursor.lsn);
+      const fresh = batch.filter((tx) => lsnValue(tx.endLsn) > stored);
+      const last = batch[batch.length - 1]!;
+      let seq = cursor.lastSeq;
+      const resourceIds = [...new Set(fresh.flatMap((tx) => tx.messages.flatMap((m) => m.resourceIds)))];
+      const heads = new Map<string, number>();
+      if (resourceIds.length) {
+        const h = await client.query('SELECT resource_id, seq FROM feed_resource_heads WHERE resource_id = ANY($1::uuid[])', [resourceIds]);
+        for (const r of h.rows) heads.set(r.resource_id, Number(r.seq));
+      }
+      for (const tx of fresh) {
+        for (const m of tx.messages) {
+          seq++;
+          const prevSeqs = m.resourceIds.map((id) => heads.get(id) ?? 0);
+          for (const id of m.resourceIds) heads.set(id, seq);
+          events.push({ seq, tenantId: m.tenantId, type: m.type, resourceIds: m.resourceIds, data: m.data, slots: m.slots ?? [], prevSeqs, at: tx.at });
+        }
+      }
+      if (events.length) {
+        await client.query(
+          `INSERT INTO events (seq, tenant_id, type, resource_ids, data, slots, prev_seqs, created_at)
+           SELECT seq, tenant_id, type, resource_ids, data, slots, prev_seqs, created_at
+           FROM jsonb_to_recordset($1::jsonb) AS x(seq bigint, tenant_id uuid, type text, resource_ids uuid[], data jsonb, slots jsonb, prev_seqs bigint[], created_at timestamptz)`,
+          [JSON.stringify(events.map((e) => ({
+            seq: e.seq, tenant_id: e.tenantId, type: e.type, resource_ids: e.resourceIds, data: e.data, slots: e.slots, prev_seqs: e.prevSeqs,
+            created_at: new Date(e.at).toISOString(),
+          })))],
+        );
+        const touched = [...heads.entries()].filter(([id]) => resourceIds.includes(id));
+        await client.query(
+          `INSERT INTO feed_resource_heads (resource_id, seq) SELECT * FROM unnest($1::uuid[], $2::bigint[])
+           ON CONFLICT (resource_id) DO UPDATE SET seq = EXCLUDED.seq`,
+          [touched.map(([id]) => id), touched.map(([, s]) => s)],
+        );
+      }
+      next = { lsn: lsnValue(last.endLsn) > stored ? last.endLsn : cursor.lsn, lastSeq: seq };
+      await client.query('UPDATE feed_cursor SET lsn = $1::pg_lsn, last_seq = $2 WHERE id', [next.lsn, next.lastSeq]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      events = [];
+      throw err;
+    } finally {
+      client.release();
+    }
+    this.cursor = next;
+    await this.service?.acknowledge(next.lsn).catch(() => {});
+    if (events.length) {
+      this.unsent.push(...events);
+      // A long bus outage must not hold every event in memory: past this, they are read back from the table.
+      if (this.unsent.length > 20_000) this.unsent = [];
+      void this.publish();
+    }
+  }
+
+  /** Emits stored events in seq order, from memory or (after a takeover or an outage) from the table. */
+  private publish(): Promise<void> {
+    if (this.publishing || !this.leading) return this.publishing ?? Promise.resolve();
+    this.publishing = (async () => {
+      // Settle nothing before `this.publishing` is assigned (its finally clears it).
+      await Promise.resolve();
+      try {
+        while (this.leading && this.cursor && this.emitted < this.cursor.lastSeq && this.opts.canPublish()) {
+          this.unsent = this.unsent.filter((e) => e.seq > this.emitted);
+          const batch = this.unsent[0]?.seq === this.emitted + 1 ? this.unsent.splice(0, 1000) : await eventRepository.after(this.opts.pool, this.emitted, 1000);
+          if (batch.length === 0) break;
+          await this.opts.publish(batch);
+          this.emitted = batch[batch.length - 1]!.seq;
+        }
+        if (this.emitted - this.emittedSaved > 0) await this.saveEmitted();
+      } catch (err) {
+        this.opts.log.warn({ err: (err as Error).message }, 'feed batch not emitted; retrying');
+      } finally {
+        this.publishing = null;
+      }
+    })();
+    return this.publishing;
+  }
+
+  private async saveEmitted(): Promise<void> {
+    if (!this.leading || this.emitted <= this.emittedSaved) return;
+    const upto = this.emitted;
+    await this.opts.pool.query('UPDATE feed_cursor SET emitted_seq = greatest(emitted_seq, $1) WHERE id', [upto]);
+    this.emittedSaved = upto;
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * The event feed's promises across two nodes (PRODUCT.md §2 Event, §3.3):
+ * first deliveries in seq order on every node while both nodes commit; each
+ * live event naming its resource's previous position, so a subscriber that
+ * misses one can tell and resync exactly; and an unrelated transaction left
+ * open holding back no one's events.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { io, type Socket } from 'socket.io-client';
+import { client, futureWeekday, newTenant, startCluster, waitFor } from '../helpers/node';
+import { readFeedUntil } from '../helpers/feed';
+
+const pad = (n: number) => String(n).padStart(2, '0');
+let cluster: Awaited<ReturnType<typeof startCluster>>;
+const sockets: Socket[] = [];
+
+beforeAll(async () => {
+  cluster = await startCluster(2);
+});
+afterAll(async () => {
+  for (const s of sockets) s.disconnect();
+  await cluster.stop();
+});
+
+interface Received {
+  type: string;
+  seq: number;
+  payload: any;
+}
+
+/** A socket.io-client on a node, recording every event it receives (and dropping those `lose` picks). */
+async function connect(url: string, token: string, lose: (r: Received) => boolean = () => false) {
+  const socket = io(url, { auth: { token }, transports: ['websocket'], reconnection: false });
+  sockets.push(socket);
+  const received: Received[] = [];
+  socket.onAny((type, payload) => {
+    const r = { type, seq: payload?.seq, payload };
+    if (!lose(r)) received.push(r);
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  const call = (event: string, payload: unknown) => socket.timeout(5000).emitWithAck(event, payload) as Promise<any>;
+  return { socket, received, call };
+}
+
+/** The resource → previous-seq pairs a live message names (`prevSeqs` of a domain event, `prevSeq` of availability.changed). */
+function prevsOf(r: Received): [string, number][] {
+  if (r.type === 'availability.changed') return [[r.payload.resourceId, r.payload.prevSeq]];
+  return Object.entries(r.payload.prevSeqs ?? {}) as [string, number][];
+}
+
+/**
+ * Checks what one subscriber received: first deliveries in seq order, and
+ * per resource a chain in which each message names the seq of the one before
+ * (the first names at most the seq the subscribe answered). Returns the
+ * resources whose chain broke (a missed event), which must be none here.
+ */
+function checkOrderAndChains(received: Received[], startSeq: number): { outOfOrder: number[]; broken: string[] } {
+  const outOfOrder: number[] = [];
+  let last = 0;
+  const seen = new Set<number>();
+  for (const r of received) {
+    if (typeof r.seq !== 'number' || r.type === 'availability.changed' || seen.has(r.seq)) continue;
+    seen.add(r.seq);
+    if (r.seq < last) outOfOrder.push(r.seq);
+    last = Math.max(last, r.seq);
+  }
+  const head = new Map<string, number>();
+  const broken: string[] = [];
+  for (const r of received) {
+    for (const [resourceId, prev] of prevsOf(r)) {
+      const before = head.get(resourceId);
+      // availability.changed repeats its event's seq: it names the same previous position.
+      if (before === r.seq) continue;
+      if (before === undefined ? prev > startSeq : prev !== before) broken.push(`${resourceId}@${r.seq} names ${prev}, last seen ${before ?? `≤${startSeq}`}`);
+      head.set(resourceId, r.seq);
+    }
+  }
+  return { outOfOrder, broken };
+}
+
+describe('the event feed across two nodes', () => {
+  it('delivers first in seq order on both nodes, each message naming its resource\'s previous one, while both nodes commit at once', async () => {
+    const [a, b] = cluster.nodes as [any, any];
+    const tenant = await newTenant(a);
+    const rooms = await Promise.all(Array.from({ length: 3 }, () => tenant.newResource({ capacity: 100 })));
+    const day = futureWeekday(6);
+    const sub = { resourceIds: rooms.map((r) => r.id), from: `${day}T00:00:00Z`, to: `${day}T23:59:00Z` };
+    const onA = await connect(a.url, tenant.key);
+    const onB = await connect(b.url, tenant.key);
+    const startA = (await onA.call('subscribe', sub)).seq as number;
+    const startB = (await onB.call('subscribe', sub)).seq as number;
+
+    const viaA = client(a.url, tenant.key);
+    const viaB = client(b.url, tenant.key);
+    const N = 120;
+    const answers = await Promise.all(Array.from({ length: N }, (_, i) => {
+      // Some holds span two rooms, so one event moves two chains.
+      const resourceIds = i % 5 === 0 ? [rooms[i % 3]!.id, rooms[(i + 1) % 3]!.id] : [rooms[i % 3]!.id];
+      const hour = 8 + (i % 10);
+      return (i % 2 ? viaA : viaB)('POST', '/v1/holds', { resourceIds, start: `${day}T${pad(hour)}:00:00Z`, end: `${day}T${pad(hour + 1)}:00:00Z` });
+    }));
+    expect(answers.map((r) => r.status).filter((s) => s !== 201)).toEqual([]);
+    const ids = new Set(answers.map((r) => r.body.id as string));
+
+    for (const [name, live, start] of [['A', onA, startA], ['B', onB, startB]] as const) {
+      await waitFor(() => live.received.filter((r) => r.type === 'hold.created' && ids.has(r.payload.hold.id)).length === N, 10_000, `all ${N} hold.created on node ${name}`);
+      const { outOfOrder, broken } = checkOrderAndChains(live.received, start);
+      expect(outOfOrder, `out-of-order first deliveries on node ${name}`).toEqual([]);
+      expect(broken, `broken prevSeq chains on node ${name}`).toEqual([]);
+      // Each hold's availability.changed comes with it (same seq), from the seats the event carries.
+      const created = live.received.filter((r) => r.type === 'hold.created' && ids.has(r.payload.hold.id));
+      for (const c of created) {
+        const changes = live.received.filter((r) => r.type === 'availability.changed' && r.seq === c.seq);
+        expect(changes.map((x) => x.payload.resourceId).sort()).toEqual([...c.payload.hold.resourceIds].sort());
+      }
+    }
+    // The REST feed holds the same events at the same positions.
+    const feed = await readFeedUntil(a.url, tenant.key, { after: startA, until: (ev) => ev.filter((e) => e.type === 'hold.created').length >= N });
+    const liveSeqs = onB.received.filter((r) => r.type === 'hold.created' && ids.has(r.payload.hold.id)).map((r) => r.seq).sort((x, y) => x - y);
+    expect(feed.filter((e) => e.type === 'hold.created').map((e) => e.seq)).toEqual(liveSeqs);
+  });
+
+  it('a subscriber that misses an event tells from the next one, and resync returns exactly what it missed', async () => {
+    const [a, b] = cluster.nodes as [any, any];
+    const tenant = await newTenant(a);
+    const room = await tenant.newResource({ capacity: 5 });
+    const day = futureWeekday(8);
+    // This subscriber "loses" the first hold's messages, as if the bus dropped them.
+    let lostSeq = -1;
+    const live = await connect(b.url, tenant.key, (r) => {
+      if (lostSeq === -1 && r.type === 'hold.created') lostSeq = r.seq;
+      return r.seq === lostSeq;
+    });
+    const start = (await live.call('subscribe', { resourceIds: [room.id], from: `${day}T00:00:00Z`, to: `${day}T23:59:00Z` })).seq as number;
+    const hold = (h: number) => tenant.api('POST', '/v1/holds', { resourceIds: [room.id], start: `${day}T${pad(h)}:00:00Z`, end: `${day}T${pad(h + 1)}:00:00Z` });
+    const first = await hold(9);
+    const second = await hold(10);
+    expect([first.status, second.status]).toEqual([201, 201]);
+    const next = (await waitFor(() => live.received.find((r) => r.type === 'hold.created'), 5_000, 'the second hold.created'))!;
+    expect(next.payload.hold.id).toBe(second.body.id);
+    expect(live.received.some((r) => r.payload?.hold?.id === first.body.id)).toBe(false);
+    // The gap shows: the resource's previous position is one this subscriber never saw.
+    const seenBefore = start;
+    expect(next.payload.prevSeqs[room.id]).toBe(lostSeq);
+    expect(lostSeq).toBeGreaterThan(seenBefore);
+    const resync = await live.call('resync', { afterSeq: seenBefore });
+    expect(resync.ok).toBe(true);
+    const feed = await readFeedUntil(a.url, tenant.key, { after: seenBefore, until: (ev) => ev.some((e) => e.seq === next.seq) });
+    // Exactly the room's events after what it had seen: the lost one, then the one that revealed the gap.
+    expect(resync.events.map((e: any) => e.seq)).toEqual(feed.filter((e) => e.resourceIds.includes(room.id)).map((e) => e.seq));
+    expect(resync.events.map((e: any) => e.hold?.id)).toEqual([first.body.id, second.body.id]);
+  });
+
+  it('an unrelated writing transaction left open holds back no live event and no feed read', async () => {
+    const [a, b] = cluster.nodes as [any, any];
+    const tenant = await newTenant(a);
+    const other = await newTenant(a, 'other tenant');
+    const room = await tenant.newResource({ capacity: 5 });
+    const elsewhere = await other.newResource({ capacity: 1 });
+    const day = futureWeekday(9);
+    const live = await connect(b.url, tenant.key);
+    const start = (await live.call('subscribe', { resourceIds: [room.id], from: `${day}T00:00:00Z`, to: `${day}T23:59:00Z` })).seq as number;
+    const open = await a.pool.connect();
+    try {
+      // A writing transaction (it has a transaction id and a row lock) that stays open while others commit.
+      await open.query('BEGIN');
+      await open.query('UPDATE resources SET name = name WHERE id = $1', [elsewhere.id]);
+      const holds = await Promise.all([9, 10, 11].map((h) =>
+        client(a.url, tenant.key)('POST', '/v1/holds', { resourceIds: [room.id], start: `${day}T${pad(h)}:00:00Z`, end: `${day}T${pad(h + 1)}:00:00Z` })));
+      expect(holds.map((r) => r.status)).toEqual([201, 201, 201]);
+      const ids = holds.map((r) => r.body.id);
+      await waitFor(() => ids.every((id) => live.received.some((r) => r.type === 'hold.created' && r.payload.hold.id === id)), 5_000, 'live hold.created while the transaction is open');
+      const feed = await readFeedUntil(b.url, tenant.key, { after: start, timeoutMs: 5_000, until: (ev) => ids.every((id) => ev.some((e) => e.data.hold?.id === id)) });
+      expect(feed.filter((e) => e.type === 'hold.created')).toHaveLength(3);
+      // It was open all along: everything above arrived without waiting for it.
+      const { rows } = await open.query('SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS writing');
+      expect(rows[0].writing).toBe(true);
+    } finally {
+      await open.query('ROLLBACK').catch(() => {});
+      open.release();
+    }
+  });
+});
