@@ -106,35 +106,12 @@ export const slotRepository = {
   },
 
   /**
-   * Unlocked read of slots for availability: at most `limit` rows in all.
-   * Each resource is its own index scan that stops at `limit`, and the outer
-   * LIMIT stops the loop, so an oversized query costs the database `limit`
-   * rows, not every slot it names (an `ORDER BY resource_id, start_at` over
-   * `resource_id = ANY(...)` sorted every matching row first). Without that
-   * outer ORDER BY, SQL promises no order: callers sort. Getting `limit` rows
-   * means there may be more: ask for one more than you accept.
-   */
-  async read(q: Queryable, tenantId: string, resourceIds: string[], from: number, to: number, limit: number): Promise<SlotRow[]> {
-    const { rows } = await q.query(named('slots.read',
-      `SELECT s.id, s.resource_id, s.start_at, s.end_at, s.capacity, s.seats_taken, s.blocked
-       FROM unnest($2::uuid[]) AS r(id)
-       CROSS JOIN LATERAL (
-         SELECT * FROM slots
-         WHERE tenant_id = $1 AND resource_id = r.id AND start_at < $4 AND end_at > $3 AND start_at > $3::timestamptz - ${LONGEST_SLOT}
-         ORDER BY start_at LIMIT $5
-       ) s
-       LIMIT $5`,
-      [tenantId, resourceIds, new Date(from), new Date(to), limit],
-    ));
-    return rows.map(toSlot);
-  },
-
-  /**
    * Everything an availability answer reads, in one statement: the named
    * resources (archived ones too, so the caller can say which is missing)
    * and their slots overlapping [from - pad, to + pad), where pad is the
-   * largest buffer padding (before + after) of those resources. Like `read`,
-   * it reads at most `limit + 1` slot rows in all; past `limit` it sends only
+   * largest buffer padding (before + after) of those resources. Unlocked;
+   * it reads at most `limit + 1` slot rows in all (each resource is its own index
+   * scan that stops there, and the outer LIMIT stops the loop); past `limit` it sends only
    * the count (`slots` null), so an oversized query costs the database
    * `limit + 1` index entries and this node nothing. Each resource's slots
    * come as one string of numbers (see `parseSlots`) that Postgres builds in
@@ -195,23 +172,6 @@ export const slotRepository = {
       });
     }
     return { resources, total, slots: total > limit ? null : slots };
-  },
-
-  /** How many slot rows `read` would find, counting no further than `limit`: the database counts, nothing is sent or parsed. */
-  async count(q: Queryable, tenantId: string, resourceIds: string[], from: number, to: number, limit: number): Promise<number> {
-    const { rows } = await q.query(named('slots.count',
-      `SELECT count(*)::int AS n FROM (
-         SELECT 1 FROM unnest($2::uuid[]) AS r(id)
-         CROSS JOIN LATERAL (
-           SELECT 1 FROM slots
-           WHERE tenant_id = $1 AND resource_id = r.id AND start_at < $4 AND end_at > $3 AND start_at > $3::timestamptz - ${LONGEST_SLOT}
-           LIMIT $5
-         ) s
-         LIMIT $5
-       ) x`,
-      [tenantId, resourceIds, new Date(from), new Date(to), limit],
-    ));
-    return rows[0].n;
   },
 
   /** Unlocked read of the slots overlapping each window, sorted by resource and start. */
