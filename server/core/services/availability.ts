@@ -8,11 +8,9 @@
 import { MAX_AVAILABILITY_DAYS, MAX_AVAILABILITY_RESOURCES } from '../../../shared/limits';
 import { slotRepository } from '../../db/repositories/slots';
 import type { AvailabilityCache } from './availability-cache';
-import { DomainError } from '../errors';
+import { DomainError, notFound } from '../errors';
 import type { CoreDeps } from '../ports';
-import { bookableRanges, bufferPadMs, combineOptions, freeSlots, type Range } from '../rules';
-import type { SlotRow } from '../types';
-import { liveResources } from './seats';
+import { bookableRanges, combineOptions, freeSlots, type Range } from '../rules';
 
 export interface AvailabilityQuery {
   resourceIds: string[];
@@ -46,7 +44,6 @@ export const DEFAULT_AVAILABILITY_LIMITS: Readonly<AvailabilityLimits> = {
 };
 
 const DAY = 86_400_000;
-const iso = (ms: number) => new Date(ms).toISOString();
 const limitExceeded = (limit: string, max: number, detail: string) => new DomainError('limit-exceeded', detail, { limit, max });
 
 /** The query with its resource ids deduplicated (first occurrence kept); throws `limit-exceeded` past the id or range bound. */
@@ -62,50 +59,80 @@ export function boundedQuery(query: AvailabilityQuery, limits: AvailabilityLimit
   return resourceIds.length === query.resourceIds.length ? query : { ...query, resourceIds };
 }
 
+type FreeSlot = ReturnType<typeof freeSlots>[number];
+type Option = ReturnType<typeof combineOptions>[number];
+/** An answer before rendering: times in epoch ms. */
+type Answer = { kind: 'slots'; resources: { resourceId: string; slots: FreeSlot[] }[] } | { kind: 'options'; options: Option[] };
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The answer as the API shapes it (ISO times): what `query` returns and `toJson` writes. */
+function toResult(a: Answer) {
+  if (a.kind === 'options') return { options: a.options.map((o) => ({ ...o, start: iso(o.start), end: iso(o.end) })) };
+  return { resources: a.resources.map(({ resourceId, slots }) => ({ resourceId, slots: slots.map((s) => ({ ...s, start: iso(s.start), end: iso(s.end) })) })) };
+}
+
+/**
+ * `JSON.stringify(toResult(a))`, byte for byte. Free slots (the big
+ * answers) are written straight into the text: no object per slot, and each
+ * time formatted once (a slot usually starts where the previous one ended).
+ */
+function toJson(a: Answer): string {
+  if (a.kind === 'options') return JSON.stringify(toResult(a));
+  let lastMs = NaN;
+  let lastIso = '';
+  const time = (ms: number) => (ms === lastMs ? lastIso : ((lastMs = ms), (lastIso = iso(ms))));
+  let out = '{"resources":[';
+  for (let i = 0; i < a.resources.length; i++) {
+    const { resourceId, slots } = a.resources[i]!;
+    out += `${i ? ',' : ''}{"resourceId":${JSON.stringify(resourceId)},"slots":[`;
+    for (let j = 0; j < slots.length; j++) {
+      const s = slots[j]!;
+      out += `${j ? ',' : ''}{"start":"${time(s.start)}","end":"${time(s.end)}","capacity":${s.capacity},"remaining":${s.remaining}}`;
+    }
+    out += ']}';
+  }
+  return out + ']}';
+}
+
 /** Builds the availability service; reads go to the read pool (a replica when configured). */
 export function availabilityService({ store, clock }: CoreDeps, cache?: AvailabilityCache, options: Partial<AvailabilityLimits> = {}) {
   const limits: AvailabilityLimits = { ...DEFAULT_AVAILABILITY_LIMITS, ...options };
 
-  /** Without duration: free slots per resource. With duration: options where the seats fit for that long. */
-  async function answer(tenantId: string, query: AvailabilityQuery, onRead?: (slots: number) => void) {
-    const resources = await liveResources(store.readPool, tenantId, query.resourceIds);
+  /**
+   * Without duration: free slots per resource. With duration: options where the seats fit for that long.
+   * Times stay epoch ms here; `toResult` and `toJson` render them.
+   */
+  async function answer(tenantId: string, query: AvailabilityQuery, onRead?: (slots: number) => void): Promise<Answer> {
     const duration = query.duration;
+    const durationMs = (duration ?? 0) * 60_000;
+    // One statement reads the resources and their slots; the resources' checks then run in the order they always
+    // did (missing or archived, grid, slot bound). It reads at most maxSlots + 1 rows and sends none past maxSlots.
+    const read = await slotRepository.availability(store.readPool, tenantId, query.resourceIds, query.from, query.to + durationMs, limits.maxSlots);
+    const found = new Map(read.resources.map((r) => [r.id, r]));
+    const resources = query.resourceIds.map((id) => {
+      const r = found.get(id);
+      if (!r || r.archived) throw notFound(`resource ${id}`);
+      return r;
+    });
     if (duration !== undefined) {
       const off = resources.find((r) => duration % r.slotMinutes !== 0);
       if (off) throw new DomainError('grid-misaligned', `duration must be a multiple of ${off.slotMinutes} minutes for resource ${off.id}`);
     }
+    if (read.slots === null) {
+      throw limitExceeded('availability.slots', limits.maxSlots,
+        `this answer would read more than ${limits.maxSlots} slots (its ${resources.length} resources' slots from \`from\` to \`to\`, plus the duration and buffers past \`to\`); ` +
+          `keep resources × range ÷ slot length under ${limits.maxSlots}: ask for fewer resources or a shorter range`);
+    }
+    onRead?.(read.total);
     const now = clock.now();
-    const pad = Math.max(0, ...resources.map((r) => bufferPadMs(r.rules)));
-    const durationMs = (duration ?? 0) * 60_000;
-    const from = query.from - pad;
-    const to = query.to + durationMs + pad;
-    const tooMany = () => limitExceeded('availability.slots', limits.maxSlots,
-      `this answer would read more than ${limits.maxSlots} slots (its ${resources.length} resources' slots from \`from\` to \`to\`, plus the duration and buffers past \`to\`); ` +
-        `keep resources × range ÷ slot length under ${limits.maxSlots}: ask for fewer resources or a shorter range`);
-    // When the grid alone allows more slots than an answer may read, Postgres counts them first: refusing
-    // then costs an index scan, not 20,000 rows sent and parsed (which is ~100 ms of this node's CPU).
-    const gridBound = resources.reduce((n, r) => n + (to - from) / (r.slotMinutes * 60_000) + 1, 0);
-    if (gridBound > limits.maxSlots && (await slotRepository.count(store.readPool, tenantId, query.resourceIds, from, to, limits.maxSlots + 1)) > limits.maxSlots) throw tooMany();
-    // One row more than allowed tells an oversized query apart before any rule runs on it.
-    const rows = await slotRepository.read(store.readPool, tenantId, query.resourceIds, from, to, limits.maxSlots + 1);
-    if (rows.length > limits.maxSlots) throw tooMany();
-    onRead?.(rows.length);
-    const byResource = new Map<string, SlotRow[]>(resources.map((r) => [r.id, []]));
-    for (const s of rows) byResource.get(s.resourceId)?.push(s);
-    // The rules need each resource's slots by start (linear on rows that already are).
-    for (const slots of byResource.values()) slots.sort((a, b) => a.start - b.start);
-
+    const byResource = read.slots;
     if (duration === undefined) {
-      return {
-        resources: resources.map((r) => ({
-          resourceId: r.id,
-          slots: freeSlots(r, byResource.get(r.id)!, { ...query, now }).map((s) => ({ ...s, start: iso(s.start), end: iso(s.end) })),
-        })),
-      };
+      return { kind: 'slots', resources: resources.map((r) => ({ resourceId: r.id, slots: freeSlots(r, byResource.get(r.id)!, { ...query, now }) })) };
     }
     const perResource = new Map<string, Range[]>();
     for (const r of resources) perResource.set(r.id, bookableRanges(r, byResource.get(r.id)!, { ...query, now, durationMs }));
-    return { options: combineOptions(perResource, query.mode).map((o) => ({ ...o, start: iso(o.start), end: iso(o.end) })) };
+    return { kind: 'options', options: combineOptions(perResource, query.mode) };
   }
 
   return {
@@ -116,20 +143,21 @@ export function availabilityService({ store, clock }: CoreDeps, cache?: Availabi
      * with the seq they carry). `onRead` learns how many slot rows it read
      * (what the answer cost), so the edge can charge its budget for it.
      */
-    query: (tenantId: string, query: AvailabilityQuery, onRead?: (slots: number) => void) => answer(tenantId, boundedQuery(query, limits), onRead),
+    query: async (tenantId: string, query: AvailabilityQuery, onRead?: (slots: number) => void) => toResult(await answer(tenantId, boundedQuery(query, limits), onRead)),
 
     /**
-     * `render(query(...))`, served from the node's cache while nothing it read
-     * has changed (REST answers). The rendered text's length is what the
-     * cache counts against its byte bound. `onRead` is called only when this
-     * request computed the answer (a cached one cost nothing).
+     * `render` of the answer's JSON text (`JSON.stringify(query(...))`),
+     * served from the node's cache while nothing it read has changed (REST
+     * answers). `bytes` of the rendered value is what the cache counts against
+     * its byte bound. `onRead` is called only when this request computed the
+     * answer (a cached one cost nothing).
      */
-    async rendered<T extends { text: string }>(tenantId: string, query: AvailabilityQuery, render: (result: Awaited<ReturnType<typeof answer>>) => T, onRead?: (slots: number) => void): Promise<T> {
+    async rendered<T extends { bytes: number }>(tenantId: string, query: AvailabilityQuery, render: (json: string) => T, onRead?: (slots: number) => void): Promise<T> {
       const q = boundedQuery(query, limits);
-      const compute = async () => render(await answer(tenantId, q, onRead));
+      const compute = async () => render(toJson(await answer(tenantId, q, onRead)));
       if (!cache) return compute();
       const key = [tenantId, q.resourceIds.join(','), q.from, q.to, q.duration ?? '', q.seats, q.mode].join('|');
-      return cache.through(key, tenantId, q.resourceIds, compute, (value) => value.text.length);
+      return cache.through(key, tenantId, q.resourceIds, compute, (value) => value.bytes);
     },
   };
 }

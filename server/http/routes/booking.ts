@@ -20,6 +20,22 @@ function ifMatchVersion(header: string | undefined): number {
   return Number(m[1]);
 }
 
+/**
+ * An availability answer as the route sends it, built once per computed
+ * answer (and cached with it): the UTF-8 body, its ETag and both header sets.
+ */
+function renderAvailability(json: string) {
+  const body = Buffer.from(json);
+  const etag = `W/"${createHash('sha1').update(body).digest('base64url')}"`;
+  return {
+    body,
+    etag,
+    bytes: body.byteLength,
+    ok: { ETag: etag, 'Cache-Control': 'private, no-cache', 'Content-Type': 'application/json' },
+    notModified: { ETag: etag, 'Cache-Control': 'private, no-cache' },
+  };
+}
+
 /** Registers availability, hold and booking routes. */
 export function bookingRoutes(app: App, s: Services): void {
   const r = app.openAPIRegistry;
@@ -36,16 +52,14 @@ export function bookingRoutes(app: App, s: Services): void {
     const p = requireTenantOrUser(c);
     const q = query(c, AvailabilityQuery);
     let read = 0;
-    const { text, etag } = await s.availability.rendered(p.tenantId, { ...q, from: ms(q.from), to: ms(q.to) }, (result) => {
-      const json = JSON.stringify(result);
-      return { text: json, etag: `W/"${createHash('sha1').update(json).digest('base64url')}"` };
-    }, (slots) => (read = slots));
+    const answer = await s.availability.rendered(p.tenantId, { ...q, from: ms(q.from), to: ms(q.to) }, renderAvailability, (slots) => (read = slots));
     // A big answer costs its budget more than a small one (a cached one costs nothing more).
     if (read >= SLOTS_PER_REQUEST) await s.protection.charge(c.get('ip'), p, 'availability', read / SLOTS_PER_REQUEST);
-    // A Response with plain-object headers: @hono/node-server writes it as it is, where c.header() or
-    // c.body() with several headers would build a WHATWG Headers (undici validates every header).
-    if (c.req.header('If-None-Match') === etag) return new Response(null, { status: 304, headers: { ETag: etag, 'Cache-Control': 'private, no-cache' } });
-    return new Response(text, { status: 200, headers: { ETag: etag, 'Cache-Control': 'private, no-cache', 'Content-Type': 'application/json' } });
+    // A Response with plain-object headers and a byte body: @hono/node-server writes it as it is, where c.header() or
+    // c.body() with several headers would build a WHATWG Headers (undici validates every header), and a string
+    // would be measured and encoded again on every answer.
+    if (c.req.header('If-None-Match') === answer.etag) return new Response(null, { status: 304, headers: answer.notModified });
+    return new Response(answer.body, { status: 200, headers: answer.ok });
   });
 
   describe(r, {
