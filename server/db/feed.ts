@@ -142,7 +142,10 @@ export class FeedDecoder {
     );
     this.service = service;
     service.on('error', () => {});
-    service.on('start', () => void this.took());
+    service.on('start', () => void this.took().catch((err) => {
+      this.opts.log.warn({ err: (err as Error).message }, 'feed decoder could not read its cursor; retrying');
+      void service.stop().catch(() => {});
+    }));
     service.on('data', (lsn: string, msg: any) => this.receive(msg));
     service.on('heartbeat', (_lsn: string, _ts: number, respond: boolean) => {
       if (respond && this.cursor) void service.acknowledge(this.cursor.lsn).catch(() => {});

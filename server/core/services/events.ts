@@ -24,7 +24,7 @@ export const DEFAULT_RESYNC_MAX_BYTES = 2 * 1024 * 1024;
 
 /** Builds the event feed service. */
 export function eventService({ store }: Pick<CoreDeps, 'store'>, options: Partial<EventLimits> = {}) {
-  const limits: EventLimits = { feedMaxBytes: DEFAULT_FEED_MAX_BYTES, resyncMaxBytes: DEFAULT_RESYNC_MAX_BYTES, feedWaitMs: 2_000, ...options };
+  const limits: EventLimits = { feedMaxBytes: DEFAULT_FEED_MAX_BYTES, resyncMaxBytes: DEFAULT_RESYNC_MAX_BYTES, feedWaitMs: 5_000, ...options };
 
   /** Waits until the feed holds every change committed before the call (or `feedWaitMs` passed). */
   async function caughtUp(): Promise<void> {
