@@ -27,7 +27,7 @@ import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { errorCatalogue } from '../../shared/errors';
 import { validateDraft } from '../../shared/group-doc';
-import { ADMIN_TOKEN, client, futureWeekday, invariantViolations, newTenant, waitFor, type Call } from '../helpers/node';
+import { ADMIN_TOKEN, client, futureWeekday, invariantViolations, isolatedDatabase, newTenant, waitFor, type Call } from '../helpers/node';
 import { declaredRoutes, forgeToken, poll, rawSocket, startLoggedNode, type LoggedNode, type RawSocket } from '../security/helpers';
 
 let t: LoggedNode;
@@ -110,9 +110,14 @@ async function send(r: FuzzRequest): Promise<{ status: number; type: string | nu
   return { status: res.status, type: res.headers.get('Content-Type'), text: await res.text() };
 }
 
+let db: Awaited<ReturnType<typeof isolatedDatabase>> | null = null;
+
 beforeAll(async () => {
+  // A database of its own: this node runs without Redis, so it must be the one that decodes its events for
+  // its live clients (on the shared database another file's node may hold the feed).
+  db = await isolatedDatabase();
   // A short horizon: fuzzed schedule and resource changes regenerate every slot.
-  t = await startLoggedNode({ SLOT_HORIZON_DAYS: '14' });
+  t = await startLoggedNode({ SLOT_HORIZON_DAYS: '14', DATABASE_URL: db.url });
   day = futureWeekday(5);
   tenant = await newTenant(t, 'Fuzz');
   const room = await tenant.newResource({ capacity: 5 });
@@ -133,7 +138,10 @@ beforeAll(async () => {
   ids.yjsGroup = yjsGroup.body.id;
   for (const v of Object.values(ids)) expect(v).toMatch(/^[0-9a-f-]{36}$/);
 });
-afterAll(async () => t?.stop());
+afterAll(async () => {
+  await t?.stop();
+  await db?.drop();
+});
 
 // ---- REST ------------------------------------------------------------------------------------
 

@@ -26,15 +26,31 @@ export const DEFAULT_RESYNC_MAX_BYTES = 2 * 1024 * 1024;
 export function eventService({ store }: Pick<CoreDeps, 'store'>, options: Partial<EventLimits> = {}) {
   const limits: EventLimits = { feedMaxBytes: DEFAULT_FEED_MAX_BYTES, resyncMaxBytes: DEFAULT_RESYNC_MAX_BYTES, feedWaitMs: 5_000, ...options };
 
-  /** Waits until the feed holds every change committed before the call (or `feedWaitMs` passed). */
-  async function caughtUp(): Promise<void> {
-    const lsn = await eventRepository.mark(store.pool);
-    const deadline = Date.now() + limits.feedWaitMs;
-    for (let pause = 1; !(await eventRepository.storedUpTo(store.pool, lsn)); pause = Math.min(pause * 2, 25)) {
-      if (Date.now() > deadline) return;
-      await new Promise((r) => setTimeout(r, pause));
-    }
+  /**
+   * Waits until the feed holds every change committed before the call (or
+   * `feedWaitMs` passed). Callers of the same event-loop turn share one mark
+   * (it is written after each of them arrived), so a burst of reads writes
+   * one mark, not one each.
+   */
+  let joinable: Promise<void> | null = null;
+  function caughtUp(): Promise<void> {
+    if (joinable) return joinable;
+    const batch = { done: null as Promise<void> | null };
+    batch.done = (async () => {
+      await new Promise((r) => setImmediate(r));
+      // From here on the mark may already be written: later callers need a newer one.
+      if (joinable === batch.done) joinable = null;
+      const lsn = await eventRepository.mark(store.pool);
+      const deadline = Date.now() + limits.feedWaitMs;
+      for (let pause = 1; !(await eventRepository.storedUpTo(store.pool, lsn)); pause = Math.min(pause * 2, 25)) {
+        if (Date.now() > deadline) return;
+        await new Promise((r) => setTimeout(r, pause));
+      }
+    })();
+    joinable = batch.done;
+    return batch.done;
   }
+
   return {
     limits,
 
