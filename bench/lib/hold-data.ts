@@ -28,7 +28,10 @@ export function holdEventData(ctx: Ctx, resourceId: string): string {
 
 /** pgbench variables every hold script takes. */
 export function commonVars(ctx: Ctx, resourceId: string, passPpm: number) {
-  return { tenant: ctx.tenantId, owner: ctx.userId, seats: 1, ttl: 300, data: holdEventData(ctx, resourceId), pass_ppm: passPpm };
+  const t = new Date(ctx.baseMs).toISOString();
+  // The whole event as JSON, for the minimal hold transaction's INSERT.
+  const event = JSON.stringify({ hold: { id: '00000000-0000-4000-8000-000000000000', status: 'held', resourceIds: [resourceId], start: t, end: t, seats: 1, expiresAt: t, bookingId: null, ownerId: ctx.userId, createdAt: t } });
+  return { tenant: ctx.tenantId, owner: ctx.userId, seats: 1, ttl: 300, data: holdEventData(ctx, resourceId), event, pass_ppm: passPpm };
 }
 
 export type CapturedHold = Awaited<ReturnType<typeof capturedHold>>;

@@ -17,6 +17,8 @@ export async function copyTables(pool: pg.Pool, tables: string[], prefix: string
   const copy = (t: string) => `${prefix}${t}`;
   for (const t of [...tables].reverse()) await pool.query(`DROP TABLE IF EXISTS ${copy(t)} CASCADE`);
   for (const t of tables) await pool.query(`CREATE TABLE ${copy(t)} (LIKE ${t} INCLUDING ALL)`);
+  // The minimal transaction numbers its events itself (the real table's seq is given by the feed decoder).
+  await pool.query('CREATE SEQUENCE IF NOT EXISTS bench_min_event_seq');
   for (const t of tables) {
     const { rows } = await pool.query<{ def: string }>(
       `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname`,

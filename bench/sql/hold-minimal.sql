@@ -12,7 +12,8 @@
 -- transaction of the run, a pseudo-random spread so that concurrent clients
 -- do not all write one heap page. A slot that is already full makes the
 -- UPDATE return no row and pgbench abort the run (the pool was too small).
--- Variables from -D: k=0, clients, first, pool, tenant, owner, seats, ttl, data.
+-- Variables from -D: k=0, clients, first, pool, tenant, owner, seats, ttl, event
+-- (the event's JSON; `seq` comes from a sequence, as an outbox's own numbering would).
 \set k :k + 1
 \set id :first + permute(:client_id + :clients * :k, :pool)
 BEGIN;
@@ -24,5 +25,5 @@ WITH h AS (
   VALUES (:tenant, :owner, :start_at, :end_at, :seats, 'held', now() + make_interval(secs => :ttl)) RETURNING id
 )
 INSERT INTO bench_min_hold_resources (hold_id, resource_id) SELECT id, :resource_id::uuid FROM h;
-INSERT INTO bench_min_events (tenant_id, type, resource_ids, data) VALUES (:tenant, 'hold.created', ARRAY[:resource_id::uuid], :data);
+INSERT INTO bench_min_events (seq, tenant_id, type, resource_ids, data) VALUES (nextval('bench_min_event_seq'), :tenant, 'hold.created', ARRAY[:resource_id::uuid], :event);
 COMMIT;
