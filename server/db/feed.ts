@@ -273,7 +273,8 @@ export class FeedDecoder {
             created_at: new Date(e.at).toISOString(),
           })))],
         );
-        const touched = [...heads.entries()].filter(([id]) => resourceIds.includes(id));
+        // heads holds exactly this batch's resources (read above, moved while numbering).
+        const touched = [...heads.entries()];
         await client.query(
           `INSERT INTO feed_resource_heads (resource_id, seq) SELECT * FROM unnest($1::uuid[], $2::bigint[])
            ON CONFLICT (resource_id) DO UPDATE SET seq = EXCLUDED.seq`,

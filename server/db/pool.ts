@@ -60,9 +60,9 @@ export class Db {
   readonly pool: pg.Pool;
   readonly readPool: pg.Pool;
   /**
-   * Two connections of the outbox relay's own: numbering and publishing events
-   * must not queue behind the requests waiting for the main pool (the bench
-   * saw commit → subscriber latency dominated by that wait under load).
+   * Two connections of the feed decoder's own (server/db/feed.ts): storing and
+   * publishing events must not queue behind the requests waiting for the main
+   * pool (the bench saw commit → subscriber latency dominated by that wait).
    */
   readonly relayPool: pg.Pool;
   /**
@@ -284,7 +284,7 @@ async function endPool(pool: pg.Pool): Promise<void> {
 
 /**
  * A named statement: Postgres parses and plans it once per connection instead
- * of on every call (the hot paths of holds, bookings, the outbox and
+ * of on every call (the hot paths of holds, bookings, the feed and
  * availability use these). `name` must be unique to `text`.
  */
 export function named(name: string, text: string, values: unknown[]): pg.QueryConfig {
