@@ -20,6 +20,7 @@ import type { Clock } from './core/types';
 import { feedSlotName, migrate } from './db/migrate';
 import { FeedDecoder } from './db/feed';
 import { Db } from './db/pool';
+import { PgStore } from './db/store';
 import { createBus, type Bus } from './bus/bus';
 import { RateCounters } from './bus/rate-limits';
 import { guardConnections, serverOptions } from './http/connections';
@@ -84,7 +85,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const slot = await feedSlotName(db.pool);
   const bus = createBus(config.nodeId, config.redisUrl, log);
   const deps: CoreDeps = {
-    store: db,
+    store: new PgStore(db),
     cluster: bus,
     clock,
     config: {
@@ -187,7 +188,8 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       listening = true;
       if (!opts.breakPublish) feed.start();
       // Background work runs on the background pool, which requests cannot exhaust.
-      workers = startWorkers({ db, resources: resourceService({ ...deps, store: db.background }), log, sweepMs: config.sweepIntervalMs });
+      const background = new PgStore(db, 'background');
+      workers = startWorkers({ db, background, resources: resourceService({ ...deps, store: background }), log, sweepMs: config.sweepIntervalMs });
       return (server.address() as AddressInfo).port;
     },
     async stop(opts = {}) {

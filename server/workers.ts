@@ -6,6 +6,7 @@
 import type { Logger } from './core/ports';
 import { expireDueHolds } from './core/services/seats';
 import type { ResourceService } from './core/services/resources';
+import type { Store } from './core/store';
 import type { Db } from './db/pool';
 import { userTokenRepository } from './db/repositories/credentials';
 import { idempotencyRepository } from './db/repositories/idempotency';
@@ -52,12 +53,12 @@ function loop(name: string, everyMs: number, fn: () => Promise<unknown>, log: Lo
 }
 
 /** Starts the sweeper (every `sweepMs`), the horizon extension and the key purge (hourly). */
-export function startWorkers(opts: { db: Db; resources: ResourceService; log: Logger; sweepMs: number }): Workers {
-  const { db, resources, log } = opts;
+export function startWorkers(opts: { db: Db; background: Store; resources: ResourceService; log: Logger; sweepMs: number }): Workers {
+  const { db, background, resources, log } = opts;
   const sweep = async () => {
     // Drain in batches: a burst of expiries is cleared in one tick.
     for (;;) {
-      const expired = await db.background.tx((q) => expireDueHolds(q, 200));
+      const expired = await background.tx((t) => expireDueHolds(t, 200));
       if (expired.length === 0) return;
       log.debug({ count: expired.length }, 'holds expired');
       if (expired.length < 200) return;

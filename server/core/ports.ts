@@ -1,18 +1,6 @@
 /** What the core needs from the outside world, as interfaces the composition root fills. */
-import type { Queryable } from '../db/pool';
+import type { Store } from './store';
 import type { Clock } from './types';
-
-/** Transactions and reads; the db layer implements it. */
-export interface Store {
-  /** Runs fn in a transaction (joining a request's ambient one, if any); afterCommit runs once it is durable. */
-  tx<T>(fn: (q: Queryable) => Promise<T>, afterCommit?: () => void | Promise<void>): Promise<T>;
-  /** Runs fn's self-contained statements without BEGIN/COMMIT (joining a request's ambient transaction); afterCommit runs when fn returns non-null. */
-  autocommit<T>(fn: (q: Queryable) => Promise<T | null>, afterCommit?: () => void | Promise<void>): Promise<T | null>;
-  /** Where plain writes and consistent reads go. */
-  pool: Queryable;
-  /** Where availability reads go (a replica when configured). */
-  readPool: Queryable;
-}
 
 export interface CoreConfig {
   holdTtlSeconds: number;

@@ -37,12 +37,6 @@ export function noteChange(q: Queryable, change: CommittedChange): void {
 // timestamptz and int8 come back as numbers/strings we control.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-/** What a one-statement fast path did: wrote `row`, or nothing ('conflict' with the slots in the way, or 'fallback'). */
-export type FastResult<T> =
-  | { status: 'ok'; row: T }
-  | { status: 'conflict'; conflicts: { resourceId: string; start: string; end: string; remaining: number; reason: 'blocked' | 'full' }[] }
-  | { status: 'fallback'; conflicts?: undefined };
-
 export interface DbOptions {
   readUrl?: string;
   max?: number;

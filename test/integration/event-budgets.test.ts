@@ -7,6 +7,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_FEED_MAX_BYTES, DEFAULT_RESYNC_MAX_BYTES, eventService } from '../../server/core/services/events';
+import { PgStore } from '../../server/db/store';
 import { futureWeekday, newTenant, startNode, type TestNode } from '../helpers/node';
 
 let t: TestNode;
@@ -80,13 +81,13 @@ describe('event byte budgets', () => {
 
   it('always sends the first event of a page, even when it alone passes the budget', async () => {
     const { tenant } = await bigEvents(3);
-    const small = eventService({ store: t.node.db }, { feedMaxBytes: 1_000 });
+    const small = eventService({ store: new PgStore(t.node.db) }, { feedMaxBytes: 1_000 });
     const { rows } = await t.pool.query(`SELECT seq FROM events WHERE tenant_id = $1 AND type = 'booking.confirmed' ORDER BY seq`, [tenant.id]);
     const first = Number(rows[0].seq);
     const page = await small.feed(tenant.id, first - 1, 1000);
     expect(page.events.map((e) => e.seq)).toEqual([first]);
     expect(page.lastSeq).toBe(first);
-    const two = await eventService({ store: t.node.db }, { feedMaxBytes: 2 * PAD + 4_000 }).feed(tenant.id, first - 1, 1000);
+    const two = await eventService({ store: new PgStore(t.node.db) }, { feedMaxBytes: 2 * PAD + 4_000 }).feed(tenant.id, first - 1, 1000);
     expect(two.events).toHaveLength(2);
   });
 

@@ -9,8 +9,8 @@
  * dying before it told the others. Memory is bounded by bytes (LRU), and so
  * is the bookkeeping of changes.
  */
+import type { EventRow } from '../store';
 import { LRUCache } from 'lru-cache';
-import type { EventRow } from '../../db/repositories/events';
 import type { Clock } from '../types';
 
 /** What one event changes: the named resources of a tenant, or (null) anything of it. */

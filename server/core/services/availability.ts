@@ -6,7 +6,6 @@
  * n log n in the slots read).
  */
 import { MAX_AVAILABILITY_DAYS, MAX_AVAILABILITY_RESOURCES } from '../../../shared/limits';
-import { slotRepository } from '../../db/repositories/slots';
 import type { AvailabilityCache } from './availability-cache';
 import { DomainError, notFound } from '../errors';
 import type { CoreDeps } from '../ports';
@@ -108,7 +107,7 @@ export function availabilityService({ store, clock }: CoreDeps, cache?: Availabi
     const durationMs = (duration ?? 0) * 60_000;
     // One statement reads the resources and their slots; the resources' checks then run in the order they always
     // did (missing or archived, grid, slot bound). It reads at most maxSlots + 1 rows and sends none past maxSlots.
-    const read = await slotRepository.availability(store.readPool, tenantId, query.resourceIds, query.from, query.to + durationMs, limits.maxSlots);
+    const read = await store.replica.slots.availability(tenantId, query.resourceIds, query.from, query.to + durationMs, limits.maxSlots);
     const found = new Map(read.resources.map((r) => [r.id, r]));
     const resources = query.resourceIds.map((id) => {
       const r = found.get(id);

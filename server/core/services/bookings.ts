@@ -1,12 +1,10 @@
 /** Bookings: direct booking, read, list, reschedule, cancel. */
-import { bookingRepository, type BookingFilter } from '../../db/repositories/bookings';
-import { eventRepository, messageParts } from '../../db/repositories/events';
+import type { BookingFilter, MarkedEvent, Unit } from '../store';
 import type { Booking } from '../../../shared/schemas';
 import { bookingDto } from '../dto';
 import { DomainError, notFound } from '../errors';
 import type { CoreDeps } from '../ports';
 import { bookingDecision } from '../rules';
-import type { Queryable } from '../../db/pool';
 import type { BookingRow, TenantPrincipal } from '../types';
 import { mayAccess, ownerOf } from './holds';
 import { changeSeats, checkRequestTiming, liveResources, returnSeats, takeSeatsFast } from './seats';
@@ -31,18 +29,18 @@ export interface Reschedule {
 }
 
 /** Cancels a locked, confirmed booking inside the caller's transaction. */
-export async function cancelBookingIn(q: Queryable, cur: BookingRow, reason: string | null): Promise<BookingRow> {
+export async function cancelBookingIn(q: Unit, cur: BookingRow, reason: string | null): Promise<BookingRow> {
   await returnSeats(q, cur.tenantId, cur);
-  const row = await bookingRepository.cancel(q, cur.id, reason);
-  await eventRepository.append(q, cur.tenantId, 'booking.cancelled', row.resourceIds, { booking: bookingDto(row) });
+  const row = await q.bookings.cancel(cur.id, reason);
+  await q.events.append(cur.tenantId, 'booking.cancelled', row.resourceIds, { booking: bookingDto(row) });
   return row;
 }
 
 /** Builds the booking service over the core's ports. */
 export function bookingService({ store, clock, config }: CoreDeps) {
 
-  async function visible(q: Parameters<typeof bookingRepository.get>[0], p: TenantPrincipal, id: string, lock: boolean): Promise<BookingRow> {
-    const b = await bookingRepository.get(q, p.tenantId, id, lock);
+  async function visible(q: Unit, p: TenantPrincipal, id: string, lock: boolean): Promise<BookingRow> {
+    const b = await q.bookings.get(p.tenantId, id, lock);
     if (!b || !mayAccess(p, b.ownerId)) throw notFound(`booking ${id}`);
     return b;
   }
@@ -63,20 +61,20 @@ export function bookingService({ store, clock, config }: CoreDeps) {
         metadata: cmd.metadata ?? {},
       };
       // The event, with the places of what only the database knows (id, createdAt, updatedAt, the slots' seats) marked for it.
-      const message = () => messageParts((mark) => ({ tenantId: p.tenantId, type: 'booking.confirmed', resourceIds: [...cmd.resourceIds].sort(), data: {
+      const event: MarkedEvent = { names: ['id', 'createdAt', 'updatedAt'], build: (mark) => ({ tenantId: p.tenantId, type: 'booking.confirmed', resourceIds: [...cmd.resourceIds].sort(), data: {
         booking: { ...bookingDto({ ...fields, id: '', tenantId: p.tenantId, resourceIds: [...cmd.resourceIds].sort(), status: 'confirmed',
           version: 1, cancelReason: null, createdAt: 0, updatedAt: 0 }), id: mark('id'), createdAt: mark('createdAt'), updatedAt: mark('updatedAt') },
         holdId: null,
-      } }), ['id', 'createdAt', 'updatedAt']);
+      } }) };
       const fast = config.fastPaths === false ? null : await store.autocommit(
-        (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => bookingRepository.createFast(q, p.tenantId, fields, message())),
+        (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => q.bookings.createFast(p.tenantId, fields, event)),
       );
       const b = fast ?? (await store.tx(async (q) => {
         const resources = await liveResources(q, p.tenantId, cmd.resourceIds);
         checkRequestTiming(resources, cmd, now);
         await changeSeats(q, p.tenantId, resources, cmd);
-        const row = await bookingRepository.insert(q, p.tenantId, fields);
-        await eventRepository.append(q, p.tenantId, 'booking.confirmed', row.resourceIds, { booking: bookingDto(row), holdId: null });
+        const row = await q.bookings.insert(p.tenantId, fields);
+        await q.events.append(p.tenantId, 'booking.confirmed', row.resourceIds, { booking: bookingDto(row), holdId: null });
         return row;
       }));
       return bookingDto(b);
@@ -84,13 +82,13 @@ export function bookingService({ store, clock, config }: CoreDeps) {
 
     /** Reads a booking. */
     async get(p: TenantPrincipal, id: string): Promise<Booking> {
-      return bookingDto(await visible(store.pool, p, id, false));
+      return bookingDto(await visible(store.primary, p, id, false));
     },
 
     /** Lists bookings (users see their own), oldest first, with a cursor. */
     async list(p: TenantPrincipal, filter: Omit<BookingFilter, 'ownerId'>, cursor: string | undefined, limit: number) {
       const after = decodeCursor(cursor);
-      const rows = await bookingRepository.page(store.pool, p.tenantId, { ...filter, ownerId: p.kind === 'user' ? p.userId : undefined }, after, limit + 1);
+      const rows = await store.primary.bookings.page(p.tenantId, { ...filter, ownerId: p.kind === 'user' ? p.userId : undefined }, after, limit + 1);
       const items = rows.slice(0, limit);
       const last = items[items.length - 1];
       return { items: items.map(bookingDto), nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
@@ -118,8 +116,8 @@ export function bookingService({ store, clock, config }: CoreDeps) {
           checkRequestTiming(resources, next, clock.now());
           await changeSeats(q, p.tenantId, resources, next, cur);
         }
-        const row = await bookingRepository.reschedule(q, next);
-        await eventRepository.append(q, p.tenantId, moved ? 'booking.rescheduled' : 'booking.updated', [...new Set([...cur.resourceIds, ...row.resourceIds])], {
+        const row = await q.bookings.reschedule(next);
+        await q.events.append(p.tenantId, moved ? 'booking.rescheduled' : 'booking.updated', [...new Set([...cur.resourceIds, ...row.resourceIds])], {
           booking: bookingDto(row),
           previous: { resourceIds: cur.resourceIds, start: new Date(cur.start).toISOString(), end: new Date(cur.end).toISOString(), seats: cur.seats },
         });

@@ -6,10 +6,9 @@
  * channel lost it), and live connections watching a credential (`watch`) are
  * told when it is revoked or expires, so nothing keeps working past its end.
  */
+import type { ApiKeyRow, Unit } from '../store';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
-import { apiKeyRepository, userTokenRepository, type ApiKeyRow } from '../../db/repositories/credentials';
-import { eventRepository } from '../../db/repositories/events';
 import type { ApiKey } from '../../../shared/schemas';
 import { DomainError, notFound } from '../errors';
 import type { CoreDeps } from '../ports';
@@ -141,10 +140,10 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
 
   /** Reads what was revoked since the last poll (with an overlap for transactions that committed late). */
   async function poll(): Promise<void> {
-    const now = await userTokenRepository.now(store.pool);
+    const now = await store.primary.userTokens.now();
     const since = lastPoll ? new Date(lastPoll.getTime() - POLL_OVERLAP_MS) : new Date(0);
-    tokensRevoked(await userTokenRepository.revokedSince(store.pool, since));
-    for (const k of await apiKeyRepository.changedSince(store.pool, lastPoll ? since : new Date(now.getTime() - POLL_OVERLAP_MS))) keyEnded(k.id, k.endsAt);
+    tokensRevoked(await store.primary.userTokens.revokedSince(since));
+    for (const k of await store.primary.apiKeys.changedSince(lastPoll ? since : new Date(now.getTime() - POLL_OVERLAP_MS))) keyEnded(k.id, k.endsAt);
     lastPoll = now;
     const t = Date.now();
     for (const [id, exp] of revokedTokens) if (exp < t) revokedTokens.delete(id);
@@ -155,7 +154,7 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
     const cacheKey = hash.toString('hex');
     const hit = cache.key(cacheKey);
     if (hit !== undefined) return hit && isLive(hit) ? hit : null;
-    const row = await apiKeyRepository.byHash(store.pool, hash);
+    const row = await store.primary.apiKeys.byHash(hash);
     const principal = row ? { kind: 'tenant' as const, tenantId: row.tenantId, keyId: row.id, expiresAt: row.expiresAt } : null;
     // While the cluster channel is down, revocations from other nodes arrive only through the poll: trust a lookup briefly.
     cache.rememberKey(cacheKey, principal, cluster && !cluster.healthy() ? KEY_CACHE_UNSURE_MS : KEY_CACHE_MS);
@@ -179,9 +178,9 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
   }
 
   /** Creates a key inside the caller's transaction; the secret is returned only here. */
-  async function createKeyIn(q: Parameters<typeof apiKeyRepository.insert>[0], tenantId: string, name: string) {
+  async function createKeyIn(q: Unit, tenantId: string, name: string) {
     const apiKey = KEY_PREFIX + randomSecret();
-    const row = await apiKeyRepository.insert(q, tenantId, hashKey(apiKey), apiKey.slice(0, 7), name);
+    const row = await q.apiKeys.insert(tenantId, hashKey(apiKey), apiKey.slice(0, 7), name);
     return { row, apiKey };
   }
 
@@ -232,8 +231,8 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
       const id = randomUUID();
       const exp = Math.floor(Date.now() / 1000) + (user.ttlSeconds ?? DEFAULT_TOKEN_TTL);
       await store.tx(async (q) => {
-        await userTokenRepository.insert(q, { id, tenantId, userId: user.userId, expiresAt: exp * 1000 });
-        await eventRepository.append(q, tenantId, 'token.issued', [], { token: { id, userId: user.userId, expiresAt: iso(exp * 1000) } });
+        await q.userTokens.insert({ id, tenantId, userId: user.userId, expiresAt: exp * 1000 });
+        await q.events.append(tenantId, 'token.issued', [], { token: { id, userId: user.userId, expiresAt: iso(exp * 1000) } });
       });
       const token = await new SignJWT({ tid: tenantId, name: user.name, role: user.role })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
@@ -249,9 +248,9 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
     /** Revokes one user token everywhere (idempotent); 404 when the tenant issued none with that id. */
     async revokeToken(tenantId: string, id: string) {
       const row = await store.tx(async (q) => {
-        const r = await userTokenRepository.revoke(q, tenantId, id);
+        const r = await q.userTokens.revoke(tenantId, id);
         if (!r) throw notFound(`token ${id}`);
-        if (r.fresh) await eventRepository.append(q, tenantId, 'token.revoked', [], { token: { id: r.id, userId: r.userId } });
+        if (r.fresh) await q.events.append(tenantId, 'token.revoked', [], { token: { id: r.id, userId: r.userId } });
         return r;
       });
       await announce('tokens-revoked', { tokens: [{ id: row.id, expiresAt: row.expiresAt }] });
@@ -261,8 +260,8 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
     /** Revokes every live token of a user everywhere, cutting off their live connections. */
     async revokeUserTokens(tenantId: string, userId: string) {
       const tokens = await store.tx(async (q) => {
-        const ids = await userTokenRepository.revokeUser(q, tenantId, userId);
-        if (ids.length) await eventRepository.append(q, tenantId, 'token.revoked', [], { userId, tokenIds: ids.map((t) => t.id) });
+        const ids = await q.userTokens.revokeUser(tenantId, userId);
+        if (ids.length) await q.events.append(tenantId, 'token.revoked', [], { userId, tokenIds: ids.map((t) => t.id) });
         return ids;
       });
       if (tokens.length) await announce('tokens-revoked', { tokens });
@@ -272,11 +271,11 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
     /** Creates another API key for the tenant (shown once). */
     async createKey(tenantId: string, name = 'default') {
       const { row, apiKey } = await store.tx(async (q) => {
-        if ((await apiKeyRepository.lastingCount(q, tenantId)) >= MAX_LIVE_KEYS) {
+        if ((await q.apiKeys.lastingCount(tenantId)) >= MAX_LIVE_KEYS) {
           throw new DomainError('limit-exceeded', `a tenant may have ${MAX_LIVE_KEYS} live API keys; revoke one first`, { limit: 'api-keys.tenant', max: MAX_LIVE_KEYS });
         }
         const made = await createKeyIn(q, tenantId, name);
-        await eventRepository.append(q, tenantId, 'api-key.created', [], { apiKey: keyView(made.row) });
+        await q.events.append(tenantId, 'api-key.created', [], { apiKey: keyView(made.row) });
         return made;
       });
       return { ...keyView(row), apiKey };
@@ -284,7 +283,7 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
 
     /** A page of the tenant's keys (never the secrets). */
     async listKeys(tenantId: string, cursor: string | undefined, limit: number) {
-      const rows = await apiKeyRepository.page(store.pool, tenantId, decodeCursor(cursor), limit + 1);
+      const rows = await store.primary.apiKeys.page(tenantId, decodeCursor(cursor), limit + 1);
       const items = rows.slice(0, limit);
       return { items: items.map(keyView), nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1]!) : null };
     },
@@ -292,14 +291,14 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
     /** Issues a replacement key; the old one keeps working for `overlapSeconds` (0: stops at once). */
     async rotateKey(tenantId: string, id: string, overlapSeconds = DEFAULT_OVERLAP_SECONDS) {
       const { old, made } = await store.tx(async (q) => {
-        const current = await apiKeyRepository.get(q, tenantId, id, true);
+        const current = await q.apiKeys.get(tenantId, id, true);
         if (!current) throw notFound(`API key ${id}`);
         if (current.revokedAt !== null || (current.expiresAt !== null && current.expiresAt <= Date.now())) {
           throw new DomainError('api-key-inactive', `API key ${id} is revoked or expired; rotate a live key`);
         }
         const next = await createKeyIn(q, tenantId, current.name);
-        const ended = overlapSeconds === 0 ? await apiKeyRepository.revoke(q, id) : await apiKeyRepository.expireIn(q, id, overlapSeconds);
-        await eventRepository.append(q, tenantId, 'api-key.rotated', [], { apiKey: keyView(ended), replacement: keyView(next.row) });
+        const ended = overlapSeconds === 0 ? await q.apiKeys.revoke(id) : await q.apiKeys.expireIn(id, overlapSeconds);
+        await q.events.append(tenantId, 'api-key.rotated', [], { apiKey: keyView(ended), replacement: keyView(next.row) });
         return { old: ended, made: next };
       });
       await announce('key-ended', { keyId: old.id, endsAt: old.revokedAt ?? old.expiresAt });
@@ -309,15 +308,15 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
     /** Revokes a key at once, everywhere (idempotent); 409 when it is the tenant's last live key. */
     async revokeKey(tenantId: string, id: string) {
       const row = await store.tx(async (q) => {
-        const current = await apiKeyRepository.get(q, tenantId, id, true);
+        const current = await q.apiKeys.get(tenantId, id, true);
         if (!current) throw notFound(`API key ${id}`);
         if (current.revokedAt !== null) return current;
         // A key rotated away (expiring) does not count: after its overlap the tenant would have none.
-        if ((await apiKeyRepository.lastingCount(q, tenantId, id)) === 0) {
+        if ((await q.apiKeys.lastingCount(tenantId, id)) === 0) {
           throw new DomainError('last-api-key', 'this is the tenant\'s last lasting API key (the others are revoked or expiring): create or rotate to another one first');
         }
-        const revoked = await apiKeyRepository.revoke(q, id);
-        await eventRepository.append(q, tenantId, 'api-key.revoked', [], { apiKey: keyView(revoked) });
+        const revoked = await q.apiKeys.revoke(id);
+        await q.events.append(tenantId, 'api-key.revoked', [], { apiKey: keyView(revoked) });
         return revoked;
       });
       await announce('key-ended', { keyId: row.id, endsAt: row.revokedAt });

@@ -3,9 +3,9 @@
  * as by count: an event's data may be tens of KiB (booking metadata), so a
  * thousand of them would be tens of MiB held and sent at once.
  */
+import type { EventRow } from '../store';
 import { RESYNC_LIMIT } from '../../../shared/live';
 import type { Event } from '../../../shared/schemas';
-import { eventRepository, type EventRow } from '../../db/repositories/events';
 import type { CoreDeps } from '../ports';
 
 export interface EventLimits {
@@ -40,9 +40,9 @@ export function eventService({ store }: Pick<CoreDeps, 'store'>, options: Partia
       await new Promise((r) => setImmediate(r));
       // From here on the mark may already be written: later callers need a newer one.
       if (joinable === batch.done) joinable = null;
-      const lsn = await eventRepository.mark(store.pool);
+      const lsn = await store.primary.events.mark();
       const deadline = Date.now() + limits.feedWaitMs;
-      for (let pause = 1; !(await eventRepository.storedUpTo(store.pool, lsn)); pause = Math.min(pause * 2, 25)) {
+      for (let pause = 1; !(await store.primary.events.storedUpTo(lsn)); pause = Math.min(pause * 2, 25)) {
         if (Date.now() > deadline) return;
         await new Promise((r) => setTimeout(r, pause));
       }
@@ -63,7 +63,7 @@ export function eventService({ store }: Pick<CoreDeps, 'store'>, options: Partia
      */
     async feed(tenantId: string, after: number, limit: number): Promise<{ events: Event[]; lastSeq: number }> {
       await caughtUp();
-      const { rows } = await eventRepository.page(store.pool, tenantId, after, limit, limits.feedMaxBytes);
+      const { rows } = await store.primary.events.page(tenantId, after, limit, limits.feedMaxBytes);
       return {
         events: rows.map((e) => ({ seq: e.seq, type: e.type, resourceIds: e.resourceIds, data: e.data, at: new Date(e.at).toISOString() })),
         // The last event sent, not the last that exists: the reader resumes right after what it got.
@@ -78,7 +78,7 @@ export function eventService({ store }: Pick<CoreDeps, 'store'>, options: Partia
      */
     async head(): Promise<number> {
       await caughtUp();
-      return eventRepository.lastSeq(store.pool);
+      return store.primary.events.lastSeq();
     },
 
     /**
@@ -89,7 +89,7 @@ export function eventService({ store }: Pick<CoreDeps, 'store'>, options: Partia
      */
     async missed(tenantId: string, resourceIds: string[], afterSeq: number): Promise<EventRow[] | null> {
       await caughtUp();
-      const { rows, cut } = await eventRepository.page(store.pool, tenantId, afterSeq, RESYNC_LIMIT + 1, limits.resyncMaxBytes, resourceIds);
+      const { rows, cut } = await store.primary.events.page(tenantId, afterSeq, RESYNC_LIMIT + 1, limits.resyncMaxBytes, resourceIds);
       return cut || rows.length > RESYNC_LIMIT ? null : rows;
     },
   };

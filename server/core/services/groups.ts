@@ -5,11 +5,7 @@
  * group row (so two organizers holding at once get one hold), and write the
  * outcome into the document's server map.
  */
-import { bookingRepository } from '../../db/repositories/bookings';
-import { eventRepository, type EventRow } from '../../db/repositories/events';
-import { groupRepository, type GroupRole, type GroupRow } from '../../db/repositories/groups';
-import { holdRepository } from '../../db/repositories/holds';
-import type { Queryable } from '../../db/pool';
+import type { EventRow, GroupRole, GroupRow, Unit } from '../store';
 import { docName, groupIdOf } from '../../../shared/doc-names';
 import type { GroupBooking, GroupBookingCreate } from '../../../shared/schemas';
 import { bookingDto, holdDto } from '../dto';
@@ -48,23 +44,23 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
   const { store, clock } = deps;
 
   /** Loads a group the principal may see; `organizer` demands organizer rights. */
-  async function access(q: Queryable, p: TenantPrincipal, id: string, organizer: boolean, lock = false): Promise<GroupRow> {
-    const g = await groupRepository.get(q, p.tenantId, id, lock);
+  async function access(q: Unit, p: TenantPrincipal, id: string, organizer: boolean, lock = false): Promise<GroupRow> {
+    const g = await q.groups.get(p.tenantId, id, lock);
     if (!g) throw notFound(`group booking ${id}`);
     if (p.kind === 'user') {
-      const role = await groupRepository.roleOf(q, p.tenantId, id, p.userId);
+      const role = await q.groups.roleOf(p.tenantId, id, p.userId);
       if (!role) throw notFound(`group booking ${id}`);
       if (organizer && role !== 'organizer') throw new DomainError('forbidden', 'only organizers may do this');
     }
     return g;
   }
 
-  async function view(q: Queryable, g: GroupRow): Promise<GroupBooking> {
+  async function view(q: Unit, g: GroupRow): Promise<GroupBooking> {
     const [members, document, hold, booking] = await Promise.all([
-      groupRepository.members(q, g.id),
+      q.groups.members(g.id),
       docs.read(g.id),
-      g.holdId ? holdRepository.get(q, g.tenantId, g.holdId) : null,
-      g.bookingId ? bookingRepository.get(q, g.tenantId, g.bookingId) : null,
+      g.holdId ? q.holds.get(g.tenantId, g.holdId) : null,
+      g.bookingId ? q.bookings.get(g.tenantId, g.bookingId) : null,
     ]);
     return {
       id: g.id,
@@ -88,45 +84,45 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
       if (p.kind === 'user') members.set(p.userId, 'organizer');
       const resourceIds = cmd.resourceIds ?? [];
       const g = await store.tx(async (q) => {
-        const row = await groupRepository.insert(q, p.tenantId, cmd.title, p.kind === 'user' ? p.userId : null, [...members].map(([userId, role]) => ({ userId, role })));
-        await eventRepository.append(q, p.tenantId, 'group.created', resourceIds, { group: { id: row.id, title: row.title, members: [...members.keys()] } });
+        const row = await q.groups.insert(p.tenantId, cmd.title, p.kind === 'user' ? p.userId : null, [...members].map(([userId, role]) => ({ userId, role })));
+        await q.events.append(p.tenantId, 'group.created', resourceIds, { group: { id: row.id, title: row.title, members: [...members.keys()] } });
         return row;
       });
       await docs.create(g.id, { title: cmd.title, resourceIds });
-      return view(store.pool, g);
+      return view(store.primary, g);
     },
 
     /** The document snapshot and server state, for members. */
     async get(p: TenantPrincipal, id: string): Promise<GroupBooking> {
-      return view(store.pool, await access(store.pool, p, id, false));
+      return view(store.primary, await access(store.primary, p, id, false));
     },
 
     /** Adds a member or changes their role (organizers). */
     async addMember(p: TenantPrincipal, id: string, userId: string, role: GroupRole): Promise<GroupBooking> {
       const g = await store.tx(async (q) => {
         const row = await access(q, p, id, true, true);
-        await groupRepository.upsertMember(q, id, userId, role);
-        await eventRepository.append(q, p.tenantId, 'group.member.added', [], { groupId: id, userId, role });
+        await q.groups.upsertMember(id, userId, role);
+        await q.events.append(p.tenantId, 'group.member.added', [], { groupId: id, userId, role });
         return row;
       });
-      return view(store.pool, g);
+      return view(store.primary, g);
     },
 
     /** Removes a member (organizers) and disconnects their live connections on every node. */
     async removeMember(p: TenantPrincipal, id: string, userId: string): Promise<GroupBooking> {
       const g = await store.tx(async (q) => {
         const row = await access(q, p, id, true, true);
-        if (!(await groupRepository.removeMember(q, id, userId))) throw notFound(`member ${userId}`);
-        await eventRepository.append(q, p.tenantId, 'group.member.removed', [], { groupId: id, userId });
+        if (!(await q.groups.removeMember(id, userId))) throw notFound(`member ${userId}`);
+        await q.events.append(p.tenantId, 'group.member.removed', [], { groupId: id, userId });
         return row;
       });
       await docs.revoke(id, userId);
-      return view(store.pool, g);
+      return view(store.primary, g);
     },
 
     /** Holds seats for the converged draft; concurrent calls share one hold. */
     async hold(p: TenantPrincipal, id: string, ttlSeconds?: number): Promise<GroupBooking> {
-      await access(store.pool, p, id, true);
+      await access(store.primary, p, id, true);
       const req = draftRequest(await docs.read(id));
       const ttl = holds.ttlOf(ttlSeconds);
       const { g, changed } = await store.tx(async (q) => {
@@ -134,19 +130,19 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
         if (row.status === 'held') return { g: row, changed: false };
         if (row.status !== 'draft' && row.status !== 'expired') throw new DomainError('group-state', `the group booking is ${row.status}`);
         const h = await createHoldIn(q, p, req, ttl, clock.now(), { groupBookingId: id }, deps.config.holdQuota);
-        await groupRepository.setState(q, id, { status: 'held', holdId: h.id, bookingId: null });
+        await q.groups.setState(id, { status: 'held', holdId: h.id, bookingId: null });
         return { g: { ...row, status: 'held' as const, holdId: h.id }, changed: true };
       });
       if (changed) {
-        const hold = await holdRepository.get(store.pool, p.tenantId, g.holdId!);
+        const hold = await store.primary.holds.get(p.tenantId, g.holdId!);
         await docs.setServer(id, { status: 'held', holdId: g.holdId, expiresAt: hold ? iso(hold.expiresAt) : null, bookingId: null, error: null });
       }
-      return view(store.pool, g);
+      return view(store.primary, g);
     },
 
     /** Converts the group's hold into a booking with one seat per participant (or `seats`). */
     async confirm(p: TenantPrincipal, id: string, cmd: { customer?: { name: string; email: string }; metadata?: Record<string, unknown> }): Promise<GroupBooking> {
-      await access(store.pool, p, id, true);
+      await access(store.primary, p, id, true);
       const doc = await docs.read(id);
       const attendees = Object.values(doc.participants).map((x) => ({
         name: typeof x.name === 'string' ? x.name : 'participant',
@@ -156,16 +152,16 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
         const row = await access(q, p, id, true, true);
         if (row.status === 'confirmed') return { g: row, changed: false };
         if (row.status !== 'held' || !row.holdId) throw new DomainError('group-state', `the group booking is ${row.status}; hold it first`);
-        const h = await holdRepository.get(q, p.tenantId, row.holdId, true);
+        const h = await q.holds.get(p.tenantId, row.holdId, true);
         if (!h) throw notFound(`hold ${row.holdId}`);
         holdDecision(h, 'confirm', clock.now());
         const customer = cmd.customer ?? { name: p.kind === 'user' ? p.name : row.title, email: attendees.find((a) => a.email)?.email ?? '' };
         const b = await confirmHoldIn(q, h, { customer, attendees, metadata: { ...cmd.metadata, groupBookingId: id } }, { groupBookingId: id });
-        await groupRepository.setState(q, id, { status: 'confirmed', holdId: h.id, bookingId: b.id });
+        await q.groups.setState(id, { status: 'confirmed', holdId: h.id, bookingId: b.id });
         return { g: { ...row, status: 'confirmed' as const, bookingId: b.id }, changed: true };
       });
       if (changed) await docs.setServer(id, { status: 'confirmed', bookingId: g.bookingId, expiresAt: null, error: null });
-      return view(store.pool, g);
+      return view(store.primary, g);
     },
 
     /** Releases the group's hold or cancels its booking. */
@@ -174,26 +170,26 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
         const row = await access(q, p, id, true, true);
         if (row.status === 'cancelled') return { g: row, changed: false };
         if (row.status === 'held' && row.holdId) {
-          const h = await holdRepository.get(q, p.tenantId, row.holdId, true);
+          const h = await q.holds.get(p.tenantId, row.holdId, true);
           if (h && holdDecision(h, 'release', clock.now()) === 'proceed') await releaseHoldIn(q, h, { groupBookingId: id });
         } else if (row.status === 'confirmed' && row.bookingId) {
-          const b = await bookingRepository.get(q, p.tenantId, row.bookingId, true);
+          const b = await q.bookings.get(p.tenantId, row.bookingId, true);
           if (b && b.status === 'confirmed') await cancelBookingIn(q, b, reason);
         } else {
-          await eventRepository.append(q, p.tenantId, 'group.cancelled', [], { groupId: id });
+          await q.events.append(p.tenantId, 'group.cancelled', [], { groupId: id });
         }
-        await groupRepository.setState(q, id, { status: 'cancelled', holdId: row.holdId, bookingId: row.bookingId });
+        await q.groups.setState(id, { status: 'cancelled', holdId: row.holdId, bookingId: row.bookingId });
         return { g: { ...row, status: 'cancelled' as const }, changed: true };
       });
       if (changed) await docs.setServer(id, { status: 'cancelled', expiresAt: null, error: null });
-      return view(store.pool, g);
+      return view(store.primary, g);
     },
 
     /** Marks groups whose hold expired; runs where the expiry event is published (once per event). */
     async onEvents(events: EventRow[]): Promise<void> {
       const expired = events.filter((e) => e.type === 'hold.expired').map((e) => (e.data.hold as { id: string }).id);
       if (expired.length === 0) return;
-      const ids = await groupRepository.expireByHolds(store.pool, expired);
+      const ids = await store.primary.groups.expireByHolds(expired);
       for (const id of ids) await docs.setServer(id, { status: 'expired', expiresAt: null, error: 'the hold expired before it was confirmed' });
     },
 
@@ -202,10 +198,10 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
       if (!principal || principal.kind === 'admin') return { close: 4401 };
       const groupId = groupIdOf(name);
       if (!groupId) return { close: 4404 };
-      const g = await groupRepository.get(store.pool, principal.tenantId, groupId);
+      const g = await store.primary.groups.get(principal.tenantId, groupId);
       if (!g) return { close: 4404 };
       if (principal.kind === 'tenant') return { userId: `tenant:${principal.tenantId}`, role: 'organizer' };
-      const role = await groupRepository.roleOf(store.pool, principal.tenantId, g.id, principal.userId);
+      const role = await store.primary.groups.roleOf(principal.tenantId, g.id, principal.userId);
       return role ? { userId: principal.userId, role } : { close: 4403 };
     },
   };

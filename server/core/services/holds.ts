@@ -1,13 +1,10 @@
 /** Holds: take seats for a while, extend, release, confirm into a booking. */
-import { bookingRepository } from '../../db/repositories/bookings';
-import { eventRepository, messageParts } from '../../db/repositories/events';
-import { holdRepository } from '../../db/repositories/holds';
+import type { MarkedEvent, Unit } from '../store';
 import type { Booking, Hold, HoldConfirm } from '../../../shared/schemas';
 import { bookingDto, holdDto } from '../dto';
 import { DomainError, notFound } from '../errors';
 import type { CoreConfig, CoreDeps } from '../ports';
 import { extendedExpiry, holdDecision } from '../rules';
-import type { Queryable } from '../../db/pool';
 import type { BookingRow, HoldRow, TenantPrincipal } from '../types';
 import { changeSeats, checkRequestTiming, liveResources, returnSeats, takeSeatsFast } from './seats';
 
@@ -36,9 +33,9 @@ const quotaApplies = (p: TenantPrincipal, quota?: HoldQuota): quota is HoldQuota
  * serializes per user): live holds at once, and holds of the same slot within
  * the re-hold window. Throws 429 hold-quota naming the limit.
  */
-async function checkQuota(q: Queryable, p: TenantPrincipal, cmd: CreateHold, quota: HoldQuota): Promise<void> {
+async function checkQuota(q: Unit, p: TenantPrincipal, cmd: CreateHold, quota: HoldQuota): Promise<void> {
   if (p.kind !== 'user') return;
-  const seen = await holdRepository.quotaOf(q, p.tenantId, p.userId, cmd, quota.reholdWindowSeconds);
+  const seen = await q.holds.quotaOf(p.tenantId, p.userId, cmd, quota.reholdWindowSeconds);
   const wait = (at: number | null) => (at === null ? undefined : Math.max(1, Math.ceil((at - seen.now) / 1000)));
   if (quota.perUser > 0 && seen.live >= quota.perUser) {
     throw new DomainError('hold-quota', `a user may have ${quota.perUser} live holds at once; confirm or release one first`, {
@@ -53,20 +50,20 @@ async function checkQuota(q: Queryable, p: TenantPrincipal, cmd: CreateHold, quo
 }
 
 /** Creates a hold inside the caller's transaction (shared by holds and group bookings); `quota` applies to user tokens. */
-export async function createHoldIn(q: Queryable, p: TenantPrincipal, cmd: CreateHold, ttlSeconds: number, now: number, extra: Record<string, unknown> = {}, quota?: HoldQuota): Promise<HoldRow> {
+export async function createHoldIn(q: Unit, p: TenantPrincipal, cmd: CreateHold, ttlSeconds: number, now: number, extra: Record<string, unknown> = {}, quota?: HoldQuota): Promise<HoldRow> {
   if (quotaApplies(p, quota)) await checkQuota(q, p, cmd, quota);
   const resources = await liveResources(q, p.tenantId, cmd.resourceIds);
   checkRequestTiming(resources, cmd, now);
   await changeSeats(q, p.tenantId, resources, cmd);
-  const h = await holdRepository.insert(q, p.tenantId, ownerOf(p), cmd, ttlSeconds);
-  await eventRepository.append(q, p.tenantId, 'hold.created', h.resourceIds, { hold: holdDto(h), ...extra });
+  const h = await q.holds.insert(p.tenantId, ownerOf(p), cmd, ttlSeconds);
+  await q.events.append(p.tenantId, 'hold.created', h.resourceIds, { hold: holdDto(h), ...extra });
   return h;
 }
 
 /** Confirms a locked, live hold into a booking inside the caller's transaction. */
-export async function confirmHoldIn(q: Queryable, h: HoldRow, cmd: HoldConfirm, extra: Record<string, unknown> = {}): Promise<BookingRow> {
+export async function confirmHoldIn(q: Unit, h: HoldRow, cmd: HoldConfirm, extra: Record<string, unknown> = {}): Promise<BookingRow> {
   // The seats stay taken: they move from the hold to the booking.
-  const b = await bookingRepository.insert(q, h.tenantId, {
+  const b = await q.bookings.insert(h.tenantId, {
     holdId: h.id,
     ownerId: h.ownerId,
     resourceIds: h.resourceIds,
@@ -77,17 +74,17 @@ export async function confirmHoldIn(q: Queryable, h: HoldRow, cmd: HoldConfirm, 
     attendees: cmd.attendees ?? [],
     metadata: cmd.metadata ?? {},
   });
-  await holdRepository.setStatus(q, h.id, 'confirmed', b.id);
-  await eventRepository.append(q, h.tenantId, 'booking.confirmed', b.resourceIds, { booking: bookingDto(b), holdId: h.id, ...extra });
+  await q.holds.setStatus(h.id, 'confirmed', b.id);
+  await q.events.append(h.tenantId, 'booking.confirmed', b.resourceIds, { booking: bookingDto(b), holdId: h.id, ...extra });
   return b;
 }
 
 /** Releases a locked, live hold inside the caller's transaction. */
-export async function releaseHoldIn(q: Queryable, h: HoldRow, extra: Record<string, unknown> = {}): Promise<HoldRow> {
+export async function releaseHoldIn(q: Unit, h: HoldRow, extra: Record<string, unknown> = {}): Promise<HoldRow> {
   await returnSeats(q, h.tenantId, h);
-  await holdRepository.setStatus(q, h.id, 'released');
+  await q.holds.setStatus(h.id, 'released');
   const next: HoldRow = { ...h, status: 'released' };
-  await eventRepository.append(q, h.tenantId, 'hold.released', h.resourceIds, { hold: holdDto(next), ...extra });
+  await q.events.append(h.tenantId, 'hold.released', h.resourceIds, { hold: holdDto(next), ...extra });
   return next;
 }
 
@@ -95,8 +92,8 @@ export async function releaseHoldIn(q: Queryable, h: HoldRow, extra: Record<stri
 export function holdService({ store, clock, config }: CoreDeps) {
 
   /** Reads a hold the principal may see, optionally locked. */
-  async function visibleHold(q: Parameters<typeof holdRepository.get>[0], p: TenantPrincipal, id: string, lock: boolean): Promise<HoldRow> {
-    const hold = await holdRepository.get(q, p.tenantId, id, lock);
+  async function visibleHold(q: Unit, p: TenantPrincipal, id: string, lock: boolean): Promise<HoldRow> {
+    const hold = await q.holds.get(p.tenantId, id, lock);
     if (!hold || !mayAccess(p, hold.ownerId)) throw notFound(`hold ${id}`);
     return hold;
   }
@@ -119,13 +116,13 @@ export function holdService({ store, clock, config }: CoreDeps) {
       const ttl = ttlOf(cmd.ttlSeconds);
       const now = clock.now();
       // The event, with the places of what only the database knows (id, createdAt, expiresAt, the slots' seats) marked for it.
-      const message = () => messageParts((mark) => ({ tenantId: p.tenantId, type: 'hold.created', resourceIds: [...cmd.resourceIds].sort(), data: {
+      const event: MarkedEvent = { names: ['id', 'expiresAt', 'createdAt'], build: (mark) => ({ tenantId: p.tenantId, type: 'hold.created', resourceIds: [...cmd.resourceIds].sort(), data: {
         hold: { ...holdDto({ id: '', tenantId: p.tenantId, ownerId: ownerOf(p), resourceIds: [...cmd.resourceIds].sort(), start: cmd.start,
           end: cmd.end, seats: cmd.seats, status: 'held', expiresAt: 0, bookingId: null, createdAt: 0 }), id: mark('id'), createdAt: mark('createdAt'), expiresAt: mark('expiresAt') },
-      } }), ['id', 'expiresAt', 'createdAt']);
+      } }) };
       // A user's holds under quotas take the general path: the quota check and the hold are one transaction.
       const fast = config.fastPaths === false || quotaApplies(p, config.holdQuota) ? null : await store.autocommit(
-        (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => holdRepository.createFast(q, p.tenantId, ownerOf(p), cmd, ttl, message())),
+        (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => q.holds.createFast(p.tenantId, ownerOf(p), cmd, ttl, event)),
       );
       const hold = fast ?? (await store.tx((q) => createHoldIn(q, p, cmd, ttl, now, {}, config.holdQuota)));
       return holdDto(hold);
@@ -133,7 +130,7 @@ export function holdService({ store, clock, config }: CoreDeps) {
 
     /** Reads a hold. */
     async get(p: TenantPrincipal, id: string): Promise<Hold> {
-      return holdDto(await visibleHold(store.pool, p, id, false));
+      return holdDto(await visibleHold(store.primary, p, id, false));
     },
 
     /** Moves the expiry to ttlSeconds from now, within the 30-minute lifetime. */
@@ -142,9 +139,9 @@ export function holdService({ store, clock, config }: CoreDeps) {
       const hold = await store.tx(async (q) => {
         const h = await visibleHold(q, p, id, true);
         holdDecision(h, 'extend', clock.now());
-        const expiresAt = await holdRepository.setExpiry(q, h.id, extendedExpiry(h.createdAt, clock.now(), ttl));
+        const expiresAt = await q.holds.setExpiry(h.id, extendedExpiry(h.createdAt, clock.now(), ttl));
         const next = { ...h, expiresAt };
-        await eventRepository.append(q, p.tenantId, 'hold.extended', h.resourceIds, { hold: holdDto(next) });
+        await q.events.append(p.tenantId, 'hold.extended', h.resourceIds, { hold: holdDto(next) });
         return next;
       });
       return holdDto(hold);
@@ -165,7 +162,7 @@ export function holdService({ store, clock, config }: CoreDeps) {
       return store.tx(async (q) => {
         const h = await visibleHold(q, p, id, true);
         if (holdDecision(h, 'confirm', clock.now()) === 'replay') {
-          const existing = await bookingRepository.byHold(q, h.id);
+          const existing = await q.bookings.byHold(h.id);
           if (!existing) throw new DomainError('hold-not-active', 'the hold is confirmed but its booking is gone');
           return { booking: bookingDto(existing), created: false };
         }

@@ -1,10 +1,5 @@
 /** Resources (the tree), schedules, blocks and the slot horizon. */
-import type { Queryable } from '../../db/pool';
-import { bookingRepository } from '../../db/repositories/bookings';
-import { eventRepository } from '../../db/repositories/events';
-import { holdRepository } from '../../db/repositories/holds';
-import { blockRepository, resourceRepository, scheduleRepository, type RowLock } from '../../db/repositories/resources';
-import { slotRepository } from '../../db/repositories/slots';
+import type { RowLock, Unit } from '../store';
 import type { Resource, ResourceCreate, ResourcePatch, ScheduleInput } from '../../../shared/schemas';
 import { resourceDto } from '../dto';
 import { DomainError, notFound } from '../errors';
@@ -18,8 +13,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** Builds the resource service over the core's ports. */
 export function resourceService({ store, clock, config }: CoreDeps) {
 
-  async function load(q: Queryable, tenantId: string, id: string, lock: RowLock = false): Promise<ResourceRow> {
-    const [r] = await resourceRepository.byIds(q, tenantId, [id], lock);
+  async function load(q: Unit, tenantId: string, id: string, lock: RowLock = false): Promise<ResourceRow> {
+    const [r] = await q.resources.byIds(tenantId, [id], lock);
     if (!r || r.archivedAt !== null) throw notFound(`resource ${id}`);
     return r;
   }
@@ -32,8 +27,8 @@ export function resourceService({ store, clock, config }: CoreDeps) {
     async create(tenantId: string, cmd: ResourceCreate): Promise<Resource> {
       const r = await store.tx(async (q) => {
         if (cmd.parentId) await load(q, tenantId, cmd.parentId);
-        const row = await resourceRepository.insert(q, tenantId, { ...cmd, parentId: cmd.parentId ?? null });
-        await eventRepository.append(q, tenantId, 'resource.created', [row.id], { resource: resourceDto(row) });
+        const row = await q.resources.insert(tenantId, { ...cmd, parentId: cmd.parentId ?? null });
+        await q.events.append(tenantId, 'resource.created', [row.id], { resource: resourceDto(row) });
         return row;
       });
       return resourceDto(r);
@@ -41,12 +36,12 @@ export function resourceService({ store, clock, config }: CoreDeps) {
 
     /** Reads a live resource. */
     async get(tenantId: string, id: string): Promise<Resource> {
-      return resourceDto(await load(store.pool, tenantId, id));
+      return resourceDto(await load(store.primary, tenantId, id));
     },
 
     /** Lists resources in creation order with a cursor. */
     async list(tenantId: string, cursor: string | undefined, limit: number, includeArchived: boolean) {
-      const rows = await resourceRepository.page(store.pool, tenantId, decodeCursor(cursor), limit + 1, includeArchived);
+      const rows = await store.primary.resources.page(tenantId, decodeCursor(cursor), limit + 1, includeArchived);
       const items = rows.slice(0, limit);
       const last = items[items.length - 1];
       return { items: items.map(resourceDto), nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
@@ -59,7 +54,7 @@ export function resourceService({ store, clock, config }: CoreDeps) {
         if (patch.parentId) {
           if (patch.parentId === id) throw new DomainError('resource-cycle', 'a resource cannot be its own parent');
           await load(q, tenantId, patch.parentId);
-          const above = await resourceRepository.ancestorIds(q, tenantId, patch.parentId);
+          const above = await q.resources.ancestorIds(tenantId, patch.parentId);
           if (above.includes(id)) throw new DomainError('resource-cycle', `resource ${patch.parentId} is a descendant of ${id}`);
         }
         const next: ResourceRow = {
@@ -73,13 +68,13 @@ export function resourceService({ store, clock, config }: CoreDeps) {
           rules: { ...cur.rules, ...patch.rules },
           metadata: patch.metadata ?? cur.metadata,
         };
-        const row = await resourceRepository.update(q, next);
+        const row = await q.resources.update(next);
         const slotsMove = next.capacity !== cur.capacity || next.timezone !== cur.timezone || next.slotMinutes !== cur.slotMinutes || next.parentId !== cur.parentId;
         if (slotsMove) {
           const code = next.capacity < cur.capacity ? 'capacity-conflict' : 'schedule-conflict';
           await regenerateSubtree(q, tenantId, id, window(), code);
         }
-        await eventRepository.append(q, tenantId, 'resource.updated', [id], { resource: resourceDto(row) });
+        await q.events.append(tenantId, 'resource.updated', [id], { resource: resourceDto(row) });
         return row;
       });
       return resourceDto(r);
@@ -93,13 +88,13 @@ export function resourceService({ store, clock, config }: CoreDeps) {
         // locked its slots but has not yet inserted its resources can still deadlock with it (Postgres breaks it).
         const cur = await load(q, tenantId, id, 'update');
         const now = clock.now();
-        if (await resourceRepository.hasLiveChildren(q, id)) throw new DomainError('resource-in-use', 'archive its children first');
-        const live = (await holdRepository.liveOn(q, id, now)) + (await bookingRepository.liveOn(q, id, now));
+        if (await q.resources.hasLiveChildren(id)) throw new DomainError('resource-in-use', 'archive its children first');
+        const live = (await q.holds.liveOn(id, now)) + (await q.bookings.liveOn(id, now));
         if (live > 0) throw new DomainError('resource-in-use', `${live} live hold(s) or booking(s) ahead use this resource`);
-        const row = await resourceRepository.update(q, { ...cur, archivedAt: now });
-        const future = await slotRepository.lock(q, tenantId, [{ resourceId: id, start: now, end: now + 3650 * 86_400_000 }]);
-        await slotRepository.delete(q, future.filter((s) => s.start >= now).map((s) => s.id));
-        await eventRepository.append(q, tenantId, 'resource.archived', [id], { resource: resourceDto(row) });
+        const row = await q.resources.update({ ...cur, archivedAt: now });
+        const future = await q.slots.lock(tenantId, [{ resourceId: id, start: now, end: now + 3650 * 86_400_000 }]);
+        await q.slots.delete(future.filter((s) => s.start >= now).map((s) => s.id));
+        await q.events.append(tenantId, 'resource.archived', [id], { resource: resourceDto(row) });
         return row;
       });
       return resourceDto(r);
@@ -110,7 +105,7 @@ export function resourceService({ store, clock, config }: CoreDeps) {
       return store.tx(async (q) => {
         const r = await load(q, tenantId, id, 'no-key-update');
         const win = window();
-        const schedule = await scheduleRepository.upsert(q, tenantId, {
+        const schedule = await q.schedules.upsert(tenantId, {
           resourceId: id,
           timezone: input.timezone ?? r.timezone,
           weekly: input.weekly,
@@ -118,18 +113,18 @@ export function resourceService({ store, clock, config }: CoreDeps) {
           generatedTo: win.end,
         });
         await regenerateSubtree(q, tenantId, id, win, 'schedule-conflict');
-        const subtreeIds = (await resourceRepository.subtree(q, tenantId, id)).map((x) => x.id);
-        const slots = await slotRepository.countOpen(q, subtreeIds, win.start);
+        const subtreeIds = (await q.resources.subtree(tenantId, id)).map((x) => x.id);
+        const slots = await q.slots.countOpen(subtreeIds, win.start);
         const { generatedTo, resourceId: _, ...shown } = schedule;
-        await eventRepository.append(q, tenantId, 'schedule.updated', [id], { resourceId: id, schedule: shown });
+        await q.events.append(tenantId, 'schedule.updated', [id], { resourceId: id, schedule: shown });
         return { schedule: shown, horizon: { from: iso(win.start), to: iso(generatedTo) }, slots };
       });
     },
 
     /** Reads the schedule of a resource. */
     async getSchedule(tenantId: string, id: string) {
-      await load(store.pool, tenantId, id);
-      const s = (await scheduleRepository.forResources(store.pool, [id])).get(id);
+      await load(store.primary, tenantId, id);
+      const s = (await store.primary.schedules.forResources([id])).get(id);
       if (!s) throw notFound(`schedule of resource ${id}`);
       const { generatedTo, resourceId: _, ...shown } = s;
       return { schedule: shown, horizon: { from: iso(clock.now()), to: iso(generatedTo) } };
@@ -139,9 +134,9 @@ export function resourceService({ store, clock, config }: CoreDeps) {
     async addBlock(tenantId: string, id: string, start: number, end: number, reason: string | null) {
       const b = await store.tx(async (q) => {
         await load(q, tenantId, id, 'no-key-update');
-        const block = await blockRepository.insert(q, tenantId, id, start, end, reason);
+        const block = await q.blocks.insert(tenantId, id, start, end, reason);
         await regenerateSubtree(q, tenantId, id, blockWindow(start, end, clock.now()), 'block-conflict');
-        await eventRepository.append(q, tenantId, 'block.created', [id], { block: blockDto(block) });
+        await q.events.append(tenantId, 'block.created', [id], { block: blockDto(block) });
         return block;
       });
       return blockDto(b);
@@ -150,10 +145,10 @@ export function resourceService({ store, clock, config }: CoreDeps) {
     /** Lifts a block; slots it closed reopen unless another block still covers them. */
     async removeBlock(tenantId: string, blockId: string) {
       const b = await store.tx(async (q) => {
-        const block = await blockRepository.delete(q, tenantId, blockId);
+        const block = await q.blocks.delete(tenantId, blockId);
         if (!block) throw notFound(`block ${blockId}`);
         await regenerateSubtree(q, tenantId, block.resourceId, blockWindow(block.start, block.end, clock.now()), 'block-conflict');
-        await eventRepository.append(q, tenantId, 'block.deleted', [block.resourceId], { block: blockDto(block) });
+        await q.events.append(tenantId, 'block.deleted', [block.resourceId], { block: blockDto(block) });
         return block;
       });
       return blockDto(b);
@@ -169,9 +164,9 @@ export function resourceService({ store, clock, config }: CoreDeps) {
       let extended = 0;
       for (;;) {
         const n = await store.tx(async (q) => {
-          const lagging = await scheduleRepository.lockLagging(q, target, batch);
+          const lagging = await q.schedules.lockLagging(target, batch);
           for (const s of lagging) {
-            await scheduleRepository.setGeneratedTo(q, [s.resourceId], target);
+            await q.schedules.setGeneratedTo([s.resourceId], target);
             await regenerateOne(q, s.tenantId, s.resourceId, { start: Math.max(s.generatedTo, clock.now()), end: target });
           }
           return lagging.length;
@@ -184,7 +179,7 @@ export function resourceService({ store, clock, config }: CoreDeps) {
 }
 
 /** Regenerates one resource's own slots (not its subtree: each descendant's schedule is extended on its own). */
-async function regenerateOne(q: Queryable, tenantId: string, id: string, win: { start: number; end: number }) {
+async function regenerateOne(q: Unit, tenantId: string, id: string, win: { start: number; end: number }) {
   if (win.end > win.start) await regenerateSubtree(q, tenantId, id, win, 'schedule-conflict', false);
 }
 

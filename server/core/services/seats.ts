@@ -3,11 +3,7 @@
  * seats_taken goes through `changeSeats`, which locks the slots it reads in one
  * global order, decides with the pure rules, and writes one batch of deltas.
  */
-import type { FastResult, Queryable } from '../../db/pool';
-import { eventRepository } from '../../db/repositories/events';
-import { holdRepository } from '../../db/repositories/holds';
-import { resourceRepository } from '../../db/repositories/resources';
-import { slotRepository, type SlotWindow } from '../../db/repositories/slots';
+import type { FastResult, SlotWindow, Unit } from '../store';
 import { holdDto } from '../dto';
 import { DomainError, notFound } from '../errors';
 import { bufferPadMs, checkTiming, evaluateSeats, lockWindow, type Conflict, type Range } from '../rules';
@@ -22,8 +18,8 @@ export interface SeatRelease {
 }
 
 /** Loads live resources of the tenant, in request order; 404 when any is missing or archived. */
-export async function liveResources(q: Queryable, tenantId: string, ids: string[]): Promise<ResourceRow[]> {
-  const rows = await resourceRepository.byIds(q, tenantId, ids);
+export async function liveResources(q: Unit, tenantId: string, ids: string[]): Promise<ResourceRow[]> {
+  const rows = await q.resources.byIds(tenantId, ids);
   const byId = new Map(rows.filter((r) => r.archivedAt === null).map((r) => [r.id, r]));
   return ids.map((id) => {
     const r = byId.get(id);
@@ -48,16 +44,16 @@ function addOver(deltas: Map<number, number>, slots: SlotRow[], resourceIds: str
 }
 
 /** Marks locked, due holds expired and records one event each; seats are returned through `deltas`. */
-async function expireInto(q: Queryable, due: HoldRow[], slots: SlotRow[], deltas: Map<number, number>): Promise<void> {
+async function expireInto(q: Unit, due: HoldRow[], slots: SlotRow[], deltas: Map<number, number>): Promise<void> {
   for (const h of due) {
     addOver(deltas, slots, h.resourceIds, h, -h.seats);
-    await holdRepository.setStatus(q, h.id, 'expired');
+    await q.holds.setStatus(h.id, 'expired');
   }
 }
 
 /** Writes the hold.expired events of `due`, once their seats are back (each event carries the seats it left). */
-async function announceExpired(q: Queryable, due: HoldRow[]): Promise<void> {
-  for (const h of due) await eventRepository.append(q, h.tenantId, 'hold.expired', h.resourceIds, { hold: holdDto({ ...h, status: 'expired' }) });
+async function announceExpired(q: Unit, due: HoldRow[]): Promise<void> {
+  for (const h of due) await q.events.append(h.tenantId, 'hold.expired', h.resourceIds, { hold: holdDto({ ...h, status: 'expired' }) });
 }
 
 /**
@@ -66,7 +62,7 @@ async function announceExpired(q: Queryable, due: HoldRow[]): Promise<void> {
  * slots that are past their expiry are reclaimed here rather than waiting for
  * the sweeper. Throws 409 slot-unavailable with the conflicts.
  */
-export async function changeSeats(q: Queryable, tenantId: string, resources: ResourceRow[], req: SeatRequest, release?: SeatRelease): Promise<void> {
+export async function changeSeats(q: Unit, tenantId: string, resources: ResourceRow[], req: SeatRequest, release?: SeatRelease): Promise<void> {
   const windows = resources.map((r) => ({ resourceId: r.id, ...lockWindow(req, [r]) }));
   if (release) windows.push(...windowsFor(release.resourceIds, release));
   const span = { start: Math.min(...windows.map((w) => w.start)), end: Math.max(...windows.map((w) => w.end)) };
@@ -74,12 +70,12 @@ export async function changeSeats(q: Queryable, tenantId: string, resources: Res
 
   // Expired holds are rare (the sweeper keeps up), so probe without locks first.
   let due: HoldRow[] = [];
-  if (await holdRepository.anyDueNear(q, touched, span.start, span.end)) {
-    due = await holdRepository.lockDue(q, 100, { tenantId, resourceIds: touched, ...span });
+  if (await q.holds.anyDueNear(touched, span.start, span.end)) {
+    due = await q.holds.lockDue(100, { tenantId, resourceIds: touched, ...span });
     for (const h of due) windows.push(...windowsFor(h.resourceIds, h));
   }
 
-  const slots = await slotRepository.lock(q, tenantId, windows);
+  const slots = await q.slots.lock(tenantId, windows);
   const deltas = new Map<number, number>();
   await expireInto(q, due, slots, deltas);
   if (release) addOver(deltas, slots, release.resourceIds, release, -release.seats);
@@ -92,7 +88,7 @@ export async function changeSeats(q: Queryable, tenantId: string, resources: Res
     for (const s of targets) deltas.set(s.id, (deltas.get(s.id) ?? 0) + req.seats);
   }
   if (conflicts.length > 0) throw slotUnavailable(conflicts, req.seats);
-  await slotRepository.addSeats(q, deltas);
+  await q.slots.addSeats(deltas);
   await announceExpired(q, due);
 }
 
@@ -109,7 +105,7 @@ function slotUnavailable(conflicts: Conflict[], seats: number): DomainError {
  * Returns null when the general path must run instead (buffers, an expired
  * hold to reclaim, slots that do not tile the range); nothing is written then.
  */
-export async function takeSeatsFast<T>(q: Queryable, tenantId: string, req: SeatRequest, now: number,
+export async function takeSeatsFast<T>(q: Unit, tenantId: string, req: SeatRequest, now: number,
   write: () => Promise<FastResult<T>>): Promise<T | null> {
   const resources = await liveResources(q, tenantId, req.resourceIds);
   checkRequestTiming(resources, req, now);
@@ -124,25 +120,25 @@ export async function takeSeatsFast<T>(q: Queryable, tenantId: string, req: Seat
 }
 
 /** Gives seats back (release, cancel), locking the slots in the global order. */
-export async function returnSeats(q: Queryable, tenantId: string, release: SeatRelease): Promise<void> {
-  const slots = await slotRepository.lock(q, tenantId, windowsFor(release.resourceIds, release));
+export async function returnSeats(q: Unit, tenantId: string, release: SeatRelease): Promise<void> {
+  const slots = await q.slots.lock(tenantId, windowsFor(release.resourceIds, release));
   const deltas = new Map<number, number>();
   addOver(deltas, slots, release.resourceIds, release, -release.seats);
-  await slotRepository.addSeats(q, deltas);
+  await q.slots.addSeats(deltas);
 }
 
 /** Expires up to `limit` due holds cluster-wide; safe to run on every node at once. Returns how many. */
-export async function expireDueHolds(q: Queryable, limit: number): Promise<HoldRow[]> {
-  const due = await holdRepository.lockDue(q, limit);
+export async function expireDueHolds(q: Unit, limit: number): Promise<HoldRow[]> {
+  const due = await q.holds.lockDue(limit);
   if (due.length === 0) return [];
   const byTenant = new Map<string, HoldRow[]>();
   for (const h of due) byTenant.set(h.tenantId, [...(byTenant.get(h.tenantId) ?? []), h]);
   // Tenants in a fixed order, so two sweepers lock slots in the same order.
   for (const [tenantId, holds] of [...byTenant].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const slots = await slotRepository.lock(q, tenantId, holds.flatMap((h) => windowsFor(h.resourceIds, h)));
+    const slots = await q.slots.lock(tenantId, holds.flatMap((h) => windowsFor(h.resourceIds, h)));
     const deltas = new Map<number, number>();
     await expireInto(q, holds, slots, deltas);
-    await slotRepository.addSeats(q, deltas);
+    await q.slots.addSeats(deltas);
     await announceExpired(q, holds);
   }
   return due;

@@ -4,9 +4,7 @@
  * ancestor lies. Regeneration never silently drops or shrinks a slot that
  * holds seats: it collects those and throws a 409 listing them.
  */
-import type { Queryable } from '../../db/pool';
-import { blockRepository, resourceRepository, scheduleRepository, type ScheduleRow } from '../../db/repositories/resources';
-import { slotRepository } from '../../db/repositories/slots';
+import type { ScheduleRow, Unit } from '../store';
 import type { ErrorCode } from '../../../shared/errors';
 import { DomainError } from '../errors';
 import { intersectRanges, openRanges, slotsIn, type Range, type ScheduleSpec } from '../schedule';
@@ -38,14 +36,14 @@ export interface SlotConflict {
  * Returns the number of open slots now in the window.
  */
 export async function regenerateSubtree(
-  q: Queryable,
+  q: Unit,
   tenantId: string,
   rootId: string,
   window: Range,
   conflictCode: ErrorCode,
   withDescendants = true,
 ): Promise<number> {
-  const all = withDescendants ? await resourceRepository.subtree(q, tenantId, rootId) : await resourceRepository.byIds(q, tenantId, [rootId]);
+  const all = withDescendants ? await q.resources.subtree(tenantId, rootId) : await q.resources.byIds(tenantId, [rootId]);
   const subtree = all.filter((r) => r.archivedAt === null);
   if (subtree.length === 0) return 0;
   // Bounded before any slot is made: past it, the work (and memory) of one request would stall the node.
@@ -54,9 +52,9 @@ export async function regenerateSubtree(
     throw new DomainError('limit-exceeded', `this change would regenerate about ${Math.round(estimate)} slots (${subtree.length} resources), more than ${MAX_REGENERATED_SLOTS} at once; `
       + 'set opening hours on smaller subtrees, use a coarser slot grid, or a shorter SLOT_HORIZON_DAYS', { limit: 'schedule.slots', max: MAX_REGENERATED_SLOTS });
   }
-  const above = await resourceRepository.ancestorIds(q, tenantId, rootId);
-  const schedules = await scheduleRepository.forResources(q, [...above, ...subtree.map((r) => r.id)]);
-  const blocks = await blockRepository.overlapping(q, [...above, ...subtree.map((r) => r.id)], window.start - DAY, window.end + DAY);
+  const above = await q.resources.ancestorIds(tenantId, rootId);
+  const schedules = await q.schedules.forResources([...above, ...subtree.map((r) => r.id)]);
+  const blocks = await q.blocks.overlapping([...above, ...subtree.map((r) => r.id)], window.start - DAY, window.end + DAY);
 
   // Each resource's ancestors (ids), from the root's chain plus the path inside the subtree.
   const parent = new Map(subtree.map((r) => [r.id, r.parentId]));
@@ -67,7 +65,7 @@ export async function regenerateSubtree(
   };
 
   const lockWindows = subtree.map((r) => ({ resourceId: r.id, start: window.start, end: window.end + DAY }));
-  const existing = await slotRepository.lock(q, tenantId, lockWindows);
+  const existing = await q.slots.lock(tenantId, lockWindows);
   const conflicts: SlotConflict[] = [];
   const upserts: Omit<SlotRow, 'id' | 'seatsTaken'>[] = [];
   const deletes: number[] = [];
@@ -91,8 +89,8 @@ export async function regenerateSubtree(
   if (conflicts.length > 0) {
     throw new DomainError(conflictCode, `${conflicts.length} slot(s) with seats taken would be dropped or overbooked`, { conflicts });
   }
-  await slotRepository.delete(q, deletes);
-  await slotRepository.upsert(q, tenantId, upserts);
+  await q.slots.delete(deletes);
+  await q.slots.upsert(tenantId, upserts);
   return upserts.filter((s) => !s.blocked).length;
 }
 

@@ -1,6 +1,8 @@
 /** Bookings and their resources (a junction table, never an array column). */
 import type { BookingRow } from '../../core/types';
-import { named, noteChange, type FastResult, type Queryable } from '../pool';
+import { named, noteChange, type Queryable } from '../pool';
+import type { BookingFilter, FastResult, MarkedEvent, NewBooking } from '../../core/store';
+import { messageParts } from './events';
 
 const SELECT = `SELECT b.*, ARRAY(SELECT br.resource_id FROM booking_resources br WHERE br.booking_id = b.id ORDER BY br.resource_id) AS resource_ids
   FROM bookings b`;
@@ -24,25 +26,7 @@ const toBooking = (r: Record<string, any>): BookingRow => ({
   updatedAt: r.updated_at.getTime(),
 });
 
-export interface NewBooking {
-  holdId: string | null;
-  ownerId: string | null;
-  resourceIds: string[];
-  start: number;
-  end: number;
-  seats: number;
-  customer: { name: string; email: string };
-  attendees: { name: string; email?: string }[];
-  metadata: Record<string, unknown>;
-}
 
-export interface BookingFilter {
-  ownerId?: string;
-  resourceId?: string;
-  from?: number;
-  to?: number;
-  status?: string;
-}
 
 export const bookingRepository = {
   /**
@@ -51,10 +35,10 @@ export const bookingRepository = {
    * 'conflict' or 'fallback'. `event` is the event's data; the function fills
    * in the booking's id, createdAt and updatedAt.
    */
-  async createFast(q: Queryable, tenantId: string, b: NewBooking & { holdId: null }, message: string[]): Promise<FastResult<BookingRow>> {
+  async createFast(q: Queryable, tenantId: string, b: NewBooking & { holdId: null }, event: MarkedEvent): Promise<FastResult<BookingRow>> {
     const resourceIds = [...b.resourceIds].sort();
     const { rows } = await q.query(named('bookings.createFast', 'SELECT * FROM create_booking_fast($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
-      [tenantId, b.ownerId, resourceIds, new Date(b.start), new Date(b.end), b.seats, b.customer, JSON.stringify(b.attendees), b.metadata, message]));
+      [tenantId, b.ownerId, resourceIds, new Date(b.start), new Date(b.end), b.seats, b.customer, JSON.stringify(b.attendees), b.metadata, messageParts(event.build, event.names)]));
     const r = rows[0];
     if (r.o_status !== 'ok') return { status: r.o_status, conflicts: r.o_conflicts };
     noteChange(q, { tenantId, type: 'booking.confirmed', resourceIds });

@@ -1,15 +1,7 @@
 /** API keys (stored as SHA-256 hashes) and the ids of issued user tokens. */
 import { named, type Queryable } from '../pool';
+import type { ApiKeyRow } from '../../core/store';
 
-export interface ApiKeyRow {
-  id: string;
-  tenantId: string;
-  name: string;
-  prefix: string;
-  createdAt: number;
-  expiresAt: number | null;
-  revokedAt: number | null;
-}
 
 const toKey = (r: Record<string, any>): ApiKeyRow => ({
   id: r.id,

@@ -6,9 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { changedRanges, type DomainEvent, type EventData, type EventType, type FeedEvent } from '../../core/events';
 import { named, noteChange, type Queryable } from '../pool';
+import type { EventRow } from '../../core/store';
 
-/** A stored event (the feed's row). */
-export type EventRow = FeedEvent;
 
 const toEvent = (r: Record<string, any>): EventRow => ({
   seq: r.seq,

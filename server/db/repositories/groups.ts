@@ -1,26 +1,10 @@
 /** Group bookings and their members. */
 import type { Queryable } from '../pool';
+import type { GroupRole, GroupRow, MemberRow } from '../../core/store';
+import type { GroupStatus } from '../../core/ports';
 
-export type GroupRole = 'organizer' | 'participant';
-export type GroupStatus = 'draft' | 'held' | 'confirmed' | 'cancelled' | 'expired';
 
-export interface GroupRow {
-  id: string;
-  tenantId: string;
-  title: string;
-  createdBy: string | null;
-  status: GroupStatus;
-  holdId: string | null;
-  bookingId: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
 
-export interface MemberRow {
-  userId: string;
-  role: GroupRole;
-  addedAt: number;
-}
 
 const toGroup = (r: Record<string, any>): GroupRow => ({
   id: r.id,

@@ -1,6 +1,8 @@
 /** Holds and their resources. */
 import type { HoldRow, HoldStatus } from '../../core/types';
-import { named, noteChange, type FastResult, type Queryable } from '../pool';
+import { named, noteChange, type Queryable } from '../pool';
+import type { FastResult, MarkedEvent } from '../../core/store';
+import { messageParts } from './events';
 
 const SELECT = `SELECT h.id, h.tenant_id, h.owner_id, h.start_at, h.end_at, h.seats, h.status, h.expires_at, h.booking_id, h.created_at,
   ARRAY(SELECT hr.resource_id FROM hold_resources hr WHERE hr.hold_id = h.id ORDER BY hr.resource_id) AS resource_ids
@@ -43,10 +45,10 @@ export const holdRepository = {
    * id, createdAt and expiresAt.
    */
   async createFast(q: Queryable, tenantId: string, ownerId: string | null, req: { resourceIds: string[]; start: number; end: number; seats: number },
-    ttlSeconds: number, message: string[]): Promise<FastResult<HoldRow>> {
+    ttlSeconds: number, event: MarkedEvent): Promise<FastResult<HoldRow>> {
     const resourceIds = [...req.resourceIds].sort();
     const { rows } = await q.query(named('holds.createFast', 'SELECT * FROM create_hold_fast($1, $2, $3, $4, $5, $6, $7, $8)',
-      [tenantId, ownerId, resourceIds, new Date(req.start), new Date(req.end), req.seats, ttlSeconds, message]));
+      [tenantId, ownerId, resourceIds, new Date(req.start), new Date(req.end), req.seats, ttlSeconds, messageParts(event.build, event.names)]));
     const r = rows[0];
     if (r.o_status !== 'ok') return { status: r.o_status, conflicts: r.o_conflicts };
     noteChange(q, { tenantId, type: 'hold.created', resourceIds });

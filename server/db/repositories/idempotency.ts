@@ -1,12 +1,7 @@
 /** Stored responses for Idempotency-Key replays (24 hours). */
 import type { Queryable } from '../pool';
+import type { StoredResponse } from '../../core/store';
 
-export interface StoredResponse {
-  fingerprint: string;
-  status: number | null;
-  headers: Record<string, string> | null;
-  body: string | null;
-}
 
 export const idempotencyRepository = {
   /**

@@ -2,6 +2,7 @@
 import type { Rules } from '../../../shared/schemas';
 import type { ResourceRow } from '../../core/types';
 import { named, type Queryable } from '../pool';
+import type { BlockRow, NewResource, RowLock, ScheduleRow } from '../../core/store';
 
 const COLUMNS = `id, tenant_id, parent_id, name, kind, capacity, timezone, slot_minutes, min_notice_minutes, max_advance_days,
   buffer_before_minutes, buffer_after_minutes, metadata, version, archived_at, created_at, updated_at`;
@@ -31,34 +32,8 @@ function toResource(r: Record<string, any>): ResourceRow {
   };
 }
 
-export interface NewResource {
-  name: string;
-  kind: string;
-  parentId: string | null;
-  capacity: number;
-  timezone: string;
-  slotMinutes: number;
-  rules: Rules;
-  metadata: Record<string, unknown>;
-}
 
-export interface ScheduleRow {
-  resourceId: string;
-  generatedTo: number;
-  timezone: string;
-  weekly: { days: string[]; start: string; end: string }[];
-  overrides: { date: string; intervals: { start: string; end: string }[] }[];
-  version: number;
-}
 
-export interface BlockRow {
-  id: string;
-  resourceId: string;
-  start: number;
-  end: number;
-  reason: string | null;
-  createdAt: number;
-}
 
 const toSchedule = (r: Record<string, any>): ScheduleRow => ({
   resourceId: r.resource_id,
@@ -78,8 +53,6 @@ const toBlock = (r: Record<string, any>): BlockRow => ({
   createdAt: r.created_at.getTime(),
 });
 
-/** How `byIds` locks the rows it reads: not at all, FOR UPDATE, or FOR NO KEY UPDATE. */
-export type RowLock = false | 'update' | 'no-key-update';
 const LOCK_CLAUSE = { update: 'FOR UPDATE', 'no-key-update': 'FOR NO KEY UPDATE' } as const;
 
 export const resourceRepository = {

@@ -1,6 +1,7 @@
 /** Slot rows: the only place seats are counted. */
 import type { ResourceRow, SlotRow } from '../../core/types';
 import { named, type Queryable } from '../pool';
+import type { AvailabilityRead, AvailabilityResource, SlotWindow } from '../../core/store';
 
 const toSlot = (r: Record<string, any>): SlotRow => ({
   id: r.id,
@@ -22,24 +23,8 @@ const toSlot = (r: Record<string, any>): SlotRow => ({
  */
 const LONGEST_SLOT = "interval '1 day'";
 
-export interface SlotWindow {
-  resourceId: string;
-  start: number;
-  end: number;
-}
 
-/** A resource as availability needs it. */
-export type AvailabilityResource = Pick<ResourceRow, 'id' | 'slotMinutes' | 'rules'> & { archived: boolean };
 
-/** What `slotRepository.availability` read. */
-export interface AvailabilityRead {
-  /** The named resources found (archived ones too), in no particular order. */
-  resources: AvailabilityResource[];
-  /** Slot rows read in all, at most `limit + 1`. */
-  total: number;
-  /** Each found resource's slots sorted by start; null when `total` passed `limit` (nothing was sent). */
-  slots: Map<string, SlotRow[]> | null;
-}
 
 const COMMA = 44;
 const MINUS = 45;
