@@ -20,7 +20,10 @@ import type { Clock } from './core/types';
 import { feedSlotName, migrate } from './db/migrate';
 import { FeedDecoder } from './db/feed';
 import { Db } from './db/pool';
-import { PgStore } from './db/store';
+import { PgStore, pgDocumentStore } from './db/store';
+import { holdCommands } from './core/commands';
+import { commandPipeline } from './core/pipeline';
+import type { Services } from './core/services';
 import { createBus, type Bus } from './bus/bus';
 import { RateCounters } from './bus/rate-limits';
 import { guardConnections, serverOptions } from './http/connections';
@@ -84,8 +87,9 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   await migrate(db.pool);
   const slot = await feedSlotName(db.pool);
   const bus = createBus(config.nodeId, config.redisUrl, log);
+  const store = new PgStore(db);
   const deps: CoreDeps = {
-    store: new PgStore(db),
+    store,
     cluster: bus,
     clock,
     config: {
@@ -112,9 +116,11 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const unsubscribeInvalidations = await bus.subscribe(AVAILABILITY_CHANNEL, (env) => {
     if (Array.isArray(env.payload)) availabilityCache.invalidate(env.payload as Invalidation[]);
   });
-  const docs = new DocRegistry({ db, bus, log, limits: { ...yjsLimitsOf(limits), ...opts.yjsLimits } });
+  const docs = new DocRegistry({ store: pgDocumentStore(db), bus, log, limits: { ...yjsLimitsOf(limits), ...opts.yjsLimits } });
   const holds = holdService(deps);
-  const services = {
+  const services: Services = {
+    pipeline: commandPipeline({ store, log }),
+    commands: holdCommands(holds),
     tenants: tenantService(deps),
     credentials,
     protection,
@@ -147,7 +153,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       return checks;
     },
   };
-  const app = createHttpApp({ db, services, registry, readiness, log, version: VERSION, limits });
+  const app = createHttpApp({ services, registry, readiness, log, version: VERSION, limits });
 
   const listener = await withFixedHeaders(getRequestListener(app.fetch));
   const server: Server = createServer(serverOptions(limits), (req, res) => {
@@ -156,7 +162,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     listener(req, res);
   });
   guardConnections(server, limits, log);
-  const realtime = attachRealtime({ server, db, bus, services, docs, log, limits });
+  const realtime = attachRealtime({ server, bus, services, docs, log, limits });
   // The feed: whichever node holds the slot decodes, stores and publishes; the others stand by.
   const feed = new FeedDecoder({
     url: config.databaseUrl,

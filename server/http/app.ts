@@ -6,7 +6,6 @@ import type { Registry } from 'prom-client';
 import { problem } from '../../shared/errors';
 import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
-import type { Db } from '../db/pool';
 import { API_EXPOSED_HEADERS } from './fixed-headers';
 import { auth, deadline, requestAddress, type AuthEnv } from './middleware/auth';
 import { idempotency } from './middleware/idempotency';
@@ -24,7 +23,6 @@ import type { Services } from './routes/types';
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export interface HttpDeps {
-  db: Db;
   services: Services;
   registry: Registry;
   readiness: Readiness;
@@ -54,7 +52,7 @@ export function createHttpApp(deps: HttpDeps) {
       return next();
     });
   }
-  app.use('/v1/*', idempotency(deps.db));
+  app.use('/v1/*', idempotency(deps.services.pipeline));
 
   tenantRoutes(app, deps.services);
   resourceRoutes(app, deps.services);
@@ -66,7 +64,7 @@ export function createHttpApp(deps: HttpDeps) {
 
   app.notFound((c) => sendProblem(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {
-    const body = toProblem(err, deps.log);
+    const body = toProblem(err, deps.services.pipeline);
     if (body.status === 401) c.header('WWW-Authenticate', 'Bearer');
     return sendProblem(c, body);
   });

@@ -9,7 +9,7 @@ import type { Context } from 'hono';
 import { LRUCache } from 'lru-cache';
 import { ProblemSchema } from '../../shared/schemas';
 import { DomainError } from '../core/errors';
-import { jsonInputProblem, validationProblem } from './problem';
+import { parseInput, validationError } from '../core/pipeline';
 
 const problemContent = { 'application/problem+json': { schema: ProblemSchema } };
 
@@ -73,6 +73,11 @@ export function describe(registry: OpenAPIHono['openAPIRegistry'], d: RouteDoc):
 
 /** Parses and validates the JSON body; an absent body counts as `{}` only when `optional`. */
 export async function body<T extends z.ZodType>(c: Context, schema: T, optional = false): Promise<z.output<T>> {
+  return parseInput(schema, await json(c, optional), 'body');
+}
+
+/** The JSON body, not yet validated (415 unless it is JSON, 400 when malformed); an absent body is `{}` only when `optional`. */
+export async function json(c: Context, optional = false): Promise<unknown> {
   const text = await c.req.text();
   let value: unknown = {};
   if (text.trim() !== '' || !optional) {
@@ -84,11 +89,7 @@ export async function body<T extends z.ZodType>(c: Context, schema: T, optional 
       throw new DomainError('malformed-json', `the body is not valid JSON: ${(err as Error).message}`);
     }
   }
-  const unstorable = jsonInputProblem(value, 'body');
-  if (unstorable) throw new DomainError('validation-failed', unstorable.detail, { errors: unstorable.errors });
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw invalid(parsed.error, 'body');
-  return parsed.data;
+  return value;
 }
 
 // Valid query strings already parsed, per schema: clients poll the same query (availability), and zod was
@@ -122,7 +123,7 @@ export function query<T extends z.ZodType>(c: Context, schema: T): z.output<T> {
   const hit = memo.get(raw);
   if (hit !== undefined) return hit as z.output<T>;
   const parsed = schema.safeParse(c.req.query());
-  if (!parsed.success) throw invalid(parsed.error, 'query');
+  if (!parsed.success) throw validationError(parsed.error, 'query');
   if (parsed.data !== null && typeof parsed.data === 'object') memo.set(raw, deepFreeze(parsed.data));
   return parsed.data;
 }
@@ -135,9 +136,4 @@ export function idParam(c: Context, name = 'id'): string {
     throw new DomainError('validation-failed', `${name} must be a UUID`, { errors: [{ path: `path.${name}`, message: 'must be a UUID' }] });
   }
   return v;
-}
-
-function invalid(err: z.ZodError, where: string): DomainError {
-  const p = validationProblem(err, where);
-  return new DomainError('validation-failed', p.detail, { errors: p.errors });
 }

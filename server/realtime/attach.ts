@@ -11,8 +11,7 @@ import { clientAddress } from '../core/services/protection';
 import type { GroupService } from '../core/services/groups';
 import type { TenantService } from '../core/services/tenants';
 import type { FeedEvent } from '../core/events';
-import type { Db } from '../db/pool';
-import type { Services } from '../http/routes/types';
+import type { Services } from '../core/services';
 import { createFanout } from './fanout';
 import { attachSocketGateway } from './socket';
 import { admitLiveCredential } from './session';
@@ -21,7 +20,6 @@ import type { DocRegistry } from './yjs/registry';
 
 export interface RealtimeOptions {
   server: Server;
-  db: Db;
   bus: Bus;
   services: Services & { groups: GroupService; tenants: TenantService };
   limits: Limits;
@@ -40,8 +38,8 @@ export interface Realtime {
 
 /** Attaches Socket.IO, the fan-out and the Yjs gateway. */
 export function attachRealtime(opts: RealtimeOptions): Realtime {
-  const { server, db, bus, services, docs, log, limits } = opts;
-  const io = attachSocketGateway(server, { db, bus, services, log, limits });
+  const { server, bus, services, docs, log, limits } = opts;
+  const io = attachSocketGateway(server, { bus, services, log, limits });
   const fanout = createFanout(io, log);
   const yjs = attachYjsGateway(server, {
     registry: docs,

@@ -9,18 +9,16 @@ import type { Command, Redis } from 'ioredis';
 import { Server, type Socket } from 'socket.io';
 import type { z } from 'zod';
 import { HoldIdInput, ResyncInput, SubscribeInput, UnsubscribeInput, type ClientToServerEvents, type ServerToClientEvents } from '../../shared/live';
-import { HoldConfirm, HoldCreate, HoldExtend } from '../../shared/schemas';
 import { RedisBus, type Bus } from '../bus/bus';
 import type { Release } from '../core/admission';
+import type { Command as CoreCommand } from '../core/commands';
 import { DomainError } from '../core/errors';
 import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
+import { checkKey } from '../core/pipeline';
+import type { Services } from '../core/services';
 import { clientAddress, SLOTS_PER_REQUEST, type RequestClass } from '../core/services/protection';
 import type { TenantPrincipal } from '../core/types';
-import { checkKey, fingerprintOf, idempotencyScope, runIdempotent } from '../db/idempotent';
-import type { Db } from '../db/pool';
-import { jsonInputProblem, toProblem, validationProblem } from '../http/problem';
-import type { Services } from '../http/routes/types';
 import { publicData } from './public-view';
 import { admitLiveCredential } from './session';
 
@@ -44,18 +42,6 @@ const audienceOf = (p: TenantPrincipal) => (p.kind === 'tenant' ? 'tenant' : 'pu
 
 const ms = (iso: string) => Date.parse(iso);
 
-/** Parses a payload or throws the same validation problem REST would send. */
-function parse<T extends z.ZodType>(schema: T, payload: unknown): z.output<T> {
-  const unstorable = jsonInputProblem(payload, '');
-  if (unstorable) throw new DomainError('validation-failed', unstorable.detail, { errors: unstorable.errors });
-  const r = schema.safeParse(payload);
-  if (!r.success) {
-    const p = validationProblem(r.error);
-    throw new DomainError('validation-failed', p.detail, { errors: p.errors });
-  }
-  return r.data;
-}
-
 /** Splits the optional idempotencyKey off a command payload. */
 function splitKey(payload: unknown): { key?: string; body: unknown } {
   if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return { body: payload };
@@ -67,7 +53,6 @@ function splitKey(payload: unknown): { key?: string; body: unknown } {
 }
 
 export interface SocketGatewayOptions {
-  db: Db;
   bus: Bus;
   services: Services;
   log: Logger;
@@ -89,8 +74,9 @@ function refusal(err: unknown): Error & { data?: unknown } {
 
 /** Attaches Socket.IO to the HTTP server (same port as the API). */
 export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptions): LiveServer {
-  const { db, bus, services, log, limits } = opts;
-  const { protection } = services;
+  const { bus, services, log, limits } = opts;
+  const { protection, pipeline, commands } = services;
+  const parse = <T extends z.ZodType>(schema: T, payload: unknown) => pipeline.parse(schema, payload);
   const io: LiveServer = new Server(server, {
     path: '/socket.io',
     // Other upgrades on this port belong to the Yjs gateway: leave them alone.
@@ -178,18 +164,9 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
           work = await protection.enter(p);
           if (!idempotent) return ack({ ok: true, ...(await run(payload) as object) });
           const { key, body } = splitKey(payload);
-          if (!key) return ack({ ok: true, data: await run(body) });
-          const { outcome } = await runIdempotent(db, idempotencyScope(p), key, fingerprintOf(event, JSON.stringify(body)), async () => {
-            try {
-              return { status: 200, headers: {}, body: JSON.stringify({ ok: true, data: await run(body) }) };
-            } catch (err) {
-              const prob = toProblem(err, log);
-              return { status: prob.status, headers: {}, body: JSON.stringify({ ok: false, error: prob }) };
-            }
-          });
-          ack(JSON.parse(outcome.body));
+          ack(await pipeline.answer(p, event, key, body, () => run(body)));
         } catch (err) {
-          ack({ ok: false, error: toProblem(err, log) });
+          ack({ ok: false, error: pipeline.problem(err) });
         } finally {
           work?.();
           turn?.();
@@ -250,23 +227,12 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
       return { events: rows.map((e) => ({ type: e.type, seq: e.seq, resourceIds: e.resourceIds, ...view(e.data) })) };
     });
 
-    command('hold.create', async (body) => {
-      const b = parse(HoldCreate, body);
-      return services.holds.create(p, { ...b, start: ms(b.start), end: ms(b.end) });
-    }, true);
-    command('hold.extend', async (body) => {
-      const { holdId } = parse(HoldIdInput, body);
-      const { ttlSeconds } = parse(HoldExtend, withoutHoldId(body));
-      return services.holds.extend(p, holdId, ttlSeconds);
-    }, true);
-    command('hold.release', async (body) => {
-      const { holdId } = parse(HoldIdInput.strict(), body);
-      return services.holds.release(p, holdId);
-    }, true);
-    command('hold.confirm', async (body) => {
-      const { holdId } = parse(HoldIdInput, body);
-      return (await services.holds.confirm(p, holdId, parse(HoldConfirm, withoutHoldId(body)))).booking;
-    }, true);
+    // The hold commands REST carries too, through the same pipeline; commands on a hold name it in `holdId`.
+    command('hold.create', (body) => pipeline.run(commands.create, p, body, ''), true);
+    const onHold = <S extends z.ZodType, O>(cmd: CoreCommand<S, O>) => (body: unknown) => pipeline.run(cmd, p, withoutHoldId(body), '', parse(HoldIdInput, body).holdId);
+    command('hold.extend', onHold(commands.extend), true);
+    command('hold.release', onHold(commands.release), true);
+    command('hold.confirm', async (body) => (await onHold(commands.confirm)(body)).booking, true);
 
     socket.on('error', (err?: Error | null) => log.debug({ err: err?.message ?? String(err) }, 'socket error'));
   });

@@ -15,6 +15,7 @@ import * as Y from 'yjs';
 import { RedisBus } from '../../server/bus/bus';
 import type { Logger } from '../../server/core/ports';
 import { Db } from '../../server/db/pool';
+import { pgDocumentStore } from '../../server/db/store';
 import { yjsRepository } from '../../server/db/repositories/yjs';
 import { attachYjsGateway, type YjsAuthorization, type YjsGateway } from '../../server/realtime/yjs/gateway';
 import { DocRegistry } from '../../server/realtime/yjs/registry';
@@ -66,7 +67,7 @@ async function startNode(name: string): Promise<Node> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const mount = () => {
     // Short idle time and frequent compaction so the tests exercise unloading and compaction too.
-    const registry = new DocRegistry({ db, bus, log, unloadAfterMs: 400, compactAfter: 10 });
+    const registry = new DocRegistry({ store: pgDocumentStore(db), bus, log, unloadAfterMs: 400, compactAfter: 10 });
     return { registry, gateway: attachYjsGateway(server, { registry, authorize, log }) };
   };
   const node: Node = {

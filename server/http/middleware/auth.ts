@@ -8,6 +8,7 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Context, MiddlewareHandler } from 'hono';
 import { DomainError } from '../../core/errors';
 import type { Limits } from '../../core/limits';
+import { authorize } from '../../core/pipeline';
 import type { CredentialService } from '../../core/services/credentials';
 import { clientAddress, RATE_WINDOW_SEC, type ProtectionService, type RequestClass, type Standing } from '../../core/services/protection';
 import type { Principal, TenantPrincipal } from '../../core/types';
@@ -96,27 +97,17 @@ export function deadline(ms: number): MiddlewareHandler {
   };
 }
 
-function principalOf(c: Context<AuthEnv>): Principal {
-  const p = c.get('principal');
-  if (!p) throw new DomainError('unauthorized', 'send Authorization: Bearer <credential>');
-  return p;
-}
-
 /** The admin token, or 401/403. */
 export function requireAdmin(c: Context<AuthEnv>): void {
-  if (principalOf(c).kind !== 'admin') throw new DomainError('forbidden', 'this route needs the admin token');
+  authorize(c.get('principal'), 'admin');
 }
 
 /** A tenant API key, or 401/403. */
 export function requireTenantKey(c: Context<AuthEnv>): string {
-  const p = principalOf(c);
-  if (p.kind !== 'tenant') throw new DomainError('forbidden', 'this route needs a tenant API key');
-  return p.tenantId;
+  return authorize(c.get('principal'), 'tenant').tenantId;
 }
 
 /** A tenant key or a user token, or 401/403. */
 export function requireTenantOrUser(c: Context<AuthEnv>): TenantPrincipal {
-  const p = principalOf(c);
-  if (p.kind === 'admin') throw new DomainError('forbidden', 'this route needs a tenant API key or a user token');
-  return p;
+  return authorize(c.get('principal'), 'tenant-or-user');
 }

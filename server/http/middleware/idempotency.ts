@@ -1,7 +1,6 @@
-/** Idempotency-Key for POST and PATCH (see db/idempotent.ts for the guarantees). */
+/** Idempotency-Key for POST and PATCH: the request runs through the pipeline's `once` (core/pipeline.ts has the guarantees). */
 import type { MiddlewareHandler } from 'hono';
-import type { Db } from '../../db/pool';
-import { checkKey, fingerprintOf, idempotencyScope, runIdempotent } from '../../db/idempotent';
+import { checkKey, fingerprintOf, type Pipeline } from '../../core/pipeline';
 import type { AuthEnv } from './auth';
 
 const KEPT_HEADERS = ['content-type', 'etag', 'location'];
@@ -18,13 +17,13 @@ function withoutApiKey(body: string): string {
 }
 
 /** Wraps POST/PATCH requests that carry Idempotency-Key in one transaction with their stored response. */
-export function idempotency(db: Db): MiddlewareHandler<AuthEnv> {
+export function idempotency(pipeline: Pipeline): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
     const key = c.req.header('Idempotency-Key');
     if (key === undefined || (c.req.method !== 'POST' && c.req.method !== 'PATCH')) return next();
     checkKey(key, 'header.Idempotency-Key');
     const fingerprint = fingerprintOf(c.req.method, c.req.path, await c.req.text());
-    const { outcome, replayed } = await runIdempotent(db, idempotencyScope(c.get('principal')), key, fingerprint, async () => {
+    const { outcome, replayed } = await pipeline.once(c.get('principal'), key, fingerprint, async () => {
       await next();
       const headers: Record<string, string> = {};
       for (const h of KEPT_HEADERS) {

@@ -7,7 +7,7 @@ import {
 import { DomainError } from '../../core/errors';
 import { SLOTS_PER_REQUEST } from '../../core/services/protection';
 import { requireTenantOrUser } from '../middleware/auth';
-import { body, describe, idParam, query } from '../openapi';
+import { body, describe, idParam, json, query } from '../openapi';
 import type { App, Services } from './types';
 
 const ms = (iso: string) => Date.parse(iso);
@@ -68,9 +68,7 @@ export function bookingRoutes(app: App, s: Services): void {
     errors: { 404: 'A resource was not found', 409: 'slot-unavailable, with conflicts', 422: 'Grid, notice, advance or opening-hours rule broken' },
   });
   app.post('/v1/holds', async (c) => {
-    const p = requireTenantOrUser(c);
-    const b = await body(c, HoldCreate);
-    const hold = await s.holds.create(p, { ...b, start: ms(b.start), end: ms(b.end) });
+    const hold = await s.pipeline.run(s.commands.create, c.get('principal'), await json(c), 'body');
     return c.json(hold, 201, { Location: `/v1/holds/${hold.id}` });
   });
 
@@ -86,16 +84,19 @@ export function bookingRoutes(app: App, s: Services): void {
     errors: { 404: 'Not found', 409: 'Not active', 410: 'Expired', 422: 'Beyond 30 minutes in total' },
   });
   app.post('/v1/holds/:id/extend', async (c) => {
-    const p = requireTenantOrUser(c);
+    requireTenantOrUser(c);
     const id = idParam(c);
-    return c.json(await s.holds.extend(p, id, (await body(c, HoldExtend)).ttlSeconds));
+    return c.json(await s.pipeline.run(s.commands.extend, c.get('principal'), await json(c), 'body', id));
   });
 
   describe(r, {
     method: 'delete', path: '/v1/holds/:id', tag: 'Holds', auth: owner, summary: 'Release a hold (idempotent)',
     ok: { status: 200, schema: Hold, description: 'The hold, released' }, errors: { 404: 'Not found', 409: 'Already confirmed' },
   });
-  app.delete('/v1/holds/:id', async (c) => c.json(await s.holds.release(requireTenantOrUser(c), idParam(c))));
+  app.delete('/v1/holds/:id', async (c) => {
+    requireTenantOrUser(c);
+    return c.json(await s.pipeline.run(s.commands.release, c.get('principal'), {}, 'body', idParam(c)));
+  });
 
   describe(r, {
     method: 'post', path: '/v1/holds/:id/confirm', tag: 'Holds', auth: owner, summary: 'Confirm a hold into a booking (a retry returns the same booking)',
@@ -103,9 +104,9 @@ export function bookingRoutes(app: App, s: Services): void {
     errors: { 404: 'Not found', 409: 'Released', 410: 'hold-expired' },
   });
   app.post('/v1/holds/:id/confirm', async (c) => {
-    const p = requireTenantOrUser(c);
+    requireTenantOrUser(c);
     const id = idParam(c);
-    const { booking, created } = await s.holds.confirm(p, id, await body(c, HoldConfirm));
+    const { booking, created } = await s.pipeline.run(s.commands.confirm, c.get('principal'), await json(c), 'body', id);
     return c.json(booking, created ? 201 : 200, { ETag: `"${booking.version}"`, Location: `/v1/bookings/${booking.id}` });
   });
 

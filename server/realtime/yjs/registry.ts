@@ -11,8 +11,7 @@ import { canonicalDocName, docToJson, type GroupDocJson } from '../../../shared/
 import { capture, hasPending, Judge, type Role, type UpdateVerdict } from './judge';
 import type { Bus, Envelope } from '../../bus/bus';
 import type { Logger } from '../../core/ports';
-import type { Db } from '../../db/pool';
-import { yjsRepository } from '../../db/repositories/yjs';
+import type { DocumentStore } from '../../core/store';
 import { kib, yjsLimits, type YjsLimits } from './limits';
 import { applyPresence, pickPresence, relayAwareness, type PresenceEntry, type PresencePick } from './presence';
 import { UpdateLog } from './update-log';
@@ -95,7 +94,7 @@ const toB64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLengt
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 
 export interface DocRegistryOptions {
-  db: Db;
+  store: DocumentStore;
   bus: Bus;
   log: Logger;
   /** How long a document with no holders stays loaded. */
@@ -108,7 +107,7 @@ export interface DocRegistryOptions {
 
 /** Loads, serves, persists, relays and unloads the live Yjs documents of one node. */
 export class DocRegistry {
-  private readonly db: Db;
+  private readonly store: DocumentStore;
   private readonly bus: Bus;
   private readonly log: Logger;
   private readonly unloadAfterMs: number;
@@ -123,7 +122,7 @@ export class DocRegistry {
   private closing: Promise<void> | null = null;
 
   constructor(opts: DocRegistryOptions) {
-    this.db = opts.db;
+    this.store = opts.store;
     this.bus = opts.bus;
     this.log = opts.log;
     this.unloadAfterMs = opts.unloadAfterMs ?? 30_000;
@@ -254,7 +253,7 @@ export class DocRegistry {
       const ok = await e.loaded.then(() => true, () => false);
       if (ok && !e.destroyed) return docToJson(e.doc);
     }
-    const { updates } = await yjsRepository.load(this.db.pool, docName);
+    const { updates } = await this.store.load(docName);
     const doc = new Y.Doc();
     try {
       doc.transact(() => updates.forEach((u) => Y.applyUpdate(doc, u)));
@@ -328,7 +327,7 @@ export class DocRegistry {
     // The server is no participant: it has no awareness state of its own.
     awareness.setLocalState(null);
     const updates = new UpdateLog(name, {
-      db: this.db,
+      store: this.store,
       log: this.log,
       compactAfter: this.compactAfter,
       compactAfterBytes: this.limits.compactAfterBytes,
@@ -359,7 +358,7 @@ export class DocRegistry {
   private async load(e: Entry): Promise<void> {
     // Subscribe first: an update published while Postgres is read is applied anyway (updates are idempotent).
     e.unsubscribe = await this.bus.subscribe(channelOf(e.name), (env) => this.onBus(e, env));
-    const { updates } = await yjsRepository.load(this.db.pool, e.name);
+    const { updates } = await this.store.load(e.name);
     e.doc.transact(() => updates.forEach((u) => Y.applyUpdate(e.doc, u, LOAD)), LOAD);
     e.updates.loaded(updates);
     e.state = 'active';
@@ -423,7 +422,7 @@ export class DocRegistry {
   private refill(e: Entry): void {
     if (e.state !== 'active' || Date.now() - e.refilledAt < REFILL_EVERY_MS) return;
     e.refilledAt = Date.now();
-    const fill = yjsRepository.load(this.db.asyncCommitPool, e.name).then(({ updates }) => {
+    const fill = this.store.load(e.name, { fresh: true }).then(({ updates }) => {
       if (!e.destroyed) e.doc.transact(() => updates.forEach((u) => Y.applyUpdate(e.doc, u, REDIS)), REDIS);
     });
     this.track(e, fill.catch((err) => this.log.warn({ err, docName: e.name }, 'yjs: refill from Postgres failed')));

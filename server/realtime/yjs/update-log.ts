@@ -7,8 +7,7 @@
  */
 import * as Y from 'yjs';
 import type { Logger } from '../../core/ports';
-import type { Db } from '../../db/pool';
-import { yjsRepository } from '../../db/repositories/yjs';
+import type { DocumentStore } from '../../core/store';
 
 /** Updates waiting for one INSERT: whatever arrives while the previous one runs goes in the next. */
 interface Batch {
@@ -19,7 +18,7 @@ interface Batch {
 }
 
 export interface UpdateLogDeps {
-  db: Db;
+  store: DocumentStore;
   log: Logger;
   /** Compact after this many appends on this node. */
   compactAfter: number;
@@ -102,8 +101,8 @@ export class UpdateLog {
 
   private async store(update: Uint8Array): Promise<void> {
     try {
-      // Visible to every node once this returns; the WAL flush follows (Db.asyncCommitPool says why that is enough).
-      await yjsRepository.append(this.deps.db.asyncCommitPool, this.name, update);
+      // Visible to every node once this returns; the WAL flush may follow (the store's append says why that is enough).
+      await this.deps.store.append(this.name, update);
     } catch (err) {
       this.dirty = true;
       throw err;
@@ -130,13 +129,10 @@ export class UpdateLog {
     this.dirty = false;
     this.appended = 0;
     this.storedBytes = 0;
-    // Persistence work on the Yjs pool of its own (as appends are): neither requests nor the hold sweeper wait for it.
-    const client = await this.deps.db.asyncCommitPool.connect();
-    let broken = false;
     try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      const { updates, lastId } = await yjsRepository.load(client, this.name);
-      if (updates.length > 1 || wasDirty) {
+      // Persistence work on the Yjs connections of its own (as appends are): neither requests nor the hold sweeper wait for it.
+      const read = await this.deps.store.compact(this.name, (updates) => {
+        if (updates.length <= 1 && !wasDirty) return null;
         const scratch = new Y.Doc();
         const live = this.deps.live();
         scratch.transact(() => {
@@ -147,18 +143,14 @@ export class UpdateLog {
         scratch.destroy();
         // An exact measure (of at least the live doc) for free.
         if (live) this.deps.measured(merged.byteLength);
-        await yjsRepository.compact(client, this.name, lastId, merged);
-      }
-      await client.query('COMMIT');
-      this.loadedRows = Math.min(updates.length, 1);
+        return merged;
+      });
+      // null: another node compacted the same rows first; nothing lost, and what made this one dirty stays to do.
+      if (read === null) this.dirty ||= wasDirty;
+      else this.loadedRows = Math.min(read, 1);
     } catch (err) {
       this.dirty ||= wasDirty;
-      broken = await client.query('ROLLBACK').then(() => false, () => true);
-      // Another node compacted the same rows first: nothing lost, nothing to do.
-      if ((err as { code?: string }).code === '40001') return;
       throw err;
-    } finally {
-      client.release(broken);
     }
   }
 }
