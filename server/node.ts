@@ -44,6 +44,8 @@ export interface NodeOptions {
   clock?: Clock;
   /** Test hook: the node never decodes nor publishes the feed (other nodes must). */
   breakPublish?: boolean;
+  /** Test hook: the feed publisher's in-memory backlog bound (default DEFAULT_FEED_MAX_UNSENT, 20,000 events). */
+  feedMaxUnsent?: number;
   /** Test hook: false runs every hold and direct booking through the general path, to compare the two. */
   fastPaths?: boolean;
   /** Overrides of the Yjs limits' defaults (server/realtime/yjs/limits.ts). */
@@ -171,6 +173,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     log,
     // Without Redis an emit would reach this node's sockets only: the publisher waits for the bus instead.
     canPublish: () => bus.healthy(),
+    maxUnsent: opts.feedMaxUnsent,
     publish: async (events) => {
       invalidateEverywhere(invalidationsOf(events));
       await realtime.publish(events);

@@ -28,6 +28,9 @@ import { eventRepository, MARK_PREFIX, MESSAGE_PREFIX } from './repositories/eve
 /** The publication the feed streams (migration 005). */
 export const FEED_PUBLICATION = 'slotwise_feed';
 
+/** Stored events the publisher keeps in memory while it cannot emit them; past this it drops them and reads them back from the table. */
+export const DEFAULT_FEED_MAX_UNSENT = 20_000;
+
 /** A decoded message before it has a seq. */
 interface Decoded {
   tenantId: string;
@@ -66,6 +69,8 @@ export interface FeedOptions {
   canPublish: () => boolean;
   /** How often a standby node tries to take the slot, and a failed decoder restarts (ms). */
   retryMs?: number;
+  /** Stored events held in memory for the publisher (default DEFAULT_FEED_MAX_UNSENT); past it they are read back from the table. */
+  maxUnsent?: number;
 }
 
 class Fenced extends Error {}
@@ -88,9 +93,11 @@ export class FeedDecoder {
   private publishing: Promise<void> | null = null;
   private emittedSaved = 0;
   private readonly retryMs: number;
+  private readonly maxUnsent: number;
 
   constructor(private readonly opts: FeedOptions) {
     this.retryMs = opts.retryMs ?? 500;
+    this.maxUnsent = opts.maxUnsent ?? DEFAULT_FEED_MAX_UNSENT;
   }
 
   /** Whether this node is the cluster's decoder, the last seq it stored and the last it emitted. */
@@ -296,7 +303,10 @@ export class FeedDecoder {
     if (events.length) {
       this.unsent.push(...events);
       // A long bus outage must not hold every event in memory: past this, they are read back from the table.
-      if (this.unsent.length > 20_000) this.unsent = [];
+      if (this.unsent.length > this.maxUnsent) {
+        this.opts.log.warn({ unsent: this.unsent.length, max: this.maxUnsent, emitted: this.emitted, lastSeq: next.lastSeq }, 'feed backlog past its in-memory bound: dropped from memory, it will be read back from the table');
+        this.unsent = [];
+      }
       void this.publish();
     }
   }

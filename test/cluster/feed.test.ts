@@ -6,13 +6,15 @@
  * open holding back no one's events.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { client, futureWeekday, newTenant, startCluster, waitFor } from '../helpers/node';
 import { readFeedUntil } from '../helpers/feed';
+import { checkOrderAndChains, connect as connectTo, type Received } from '../helpers/live';
 
 const pad = (n: number) => String(n).padStart(2, '0');
 let cluster: Awaited<ReturnType<typeof startCluster>>;
 const sockets: Socket[] = [];
+const connect = (url: string, token: string, lose?: (r: Received) => boolean) => connectTo(url, token, sockets, { lose });
 
 beforeAll(async () => {
   cluster = await startCluster(2);
@@ -21,65 +23,6 @@ afterAll(async () => {
   for (const s of sockets) s.disconnect();
   await cluster.stop();
 });
-
-interface Received {
-  type: string;
-  seq: number;
-  payload: any;
-}
-
-/** A socket.io-client on a node, recording every event it receives (and dropping those `lose` picks). */
-async function connect(url: string, token: string, lose: (r: Received) => boolean = () => false) {
-  const socket = io(url, { auth: { token }, transports: ['websocket'], reconnection: false });
-  sockets.push(socket);
-  const received: Received[] = [];
-  socket.onAny((type, payload) => {
-    const r = { type, seq: payload?.seq, payload };
-    if (!lose(r)) received.push(r);
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
-  const call = (event: string, payload: unknown) => socket.timeout(5000).emitWithAck(event, payload) as Promise<any>;
-  return { socket, received, call };
-}
-
-/** The resource → previous-seq pairs a live message names (`prevSeqs` of a domain event, `prevSeq` of availability.changed). */
-function prevsOf(r: Received): [string, number][] {
-  if (r.type === 'availability.changed') return [[r.payload.resourceId, r.payload.prevSeq]];
-  return Object.entries(r.payload.prevSeqs ?? {}) as [string, number][];
-}
-
-/**
- * Checks what one subscriber received: first deliveries in seq order, and
- * per resource a chain in which each message names the seq of the one before
- * (the first names at most the seq the subscribe answered). Returns the
- * resources whose chain broke (a missed event), which must be none here.
- */
-function checkOrderAndChains(received: Received[], startSeq: number): { outOfOrder: number[]; broken: string[] } {
-  const outOfOrder: number[] = [];
-  let last = 0;
-  const seen = new Set<number>();
-  for (const r of received) {
-    if (typeof r.seq !== 'number' || r.type === 'availability.changed' || seen.has(r.seq)) continue;
-    seen.add(r.seq);
-    if (r.seq < last) outOfOrder.push(r.seq);
-    last = Math.max(last, r.seq);
-  }
-  const head = new Map<string, number>();
-  const broken: string[] = [];
-  for (const r of received) {
-    for (const [resourceId, prev] of prevsOf(r)) {
-      const before = head.get(resourceId);
-      // availability.changed repeats its event's seq: it names the same previous position.
-      if (before === r.seq) continue;
-      if (before === undefined ? prev > startSeq : prev !== before) broken.push(`${resourceId}@${r.seq} names ${prev}, last seen ${before ?? `≤${startSeq}`}`);
-      head.set(resourceId, r.seq);
-    }
-  }
-  return { outOfOrder, broken };
-}
 
 describe('the event feed across two nodes', () => {
   it('delivers first in seq order on both nodes, each message naming its resource\'s previous one, while both nodes commit at once', async () => {

@@ -2,9 +2,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
 import { futureWeekday, invariantViolations, newTenant, startCluster, waitFor } from '../helpers/node';
+import { connect as connectTo } from '../helpers/live';
 
 let cluster: Awaited<ReturnType<typeof startCluster>>;
 const sockets: Socket[] = [];
+const connect = (url: string, token: string) => connectTo(url, token, sockets);
 
 beforeAll(async () => {
   cluster = await startCluster(2);
@@ -13,26 +15,6 @@ afterAll(async () => {
   for (const s of sockets) s.disconnect();
   await cluster.stop();
 });
-
-interface Received {
-  type: string;
-  seq: number;
-  payload: any;
-}
-
-/** A socket.io-client connected to a node, recording every event. */
-async function connect(url: string, token: string) {
-  const socket = io(url, { auth: { token }, transports: ['websocket'], reconnection: false });
-  sockets.push(socket);
-  const received: Received[] = [];
-  socket.onAny((type, payload) => received.push({ type, seq: payload?.seq, payload }));
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
-  const call = (event: string, payload: unknown) => socket.timeout(5000).emitWithAck(event, payload) as Promise<any>;
-  return { socket, received, call };
-}
 
 const DOMAIN = ['hold.created', 'hold.released', 'hold.expired', 'booking.confirmed', 'booking.cancelled', 'booking.rescheduled'];
 

@@ -66,7 +66,9 @@ export const ROOMY_LIMITS: Record<string, string> = {
 };
 
 /** Starts a node with test settings (short minimum TTL, fast sweeper, roomy limits) on a free port. */
-export async function startNode(env: Record<string, string> = {}, opts: { breakPublish?: boolean; fastPaths?: boolean; log?: Logger; yjsLimits?: Partial<YjsLimits> } = {}): Promise<TestNode> {
+export async function startNode(
+  env: Record<string, string> = {}, opts: { breakPublish?: boolean; fastPaths?: boolean; log?: Logger; yjsLimits?: Partial<YjsLimits>; feedMaxUnsent?: number } = {},
+): Promise<TestNode> {
   const databaseUrl = env.DATABASE_URL ?? inject('databaseUrl');
   const config = loadConfig({
     ADMIN_TOKEN,
@@ -78,7 +80,7 @@ export async function startNode(env: Record<string, string> = {}, opts: { breakP
     ...ROOMY_LIMITS,
     ...env,
   });
-  const node = await createNode({ config: { ...config, databaseUrl }, breakPublish: opts.breakPublish, fastPaths: opts.fastPaths, log: opts.log, yjsLimits: opts.yjsLimits });
+  const node = await createNode({ config: { ...config, databaseUrl }, breakPublish: opts.breakPublish, feedMaxUnsent: opts.feedMaxUnsent, fastPaths: opts.fastPaths, log: opts.log, yjsLimits: opts.yjsLimits });
   const port = await node.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });

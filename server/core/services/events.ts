@@ -6,6 +6,7 @@
 import type { EventRow } from '../store';
 import { RESYNC_LIMIT } from '../../../shared/live';
 import type { Event } from '../../../shared/schemas';
+import { DomainError } from '../errors';
 import type { CoreDeps } from '../ports';
 
 export interface EventLimits {
@@ -13,7 +14,7 @@ export interface EventLimits {
   feedMaxBytes: number;
   /** Bytes of event data one resync may carry; past them the client is told to take a fresh snapshot. */
   resyncMaxBytes: number;
-  /** How long a feed read waits for the decoder to store what committed before it. */
+  /** How long a feed read waits for the decoder to store what committed before it; past it, 503 `feed.wait`. */
   feedWaitMs: number;
 }
 
@@ -27,10 +28,11 @@ export function eventService({ store }: Pick<CoreDeps, 'store'>, options: Partia
   const limits: EventLimits = { feedMaxBytes: DEFAULT_FEED_MAX_BYTES, resyncMaxBytes: DEFAULT_RESYNC_MAX_BYTES, feedWaitMs: 5_000, ...options };
 
   /**
-   * Waits until the feed holds every change committed before the call (or
-   * `feedWaitMs` passed). Callers of the same event-loop turn share one mark
-   * (it is written after each of them arrived), so a burst of reads writes
-   * one mark, not one each.
+   * Waits until the feed holds every change committed before the call; past
+   * `feedWaitMs` (no decoder running, or one far behind) it throws a 503
+   * naming the bound rather than let a read answer without them. Callers of
+   * the same event-loop turn share one mark (it is written after each of
+   * them arrived), so a burst of reads writes one mark, not one each.
    */
   let joinable: Promise<void> | null = null;
   function caughtUp(): Promise<void> {
@@ -43,7 +45,11 @@ export function eventService({ store }: Pick<CoreDeps, 'store'>, options: Partia
       const lsn = await store.primary.events.mark();
       const deadline = Date.now() + limits.feedWaitMs;
       for (let pause = 1; !(await store.primary.events.storedUpTo(lsn)); pause = Math.min(pause * 2, 25)) {
-        if (Date.now() > deadline) return;
+        if (Date.now() > deadline) {
+          throw new DomainError('unavailable', `the event feed has not stored the changes committed before this read within ${limits.feedWaitMs} ms (no feed decoder is keeping up); retry shortly`, {
+            limit: 'feed.wait', max: limits.feedWaitMs, retryAfter: 1,
+          });
+        }
         await new Promise((r) => setTimeout(r, pause));
       }
     })();
@@ -59,7 +65,7 @@ export function eventService({ store }: Pick<CoreDeps, 'store'>, options: Partia
      * their data passes the byte budget. Every change committed before the
      * call is in it: the read waits (up to `feedWaitMs`) for the feed decoder
      * to pass a mark written now; past that (no decoder running) it answers
-     * with what is stored.
+     * 503 `feed.wait` rather than a page that lacks them.
      */
     async feed(tenantId: string, after: number, limit: number): Promise<{ events: Event[]; lastSeq: number }> {
       await caughtUp();
