@@ -30,24 +30,8 @@ export interface MarkedEvent {
   names: string[];
 }
 
-/** Bookings and their resources (a junction table, never an array column). */
-export interface NewBooking {
-  holdId: string | null;
-  ownerId: string | null;
-  resourceIds: string[];
-  start: number;
-  end: number;
-  seats: number;
-  customer: {
-    name: string;
-    email: string;
-  };
-  attendees: {
-    name: string;
-    email?: string;
-  }[];
-  metadata: Record<string, unknown>;
-}
+/** What a new booking is made of (the store gives it its id, status, version and times). */
+export type NewBooking = Pick<BookingRow, 'holdId' | 'ownerId' | 'resourceIds' | 'start' | 'end' | 'seats' | 'customer' | 'attendees' | 'metadata'>;
 export interface BookingFilter {
   ownerId?: string;
   resourceId?: string;

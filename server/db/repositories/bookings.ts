@@ -26,8 +26,6 @@ const toBooking = (r: Record<string, any>): BookingRow => ({
   updatedAt: r.updated_at.getTime(),
 });
 
-
-
 export const bookingRepository = {
   /**
    * The one-statement direct booking (migration 003's create_booking_fast):

@@ -2,7 +2,6 @@
 import { named, type Queryable } from '../pool';
 import type { ApiKeyRow } from '../../core/store';
 
-
 const toKey = (r: Record<string, any>): ApiKeyRow => ({
   id: r.id,
   tenantId: r.tenant_id,

@@ -8,7 +8,6 @@ import { changedRanges, type DomainEvent, type EventData, type EventType, type F
 import { named, noteChange, type Queryable } from '../pool';
 import type { EventRow } from '../../core/store';
 
-
 const toEvent = (r: Record<string, any>): EventRow => ({
   seq: r.seq,
   tenantId: r.tenant_id,

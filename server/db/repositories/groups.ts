@@ -3,9 +3,6 @@ import type { Queryable } from '../pool';
 import type { GroupRole, GroupRow, MemberRow } from '../../core/store';
 import type { GroupStatus } from '../../core/ports';
 
-
-
-
 const toGroup = (r: Record<string, any>): GroupRow => ({
   id: r.id,
   tenantId: r.tenant_id,

@@ -2,7 +2,6 @@
 import type { Queryable } from '../pool';
 import type { StoredResponse } from '../../core/store';
 
-
 export const idempotencyRepository = {
   /**
    * Claims a key inside the request's transaction. A concurrent request with

@@ -32,9 +32,6 @@ function toResource(r: Record<string, any>): ResourceRow {
   };
 }
 
-
-
-
 const toSchedule = (r: Record<string, any>): ScheduleRow => ({
   resourceId: r.resource_id,
   generatedTo: r.generated_to.getTime(),

@@ -23,9 +23,6 @@ const toSlot = (r: Record<string, any>): SlotRow => ({
  */
 const LONGEST_SLOT = "interval '1 day'";
 
-
-
-
 const COMMA = 44;
 const MINUS = 45;
 
