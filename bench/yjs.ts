@@ -12,7 +12,9 @@ import type { Ctx } from './lib/context';
 import { cpuMsOf, rssOf, runWorker, sleep, startWorker, type Proc } from './lib/proc';
 import { kb, ms, num } from './lib/stats';
 
-const RAMP = [250, 500, 1000, 2000, 4000, 6000, 8000, 12000, 16000];
+// Up to 24,000/s: the target is 3× Hocuspocus, which held 6,000/s in a full run here, so a ramp that ended at
+// 16,000 could not show it (the ramp stops at Slotwise's first failing step, so the top steps cost nothing until then).
+const RAMP = [250, 500, 1000, 2000, 4000, 6000, 8000, 12000, 16000, 20000, 24000];
 const IDLE_CLIENTS = 500;
 const IDLE_WINDOW_S = 20;
 
@@ -64,7 +66,7 @@ export async function runP5(ctx: Ctx): Promise<void> {
     const rate = (r: number) => (r > 0 ? `${num(r)}/s` : `< ${RAMP[0]}/s`);
     ctx.rows.push({
       id: 'P5', what: `sustained Yjs edits/s with p99 < 50 ms (ramp ${RAMP[0]}…${num(RAMP[RAMP.length - 1]!)}/s, 3 s steps, the first failing step run twice)`, figure: rate(sBest), peer: `Hocuspocus ${rate(hBest)}`,
-      ratio: sBest > 0 && hBest > 0 ? `${(sBest / hBest).toFixed(2)}×` : 'n/a', target: '≥ 2× Hocuspocus', met: sBest >= 2 * hBest && hBest > 0,
+      ratio: sBest > 0 && hBest > 0 ? `${(sBest / hBest).toFixed(2)}×` : 'n/a', target: '≥ 3× Hocuspocus', met: sBest >= 3 * hBest && hBest > 0,
       note: `Slotwise ${show(sRamp)}; Hocuspocus ${show(hRamp)}`,
     });
 

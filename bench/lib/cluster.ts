@@ -109,7 +109,7 @@ export const BENCH_LIMITS: Record<string, string> = {
   // autocannon keeps sending on a connection the server closes after its 1,000th answer (Connection: close),
   // and Node answers what arrives after that 503: no cap on requests per connection for the load generators.
   HTTP_KEEPALIVE_MAX_REQUESTS: '0',
-  // P5's writer sends up to 16,000 edits a second over one connection.
+  // P5's writer sends up to 24,000 edits a second over one connection.
   YJS_MESSAGES_PER_SECOND: '10000000', YJS_UPDATE_KB_PER_MINUTE: '100000000',
 };
 

@@ -3,6 +3,7 @@
  * feed's fan-out, and the Yjs gateway over the document registry.
  */
 import type { Server } from 'node:http';
+import type { Socket } from 'socket.io';
 import type { Bus } from '../bus/bus';
 import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
@@ -40,6 +41,7 @@ export interface Realtime {
 export function attachRealtime(opts: RealtimeOptions): Realtime {
   const { server, bus, services, docs, log, limits } = opts;
   const io = attachSocketGateway(server, { bus, services, log, limits });
+  io.on('connection', forgetToken);
   const fanout = createFanout(io, log);
   const yjs = attachYjsGateway(server, {
     registry: docs,
@@ -62,6 +64,22 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
       io.engine.close();
     },
   };
+}
+
+/**
+ * A connected socket lets go of its token. Socket.IO keeps the CONNECT
+ * packet's `auth` as `handshake.auth` for the socket's life; the gateway's
+ * handshake check (socket.ts's middleware) is the only reader of the token,
+ * and from then on the socket acts as its principal (`socket.data`), whose
+ * end (revoked or expired) is watched by principal. Dropping it saves the
+ * token string (about 350 bytes) per idle connection (PRODUCT.md P6) and
+ * keeps bearer credentials out of the heap (and of heap snapshots) once
+ * they have been checked. A later CONNECT on the same connection brings its
+ * own `auth`.
+ */
+function forgetToken(socket: Socket): void {
+  const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+  if (auth && typeof auth === 'object' && 'token' in auth) delete auth.token;
 }
 
 /**
