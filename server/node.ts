@@ -102,12 +102,32 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   // before it answers, and on the other nodes through the bus; each stored batch of the feed does so again on
   // every node (the decoder's, and through the bus elsewhere), which covers a node that died before sending.
   const availabilityCache = new AvailabilityCache(clock, { maxBytes: limits.answers.availabilityCacheBytes });
+  const sendInvalidations = (invalidations: Invalidation[]) => {
+    bus.publish(AVAILABILITY_CHANNEL, 'invalidate', invalidations).catch((err) => log.warn({ err: (err as Error).message }, 'availability invalidation not sent'));
+  };
   const invalidateEverywhere = (invalidations: Invalidation[]) => {
     if (invalidations.length === 0) return;
     availabilityCache.invalidate(invalidations);
-    bus.publish(AVAILABILITY_CHANNEL, 'invalidate', invalidations).catch((err) => log.warn({ err: (err as Error).message }, 'availability invalidation not sent'));
+    sendInvalidations(invalidations);
   };
-  db.onCommit((changes) => invalidateEverywhere(invalidationsOf(changes)));
+  // Commits: this node's cache at once; the other nodes get the commits of one event-loop turn in one message
+  // (under load, one Redis publish per commit was a twentieth of a hold's CPU on the committing node).
+  let outgoing: Invalidation[] | null = null;
+  db.onCommit((changes) => {
+    const invalidations = invalidationsOf(changes);
+    if (invalidations.length === 0) return;
+    availabilityCache.invalidate(invalidations);
+    if (outgoing) {
+      outgoing.push(...invalidations);
+      return;
+    }
+    outgoing = invalidations;
+    setImmediate(() => {
+      const batch = outgoing!;
+      outgoing = null;
+      sendInvalidations(batch);
+    });
+  });
   const unsubscribeInvalidations = await bus.subscribe(AVAILABILITY_CHANNEL, (env) => {
     if (Array.isArray(env.payload)) availabilityCache.invalidate(env.payload as Invalidation[]);
   });
