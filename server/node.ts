@@ -9,6 +9,7 @@ import type { Config } from './config';
 import type { CoreDeps, Logger } from './core/ports';
 import { availabilityService } from './core/services/availability';
 import { AvailabilityCache, invalidationsOf, type Invalidation } from './core/services/availability-cache';
+import { forgetTenantResources } from './core/services/resource-cache';
 import { bookingService } from './core/services/bookings';
 import { eventService } from './core/services/events';
 import { holdService } from './core/services/holds';
@@ -102,12 +103,18 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   // before it answers, and on the other nodes through the bus; each stored batch of the feed does so again on
   // every node (the decoder's, and through the bus elsewhere), which covers a node that died before sending.
   const availabilityCache = new AvailabilityCache(clock, { maxBytes: limits.answers.availabilityCacheBytes });
+  // What a node does itself with invalidations: its availability answers, and the resources it remembers for
+  // the fast paths (a tenant's, when a resource, schedule or block of it changed; resource-cache.ts).
+  const invalidateHere = (invalidations: Invalidation[]) => {
+    availabilityCache.invalidate(invalidations);
+    for (const [tenantId, resourceIds] of invalidations) if (resourceIds === null) forgetTenantResources(tenantId);
+  };
   const sendInvalidations = (invalidations: Invalidation[]) => {
     bus.publish(AVAILABILITY_CHANNEL, 'invalidate', invalidations).catch((err) => log.warn({ err: (err as Error).message }, 'availability invalidation not sent'));
   };
   const invalidateEverywhere = (invalidations: Invalidation[]) => {
     if (invalidations.length === 0) return;
-    availabilityCache.invalidate(invalidations);
+    invalidateHere(invalidations);
     sendInvalidations(invalidations);
   };
   // Commits: this node's cache at once; the other nodes get the commits of one event-loop turn in one message
@@ -116,7 +123,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   db.onCommit((changes) => {
     const invalidations = invalidationsOf(changes);
     if (invalidations.length === 0) return;
-    availabilityCache.invalidate(invalidations);
+    invalidateHere(invalidations);
     if (outgoing) {
       outgoing.push(...invalidations);
       return;
@@ -129,7 +136,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     });
   });
   const unsubscribeInvalidations = await bus.subscribe(AVAILABILITY_CHANNEL, (env) => {
-    if (Array.isArray(env.payload)) availabilityCache.invalidate(env.payload as Invalidation[]);
+    if (Array.isArray(env.payload)) invalidateHere(env.payload as Invalidation[]);
   });
   const docs = new DocRegistry({ db, bus, log, limits: { ...yjsLimitsOf(limits), ...opts.yjsLimits } });
   const holds = holdService(deps);

@@ -10,7 +10,8 @@ import { resourceRepository } from '../../db/repositories/resources';
 import { slotRepository, type SlotWindow } from '../../db/repositories/slots';
 import { holdDto } from '../dto';
 import { DomainError, notFound } from '../errors';
-import { bufferPadMs, checkTiming, evaluateSeats, lockWindow, type Conflict, type Range } from '../rules';
+import { checkTiming, evaluateSeats, lockWindow, type Conflict, type Range } from '../rules';
+import { fastPathResources, forgetResources } from './resource-cache';
 import type { HoldRow, ResourceRow, SeatRequest, SlotRow } from '../types';
 
 /** Seats to give back in the same transaction (a rescheduled booking's old range). */
@@ -111,12 +112,14 @@ function slotUnavailable(conflicts: Conflict[], seats: number): DomainError {
  */
 export async function takeSeatsFast<T>(q: Queryable, tenantId: string, req: SeatRequest, now: number,
   write: () => Promise<FastResult<T>>): Promise<T | null> {
-  const resources = await liveResources(q, tenantId, req.resourceIds);
-  checkRequestTiming(resources, req, now);
-  if (resources.some((r) => bufferPadMs(r.rules) > 0)) return null;
+  // Remembered rows when they let the request through, their versions checked by the write (resource-cache.ts).
+  if (!(await fastPathResources(q, tenantId, req.resourceIds, req, now))) return null;
   const result = await write();
   if (result.status === 'ok') return result.row;
-  if (result.status === 'fallback') return null;
+  if (result.status === 'fallback') {
+    forgetResources(tenantId, req.resourceIds);
+    return null;
+  }
   // In the general path's order (request order, then start) and key order.
   const order = (c: Conflict) => req.resourceIds.indexOf(c.resourceId);
   const conflicts = result.conflicts.map(({ resourceId, start, end, remaining, reason }) => ({ resourceId, start, end, remaining, reason }));

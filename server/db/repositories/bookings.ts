@@ -1,6 +1,7 @@
 /** Bookings and their resources (a junction table, never an array column). */
 import type { BookingRow } from '../../core/types';
 import { named, noteChange, type FastResult, type Queryable } from '../pool';
+import { takeExpectedVersions } from './resources';
 
 const SELECT = `SELECT b.*, ARRAY(SELECT br.resource_id FROM booking_resources br WHERE br.booking_id = b.id ORDER BY br.resource_id) AS resource_ids
   FROM bookings b`;
@@ -53,8 +54,13 @@ export const bookingRepository = {
    */
   async createFast(q: Queryable, tenantId: string, b: NewBooking & { holdId: null }, message: string[]): Promise<FastResult<BookingRow>> {
     const resourceIds = [...b.resourceIds].sort();
-    const { rows } = await q.query(named('bookings.createFast', 'SELECT * FROM create_booking_fast($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
-      [tenantId, b.ownerId, resourceIds, new Date(b.start), new Date(b.end), b.seats, b.customer, JSON.stringify(b.attendees), b.metadata, message]));
+    // With the versions the request was checked against (migration 006), when the caller noted them.
+    const versions = takeExpectedVersions(q, tenantId, resourceIds);
+    const { rows } = await q.query(versions
+      ? named('bookings.createFastAt', 'SELECT * FROM create_booking_fast($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+        [tenantId, b.ownerId, resourceIds, versions, new Date(b.start), new Date(b.end), b.seats, b.customer, JSON.stringify(b.attendees), b.metadata, message])
+      : named('bookings.createFast', 'SELECT * FROM create_booking_fast($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+        [tenantId, b.ownerId, resourceIds, new Date(b.start), new Date(b.end), b.seats, b.customer, JSON.stringify(b.attendees), b.metadata, message]));
     const r = rows[0];
     if (r.o_status !== 'ok') return { status: r.o_status, conflicts: r.o_conflicts };
     noteChange(q, { tenantId, type: 'booking.confirmed', resourceIds });

@@ -1,6 +1,7 @@
 /** Holds and their resources. */
 import type { HoldRow, HoldStatus } from '../../core/types';
 import { named, noteChange, type FastResult, type Queryable } from '../pool';
+import { takeExpectedVersions } from './resources';
 
 const SELECT = `SELECT h.id, h.tenant_id, h.owner_id, h.start_at, h.end_at, h.seats, h.status, h.expires_at, h.booking_id, h.created_at,
   ARRAY(SELECT hr.resource_id FROM hold_resources hr WHERE hr.hold_id = h.id ORDER BY hr.resource_id) AS resource_ids
@@ -45,8 +46,13 @@ export const holdRepository = {
   async createFast(q: Queryable, tenantId: string, ownerId: string | null, req: { resourceIds: string[]; start: number; end: number; seats: number },
     ttlSeconds: number, message: string[]): Promise<FastResult<HoldRow>> {
     const resourceIds = [...req.resourceIds].sort();
-    const { rows } = await q.query(named('holds.createFast', 'SELECT * FROM create_hold_fast($1, $2, $3, $4, $5, $6, $7, $8)',
-      [tenantId, ownerId, resourceIds, new Date(req.start), new Date(req.end), req.seats, ttlSeconds, message]));
+    // With the versions the request was checked against (migration 006), when the caller noted them.
+    const versions = takeExpectedVersions(q, tenantId, resourceIds);
+    const { rows } = await q.query(versions
+      ? named('holds.createFastAt', 'SELECT * FROM create_hold_fast($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+        [tenantId, ownerId, resourceIds, versions, new Date(req.start), new Date(req.end), req.seats, ttlSeconds, message])
+      : named('holds.createFast', 'SELECT * FROM create_hold_fast($1, $2, $3, $4, $5, $6, $7, $8)',
+        [tenantId, ownerId, resourceIds, new Date(req.start), new Date(req.end), req.seats, ttlSeconds, message]));
     const r = rows[0];
     if (r.o_status !== 'ok') return { status: r.o_status, conflicts: r.o_conflicts };
     noteChange(q, { tenantId, type: 'hold.created', resourceIds });

@@ -82,6 +82,32 @@ const toBlock = (r: Record<string, any>): BlockRow => ({
 export type RowLock = false | 'update' | 'no-key-update';
 const LOCK_CLAUSE = { update: 'FOR UPDATE', 'no-key-update': 'FOR NO KEY UPDATE' } as const;
 
+/**
+ * Resource versions a fast path's statement must find (migration 006), noted on the client that will run it
+ * (server/core/services/resource-cache.ts notes them, the hold and booking repositories take them).
+ */
+const expected = new WeakMap<object, { tenantId: string; versions: Map<string, number> }>();
+
+/** Notes that the next fast-path statement on `q` for these resources must find them at these versions. */
+export function expectVersions(q: Queryable, tenantId: string, rows: Pick<ResourceRow, 'id' | 'version'>[]): void {
+  expected.set(q, { tenantId, versions: new Map(rows.map((r) => [r.id, r.version])) });
+}
+
+/** The versions noted on `q` for exactly these resources (sorted ids), in their order; null when none were noted for them. */
+export function takeExpectedVersions(q: Queryable, tenantId: string, sortedIds: string[]): number[] | null {
+  const e = expected.get(q);
+  if (!e) return null;
+  expected.delete(q);
+  if (e.tenantId !== tenantId) return null;
+  const out: number[] = [];
+  for (const id of sortedIds) {
+    const v = e.versions.get(id);
+    if (v === undefined) return null;
+    out.push(v);
+  }
+  return out;
+}
+
 export const resourceRepository = {
   /** Inserts a resource. */
   async insert(q: Queryable, tenantId: string, r: NewResource): Promise<ResourceRow> {
