@@ -104,7 +104,8 @@ async function p2Sql(ctx: Ctx, seeds: HoldSeeds, { runs, passPpm, captured: cap 
     ctx.checkDeadline();
     const { rows } = await ctx.pool.query(
       `SELECT '{' || resource_id || '}' AS rids, '{"' || start_at || '"}' AS froms, '{"' || end_at || '"}' AS tos,
-         start_at::text AS start_at, end_at::text AS end_at, '{' || id || '}' AS slot_ids
+         start_at::text AS start_at, end_at::text AS end_at, '{' || id || '}' AS slot_ids,
+         '{' || (SELECT r.version FROM resources r WHERE r.id = resource_id) || '}' AS versions
        FROM slots WHERE resource_id = $1 AND start_at = $2`,
       [seeds.hotId, new Date(hotStart(ctx, i))],
     );

@@ -160,7 +160,8 @@ async function p1Design(ctx: Ctx, seeds: P1Seeds, { captured: cap, passPpm }: P1
     await ctx.pool.query(
       `CREATE TABLE bench_input AS
        SELECT (row_number() OVER (ORDER BY start_at, resource_id))::int AS n, '{' || resource_id || '}' AS rids,
-         '{"' || start_at || '"}' AS froms, '{"' || end_at || '"}' AS tos, start_at::text AS start_at, end_at::text AS end_at, '{' || id || '}' AS slot_ids
+         '{"' || start_at || '"}' AS froms, '{"' || end_at || '"}' AS tos, start_at::text AS start_at, end_at::text AS end_at, '{' || id || '}' AS slot_ids,
+         '{' || (SELECT r.version FROM resources r WHERE r.id = resource_id) || '}' AS versions
        FROM slots WHERE resource_id = ANY($1::uuid[]) AND start_at >= $2`,
       [seeds.pgbenchIds, new Date(ctx.baseMs)],
     );

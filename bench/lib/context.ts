@@ -43,7 +43,7 @@ export interface Ctx {
 
 export interface Trace {
   outside: Map<string, number>;
-  transactions: { end: string; statements: string[] }[];
+  transactions: { end: string; statements: string[]; count?: number }[];
   commits: [string, number][];
 }
 

@@ -23,7 +23,9 @@ import pg from 'pg';
 const file = process.env.BENCH_TRACE_FILE;
 let txBudget = Number(process.env.BENCH_TRACE_TX ?? 400);
 const outside = new Map<string, number>();
-const transactions: { end: string; statements: string[] }[] = [];
+const transactions: { end: string; statements: string[]; count?: number }[] = [];
+// The fast paths' shapes, with their counts.
+const fastOps = new Map<string, { end: string; statements: string[]; count: number }>();
 const commits: [string, number][] = [];
 // Each distinct statement sequence once: a hold run repeats one shape thousands of times.
 const seen = new Set<string>();
@@ -81,12 +83,17 @@ pg.Client.prototype.query = function traced(this: object, ...args: unknown[]) {
     if (key && text === 'COMMIT') onDone = () => void commits.push([key, now()]);
   } else if (!st.inTx && FAST.test(text)) {
     // A one-statement write (migration 003's fast paths): its own transaction, after the
-    // resources read on the same client. Recorded as an operation ending in AUTOCOMMIT.
-    const op = [st.lastOutside ?? '', text];
+    // resources read on the same client when the node read them for it (a node that remembers
+    // them sends the write alone, migration 006). Recorded as an operation ending in AUTOCOMMIT,
+    // with how often that shape ran.
+    const op = st.lastOutside && /\bFROM resources WHERE\b/.test(st.lastOutside) ? [st.lastOutside, text] : [text];
     const shape = op.join('\u0000');
-    if (txBudget > 0 && !seen.has(shape)) {
-      seen.add(shape);
-      transactions.push({ end: 'AUTOCOMMIT', statements: op });
+    const known = fastOps.get(shape);
+    if (known) known.count++;
+    else if (txBudget > 0) {
+      const entry = { end: 'AUTOCOMMIT', statements: op, count: 1 };
+      fastOps.set(shape, entry);
+      transactions.push(entry);
       txBudget--;
     }
     outside.set(text, (outside.get(text) ?? 0) + 1);

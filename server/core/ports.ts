@@ -1,4 +1,5 @@
 /** What the core needs from the outside world, as interfaces the composition root fills. */
+import type { ResourceCache } from './services/resource-cache';
 import type { Store } from './store';
 import type { Clock } from './types';
 
@@ -52,6 +53,8 @@ export interface CoreDeps {
   clock: Clock;
   config: CoreConfig;
   log: Logger;
+  /** The resources this node remembers for the fast paths (a cache of its own when absent). */
+  resourceCache?: ResourceCache;
 }
 
 export type GroupStatus = 'draft' | 'held' | 'confirmed' | 'cancelled' | 'expired';

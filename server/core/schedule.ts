@@ -190,9 +190,45 @@ function mod(x: number, m: number): number {
 /** True when the instant falls on the slot grid of the zone: its local wall-clock minutes since local midnight are a multiple of slotMinutes (and seconds/ms are 0). */
 export function isOnGrid(instant: number, slotMinutes: number, timezone: string): boolean {
   assertSlotMinutes(slotMinutes);
-  const zdt = Temporal.Instant.fromEpochMilliseconds(instant).toZonedDateTimeISO(timezone);
-  if (zdt.second !== 0 || zdt.millisecond !== 0) return false;
-  return (zdt.hour * 60 + zdt.minute) % slotMinutes === 0;
+  // As in slotsIn: inside a period of constant offset, local wall time is instant + offset, and because
+  // slotMinutes divides a day, "on the grid with seconds and milliseconds 0" is plain arithmetic. The
+  // periods are remembered per zone (a ZonedDateTime per check was a twentieth of a hold's CPU).
+  return mod(instant + offsetAt(instant, timezone), slotMinutes * MINUTE_MS) === 0;
+}
+
+/** Offset periods seen lately, per zone (a few each: requests move around a year, not across centuries). */
+const knownPeriods = new Map<string, OffsetPeriod[]>();
+const PERIODS_PER_ZONE = 4;
+const MAX_ZONES = 1_000;
+
+/** The zone's UTC offset at the instant, in milliseconds. */
+function offsetAt(instant: number, timeZone: string): number {
+  let periods = knownPeriods.get(timeZone);
+  if (periods) {
+    for (const p of periods) if (instant >= p.from && instant < p.until) return p.offsetMs;
+  } else {
+    if (knownPeriods.size >= MAX_ZONES) knownPeriods.clear();
+    periods = [];
+    knownPeriods.set(timeZone, periods);
+  }
+  const p = wholeOffsetPeriodAt(instant, timeZone);
+  periods.unshift(p);
+  if (periods.length > PERIODS_PER_ZONE) periods.pop();
+  return p.offsetMs;
+}
+
+/** The whole period of constant offset around the instant: from the zone's previous transition to its next. */
+function wholeOffsetPeriodAt(instant: number, timeZone: string): OffsetPeriod {
+  const zdt = Temporal.Instant.fromEpochMilliseconds(instant).toZonedDateTimeISO(timeZone);
+  const offsetMs = zdt.offsetNanoseconds / 1e6;
+  const next = zdt.getTimeZoneTransition('next');
+  const until = next ? next.epochMilliseconds : Number.POSITIVE_INFINITY;
+  const previous = zdt.getTimeZoneTransition('previous');
+  let from = previous ? previous.epochMilliseconds : Number.NEGATIVE_INFINITY;
+  // An instant that is itself a transition starts its period (the one before it had another offset).
+  if (Number.isFinite(from) && Temporal.Instant.fromEpochMilliseconds(from).toZonedDateTimeISO(timeZone).offsetNanoseconds / 1e6 !== offsetMs) from = instant;
+  if (!(until > instant) || !(from <= instant)) return { from: instant, until: instant + 1, offsetMs };
+  return { from, until, offsetMs };
 }
 
 /** A stretch of time [from, until) during which the zone's UTC offset is constant. */

@@ -41,8 +41,21 @@ export function createHttpApp(deps: HttpDeps) {
   app.use('*', httpMetrics(deps.registry));
   const limitBody = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => sendProblem(c, problem('payload-too-large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`)) });
   // Only where a body can be: bodyLimit reads c.req.raw.body, which makes @hono/node-server build a full
-  // WHATWG Request (headers, AbortSignal) even for a GET, a tenth of a cached availability answer's CPU.
-  app.use('/v1/*', (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next)));
+  // WHATWG Request (headers, AbortSignal, a web stream over the body) even for a GET, a tenth of a cached
+  // availability answer's CPU, and a tenth of a hold's. A body with a Content-Length (and no
+  // Transfer-Encoding) is judged by that header, read from node's request, as bodyLimit itself does; the
+  // handler then reads it through @hono/node-server's direct path. Chunked bodies, and requests that do not
+  // come through node:http, still go through bodyLimit, which counts the bytes as they arrive.
+  app.use('/v1/*', (c, next) => {
+    const method = c.req.method;
+    if (method === 'GET' || method === 'HEAD') return next();
+    const headers = c.env?.incoming?.headers;
+    if (!headers || headers['transfer-encoding'] !== undefined) return limitBody(c, next);
+    const length = headers['content-length'];
+    // No Content-Length and no Transfer-Encoding: HTTP/1.1 says there is no body.
+    if (length === undefined) return next();
+    return Number.parseInt(length, 10) > MAX_BODY_BYTES ? limitBody(c, next) : next();
+  });
   app.use('/v1/*', deadline(deps.limits.http.deadlineMs));
   app.use('/v1/*', auth(deps.services.credentials, deps.services.protection, deps.limits));
   // Operators' routes count against the address's budget too; /healthz never does (it must always answer).

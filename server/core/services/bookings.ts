@@ -7,6 +7,7 @@ import type { CoreDeps } from '../ports';
 import { bookingDecision } from '../rules';
 import type { BookingRow, TenantPrincipal } from '../types';
 import { mayAccess, ownerOf } from './holds';
+import { ResourceCache } from './resource-cache';
 import { changeSeats, checkRequestTiming, liveResources, returnSeats, takeSeatsFast } from './seats';
 import { decodeCursor, encodeCursor } from './cursor';
 
@@ -37,7 +38,7 @@ export async function cancelBookingIn(q: Unit, cur: BookingRow, reason: string |
 }
 
 /** Builds the booking service over the core's ports. */
-export function bookingService({ store, clock, config }: CoreDeps) {
+export function bookingService({ store, clock, config, resourceCache = new ResourceCache() }: CoreDeps) {
 
   async function visible(q: Unit, p: TenantPrincipal, id: string, lock: boolean): Promise<BookingRow> {
     const b = await q.bookings.get(p.tenantId, id, lock);
@@ -67,7 +68,7 @@ export function bookingService({ store, clock, config }: CoreDeps) {
         holdId: null,
       } }) };
       const fast = config.fastPaths === false ? null : await store.autocommit(
-        (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => q.bookings.createFast(p.tenantId, fields, event)),
+        (q) => takeSeatsFast(q, resourceCache, p.tenantId, cmd, now, (versions) => q.bookings.createFast(p.tenantId, fields, event, versions)),
       );
       const b = fast ?? (await store.tx(async (q) => {
         const resources = await liveResources(q, p.tenantId, cmd.resourceIds);

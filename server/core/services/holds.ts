@@ -6,6 +6,7 @@ import { DomainError, notFound } from '../errors';
 import type { CoreConfig, CoreDeps } from '../ports';
 import { extendedExpiry, holdDecision } from '../rules';
 import type { BookingRow, HoldRow, TenantPrincipal } from '../types';
+import { ResourceCache } from './resource-cache';
 import { changeSeats, checkRequestTiming, liveResources, returnSeats, takeSeatsFast } from './seats';
 
 export interface CreateHold {
@@ -89,7 +90,7 @@ export async function releaseHoldIn(q: Unit, h: HoldRow, extra: Record<string, u
 }
 
 /** Builds the hold service over the core's ports. */
-export function holdService({ store, clock, config }: CoreDeps) {
+export function holdService({ store, clock, config, resourceCache = new ResourceCache() }: CoreDeps) {
 
   /** Reads a hold the principal may see, optionally locked. */
   async function visibleHold(q: Unit, p: TenantPrincipal, id: string, lock: boolean): Promise<HoldRow> {
@@ -122,7 +123,7 @@ export function holdService({ store, clock, config }: CoreDeps) {
       } }) };
       // A user's holds under quotas take the general path: the quota check and the hold are one transaction.
       const fast = config.fastPaths === false || quotaApplies(p, config.holdQuota) ? null : await store.autocommit(
-        (q) => takeSeatsFast(q, p.tenantId, cmd, now, () => q.holds.createFast(p.tenantId, ownerOf(p), cmd, ttl, event)),
+        (q) => takeSeatsFast(q, resourceCache, p.tenantId, cmd, now, (versions) => q.holds.createFast(p.tenantId, ownerOf(p), cmd, ttl, event, versions)),
       );
       const hold = fast ?? (await store.tx((q) => createHoldIn(q, p, cmd, ttl, now, {}, config.holdQuota)));
       return holdDto(hold);

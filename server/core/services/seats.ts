@@ -6,7 +6,8 @@
 import type { FastResult, SlotWindow, Unit } from '../store';
 import { holdDto } from '../dto';
 import { DomainError, notFound } from '../errors';
-import { bufferPadMs, checkTiming, evaluateSeats, lockWindow, type Conflict, type Range } from '../rules';
+import { checkTiming, evaluateSeats, lockWindow, type Conflict, type Range } from '../rules';
+import type { ResourceCache } from './resource-cache';
 import type { HoldRow, ResourceRow, SeatRequest, SlotRow } from '../types';
 
 /** Seats to give back in the same transaction (a rescheduled booking's old range). */
@@ -105,14 +106,19 @@ function slotUnavailable(conflicts: Conflict[], seats: number): DomainError {
  * Returns null when the general path must run instead (buffers, an expired
  * hold to reclaim, slots that do not tile the range); nothing is written then.
  */
-export async function takeSeatsFast<T>(q: Unit, tenantId: string, req: SeatRequest, now: number,
-  write: () => Promise<FastResult<T>>): Promise<T | null> {
-  const resources = await liveResources(q, tenantId, req.resourceIds);
-  checkRequestTiming(resources, req, now);
-  if (resources.some((r) => bufferPadMs(r.rules) > 0)) return null;
-  const result = await write();
+export async function takeSeatsFast<T>(q: Unit, cache: ResourceCache, tenantId: string, req: SeatRequest, now: number,
+  write: (versions: number[]) => Promise<FastResult<T>>): Promise<T | null> {
+  // Remembered rows when they let the request through, their versions checked by the write (resource-cache.ts).
+  const resources = await cache.fastPathResources(q, tenantId, req.resourceIds, req, now);
+  if (!resources) return null;
+  // In the order of the sorted ids, as the statement takes them.
+  const versions = [...resources].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((r) => r.version);
+  const result = await write(versions);
   if (result.status === 'ok') return result.row;
-  if (result.status === 'fallback') return null;
+  if (result.status === 'fallback') {
+    cache.forget(tenantId, req.resourceIds);
+    return null;
+  }
   // In the general path's order (request order, then start) and key order.
   const order = (c: Conflict) => req.resourceIds.indexOf(c.resourceId);
   const conflicts = result.conflicts.map(({ resourceId, start, end, remaining, reason }) => ({ resourceId, start, end, remaining, reason }));

@@ -15,10 +15,25 @@ import type { Principal, TenantPrincipal } from '../../core/types';
 
 export type AuthEnv = { Variables: { principal: Principal | null; ip: string }; Bindings: Partial<HttpBindings> };
 
+// The normalized peer address of each connection (IPv4-mapped IPv6 unwrapped and the like), worked out once per
+// connection rather than on each of its requests.
+const peerAddresses = new WeakMap<object, string>();
+
 /** The address a request counts against (see clientAddress for proxies). */
 export function requestAddress(c: Context<AuthEnv>, limits: Limits): string {
   const incoming = c.env?.incoming;
-  return clientAddress(incoming?.socket?.remoteAddress, incoming?.headers['x-forwarded-for'], limits.trustProxy);
+  const forwarded = incoming?.headers['x-forwarded-for'];
+  const socket = incoming?.socket;
+  // Without a trusted proxy's header the address is the peer's, the same for every request of the connection.
+  if (socket && (limits.trustProxy === 0 || forwarded === undefined)) {
+    const known = peerAddresses.get(socket);
+    if (known !== undefined) return known;
+    const peer = socket.remoteAddress;
+    const ip = clientAddress(peer, undefined, 0);
+    if (peer !== undefined) peerAddresses.set(socket, ip);
+    return ip;
+  }
+  return clientAddress(socket?.remoteAddress, forwarded, limits.trustProxy);
 }
 
 /** Writes the RateLimit headers (draft-ietf-httpapi-ratelimit-headers) of the tightest budget on node's response. */
