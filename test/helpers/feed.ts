@@ -38,6 +38,9 @@ async function drain(url: string, apiKey: string, after: number, limit: number):
   for (;;) {
     const res = await fetch(`${url}/v1/events?after=${cursor}&limit=${limit}`, { headers: { Authorization: `Bearer ${apiKey}` } });
     const text = await res.text();
+    // The node could not confirm within its wait that the feed holds every earlier commit (the decoder lags, as it
+    // may on a loaded machine): nothing is read this pass; the caller polls again until its own deadline.
+    if (res.status === 503 && text.includes('"feed.wait"')) return { events, lastSeq: cursor };
     if (res.status !== 200) throw new Error(`GET /v1/events?after=${cursor}: ${res.status} ${text}`);
     const page = JSON.parse(text) as { events: FeedEvent[]; lastSeq: number };
     for (const e of page.events) {

@@ -8,7 +8,7 @@ import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_FEED_MAX_BYTES, DEFAULT_RESYNC_MAX_BYTES, eventService } from '../../server/core/services/events';
 import { PgStore } from '../../server/db/store';
-import { futureWeekday, newTenant, startNode, type TestNode } from '../helpers/node';
+import { futureWeekday, newTenant, startNode, waitFor, type TestNode } from '../helpers/node';
 
 let t: TestNode;
 const sockets: Socket[] = [];
@@ -35,8 +35,9 @@ async function bigEvents(n: number, tenant?: Awaited<ReturnType<typeof newTenant
     })));
     for (const b of batch) expect(b.status, b.text.slice(0, 200)).toBe(201);
   }
-  // The feed stores events a moment after their commit; a feed read waits until it has them all.
-  expect((await tenant.api('GET', '/v1/events?after=0&limit=1')).status).toBe(200);
+  // The feed stores events a moment after their commit; a feed read waits until it has them all (or answers
+  // 503 feed.wait when the decoder has not caught up within its wait, as it may on a loaded machine: read again).
+  await waitFor(async () => (await tenant.api('GET', '/v1/events?after=0&limit=1')).status === 200, 30_000, 'the feed to hold the set-up events');
   return { tenant, resourceId };
 }
 
