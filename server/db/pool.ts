@@ -90,7 +90,7 @@ export class Db {
 
   /**
    * Connections for background work (the hold sweeper, the slot horizon,
-   * purges, the stranded-event rescue): neither requests nor Yjs storage
+   * purges): neither requests nor Yjs storage
    * (which has asyncCommitPool) can take them, so expiry stays on time
    * however busy the rest is.
    */
