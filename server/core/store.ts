@@ -48,7 +48,7 @@ export interface BookingRepository {
    */
   createFast(tenantId: string, b: NewBooking & {
     holdId: null;
-  }, event: MarkedEvent, versions?: number[]): Promise<FastResult<BookingRow>>;
+  }, event: MarkedEvent, versions: number[]): Promise<FastResult<BookingRow>>;
   /** Inserts a confirmed booking with its resources. */
   insert(tenantId: string, b: NewBooking): Promise<BookingRow>;
   /** Reads one booking of a tenant; `lock` takes its row lock. */
@@ -235,7 +235,7 @@ export interface HoldRepository {
     start: number;
     end: number;
     seats: number;
-  }, ttlSeconds: number, event: MarkedEvent, versions?: number[]): Promise<FastResult<HoldRow>>;
+  }, ttlSeconds: number, event: MarkedEvent, versions: number[]): Promise<FastResult<HoldRow>>;
   /** Reads one hold of a tenant; `lock` takes its row lock. */
   get(tenantId: string, id: string, lock?: boolean): Promise<HoldRow | null>;
   /** Sets status (and booking) of a locked hold. */

@@ -33,13 +33,10 @@ export const bookingRepository = {
    * 'conflict' or 'fallback'. `event` is the event's data; the function fills
    * in the booking's id, createdAt and updatedAt.
    */
-  async createFast(q: Queryable, tenantId: string, b: NewBooking & { holdId: null }, event: MarkedEvent, versions?: number[]): Promise<FastResult<BookingRow>> {
+  async createFast(q: Queryable, tenantId: string, b: NewBooking & { holdId: null }, event: MarkedEvent, versions: number[]): Promise<FastResult<BookingRow>> {
     const resourceIds = [...b.resourceIds].sort();
-    const { rows } = await q.query(versions
-      ? named('bookings.createFastAt', 'SELECT * FROM create_booking_fast($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
-        [tenantId, b.ownerId, resourceIds, versions, new Date(b.start), new Date(b.end), b.seats, b.customer, JSON.stringify(b.attendees), b.metadata, messageParts(event.build, event.names)])
-      : named('bookings.createFast', 'SELECT * FROM create_booking_fast($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
-        [tenantId, b.ownerId, resourceIds, new Date(b.start), new Date(b.end), b.seats, b.customer, JSON.stringify(b.attendees), b.metadata, messageParts(event.build, event.names)]));
+    const { rows } = await q.query(named('bookings.createFastAt', 'SELECT * FROM create_booking_fast($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+      [tenantId, b.ownerId, resourceIds, versions, new Date(b.start), new Date(b.end), b.seats, b.customer, JSON.stringify(b.attendees), b.metadata, messageParts(event.build, event.names)]));
     const r = rows[0];
     if (r.o_status !== 'ok') return { status: r.o_status, conflicts: r.o_conflicts };
     noteChange(q, { tenantId, type: 'booking.confirmed', resourceIds });

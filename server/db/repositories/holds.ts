@@ -45,13 +45,10 @@ export const holdRepository = {
    * id, createdAt and expiresAt.
    */
   async createFast(q: Queryable, tenantId: string, ownerId: string | null, req: { resourceIds: string[]; start: number; end: number; seats: number },
-    ttlSeconds: number, event: MarkedEvent, versions?: number[]): Promise<FastResult<HoldRow>> {
+    ttlSeconds: number, event: MarkedEvent, versions: number[]): Promise<FastResult<HoldRow>> {
     const resourceIds = [...req.resourceIds].sort();
-    const { rows } = await q.query(versions
-      ? named('holds.createFastAt', 'SELECT * FROM create_hold_fast($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-        [tenantId, ownerId, resourceIds, versions, new Date(req.start), new Date(req.end), req.seats, ttlSeconds, messageParts(event.build, event.names)])
-      : named('holds.createFast', 'SELECT * FROM create_hold_fast($1, $2, $3, $4, $5, $6, $7, $8)',
-        [tenantId, ownerId, resourceIds, new Date(req.start), new Date(req.end), req.seats, ttlSeconds, messageParts(event.build, event.names)]));
+    const { rows } = await q.query(named('holds.createFastAt', 'SELECT * FROM create_hold_fast($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [tenantId, ownerId, resourceIds, versions, new Date(req.start), new Date(req.end), req.seats, ttlSeconds, messageParts(event.build, event.names)]));
     const r = rows[0];
     if (r.o_status !== 'ok') return { status: r.o_status, conflicts: r.o_conflicts };
     noteChange(q, { tenantId, type: 'hold.created', resourceIds });
