@@ -82,6 +82,26 @@ export async function readFeedUntil(url: string, apiKey: string, opts: ReadFeedO
   return events;
 }
 
+/**
+ * Waits until the node answers a feed read with 200: it answers only once the
+ * decoder has stored every transaction committed before the read (a WAL mark
+ * it writes and waits for), so counts of the `events` table taken afterwards
+ * include every event of the changes made so far. Use it before snapshots
+ * that compare row counts, where a lagging decoder would otherwise store
+ * events between the "before" and the "after".
+ */
+export async function feedCaughtUp(url: string, apiKey: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${url}/v1/events?after=0&limit=1`, { headers: { Authorization: `Bearer ${apiKey}` } });
+    const text = await res.text();
+    if (res.status === 200) return;
+    if (!(res.status === 503 && text.includes('"feed.wait"'))) throw new Error(`GET /v1/events: ${res.status} ${text}`);
+    if (Date.now() > deadline) throw new Error(`the feed decoder did not catch up within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
 /** The newest seq of the tenant's feed right now (0 when empty). */
 export async function feedHead(url: string, apiKey: string): Promise<number> {
   const { lastSeq } = await drain(url, apiKey, 0, 1000);

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { feedCaughtUp } from '../helpers/feed';
 import { client, futureWeekday, newTenant, startNode, type Call, type Reply, type TestNode } from '../helpers/node';
 
 // Known here (rather than taken from the helper) so the test can forge tokens.
@@ -84,6 +85,7 @@ beforeAll(async () => {
   bookingId = booking.body.id;
   // The feed stores events a moment after their commit; a feed read waits until it has them all.
   expect((await tenant.api('GET', '/v1/events?after=0&limit=1')).status).toBe(200);
+  await feedCaughtUp(t.url, tenant.key); // the set-up's events are stored before the "before" is counted
   before = await snapshot(t.pool, tenant.id, plusDays(at('00:00'), 30));
   expect(before.seats_taken).toBe(1);
 });
@@ -304,8 +306,9 @@ describe('malformed requests', () => {
   });
 
   it('leaves the database exactly as it was', async () => {
-    // Let any work a request might have started (outbox, sweeper) settle first.
+    // Let any work a request might have started settle first, and let the decoder store every event committed so far.
     await new Promise((r) => setTimeout(r, 300));
+    await feedCaughtUp(t.url, tenant.key);
     const after = await snapshot(t.pool, tenant.id, plusDays(at('00:00'), 30));
     expect(after).toEqual(before);
     const b = await tenant.api('GET', `/v1/bookings/${bookingId}`);
