@@ -36,7 +36,7 @@ const url = (ids: string[], from: number, to: number) =>
   `/v1/availability?resourceIds=${ids.join(',')}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`;
 
 export async function runP3(ctx: Ctx, seeds: AvailabilitySeeds): Promise<void> {
-  ctx.log('P3: availability (autocannon; uncached answers for latency, one repeated query for the cached rate)');
+  ctx.log('P3: availability (an open loop of distinct queries for latency; autocannon on one repeated query for the cached rate)');
   const from = ctx.baseMs + 2 * DAY;
   const monthUrl = url([seeds.month], from, from + 30 * DAY);
   const dayUrl = url(seeds.hundred, from, from + DAY);
@@ -49,12 +49,20 @@ export async function runP3(ctx: Ctx, seeds: AvailabilitySeeds): Promise<void> {
   if (sample.status !== 200) throw new Error(`availability: ${sample.status} ${body.slice(0, 300)}`);
   const slotsShown = (JSON.parse(body).resources[0].slots as unknown[]).length;
 
+  // An open loop: request i is sent at t0 + i / rate whatever came before (autocannon's overallRate sends each
+  // connection's quota for a second in one burst at the start of the second, so its latencies were mostly the
+  // wait behind that burst). Latency counts from each request's scheduled time.
   const latency = async (name: string, paths: string[], rate: number) =>
-    runWorker<any>(name, 'http-load.ts', { url: ctx.A.url, connections: 8, overallRate: rate, warmupS: 1, durationS: 6, kind: 'get', path: paths[0], paths, headers: auth }, 40_000);
+    runWorker<any>(name, 'open-loop.ts', {
+      url: ctx.A.url, path: paths[0], paths, rate, warmupS: 1, durationS: 6, drainS: 10, headers: auth,
+      resourceIds: [], baseMs: 0, slotMs: 0, slotOffset: 0, keyPrefix: '',
+    }, 40_000);
   const month = await latency('p3-month', distinct([seeds.month], 30 * DAY), 200);
-  ctx.log(`  1 × 30 days (${slotsShown} slots, ${num(body.length / 1024)} KB), uncached at 200/s: p50 ${ms(month.latency.p50)}, p99 ${ms(month.latency.p99)}`);
+  // Every timed answer must be a 200: a quick refusal (429) would flatter the latency.
+  const others = (r: { statuses: Record<string, number> }) => Object.entries(r.statuses).filter(([s]) => s !== '200').map(([s, n]) => `${n} × ${s}`).join(', ');
+  ctx.log(`  1 × 30 days (${slotsShown} slots, ${num(body.length / 1024)} KB), uncached at 200/s: p50 ${ms(month.latency.p50)}, p99 ${ms(month.latency.p99)}${others(month) ? `; not 200: ${others(month)}` : ''}`);
   const hundred = await latency('p3-hundred', distinct(seeds.hundred, DAY), 100);
-  ctx.log(`  100 × 1 day, uncached at 100/s: p50 ${ms(hundred.latency.p50)}, p99 ${ms(hundred.latency.p99)}`);
+  ctx.log(`  100 × 1 day, uncached at 100/s: p50 ${ms(hundred.latency.p50)}, p99 ${ms(hundred.latency.p99)}${others(hundred) ? `; not 200: ${others(hundred)}` : ''}`);
 
   // The peer: a bare Hono route sending the very bytes of the 30-day answer.
   const bodyFile = path.join(ctx.tmp, 'availability.json');
@@ -70,11 +78,11 @@ export async function runP3(ctx: Ctx, seeds: AvailabilitySeeds): Promise<void> {
     const ratio = cached.okPerSecond / peer.okPerSecond;
     ctx.rows.push({
       id: 'P3', what: `availability 1 resource × 30 days (${slotsShown} slots), computed, 200/s`, figure: `p99 ${ms(month.latency.p99)}`, peer: `p50 ${ms(month.latency.p50)}`,
-      ratio: '', target: 'p99 ≤ 5 ms', met: month.latency.p99 <= 5,
+      ratio: '', target: 'p99 ≤ 5 ms', met: month.latency.p99 <= 5 && !others(month), note: others(month) ? `not 200: ${others(month)}` : undefined,
     });
     ctx.rows.push({
       id: 'P3', what: 'availability 100 resources × 1 day, computed, 100/s', figure: `p99 ${ms(hundred.latency.p99)}`, peer: `p50 ${ms(hundred.latency.p50)}`,
-      ratio: '', target: 'p99 ≤ 20 ms', met: hundred.latency.p99 <= 20,
+      ratio: '', target: 'p99 ≤ 20 ms', met: hundred.latency.p99 <= 20 && !others(hundred), note: others(hundred) ? `not 200: ${others(hundred)}` : undefined,
     });
     ctx.rows.push({
       id: 'P3', what: `cached availability requests/s (${CONNECTIONS} connections)`, figure: `${num(cached.okPerSecond)}/s`, peer: `bare Hono ${num(peer.okPerSecond)}/s, same ${num(body.length / 1024)} KB body`,

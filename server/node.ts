@@ -9,6 +9,7 @@ import type { Config } from './config';
 import type { CoreDeps, Logger } from './core/ports';
 import { availabilityService } from './core/services/availability';
 import { AvailabilityCache, invalidationsOf, type Invalidation } from './core/services/availability-cache';
+import { SlotMemory } from './core/services/slot-memory';
 import { ResourceCache } from './core/services/resource-cache';
 import { bookingService } from './core/services/bookings';
 import { eventService } from './core/services/events';
@@ -112,6 +113,8 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   // before it answers, and on the other nodes through the bus; each stored batch of the feed does so again on
   // every node (the decoder's, and through the bus elsewhere), which covers a node that died before sending.
   const availabilityCache = new AvailabilityCache(clock, { maxBytes: limits.answers.availabilityCacheBytes });
+  // The slots of hot resources, for answers the cache does not hold; checked against the same change marks.
+  const slotMemory = new SlotMemory(clock, availabilityCache.marks);
   // What a node does itself with invalidations: its availability answers, and the resources it remembers for
   // the fast paths (a tenant's, when a resource, schedule or block of it changed; resource-cache.ts).
   const invalidateHere = (invalidations: Invalidation[]) => {
@@ -156,7 +159,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     credentials,
     protection,
     resources: resourceService(deps),
-    availability: availabilityService(deps, availabilityCache, { maxSlots: limits.answers.availabilityMaxSlots }),
+    availability: availabilityService(deps, availabilityCache, { maxSlots: limits.answers.availabilityMaxSlots }, slotMemory),
     holds,
     bookings: bookingService(deps),
     events: eventService(deps, { feedMaxBytes: limits.answers.feedMaxBytes }),
@@ -173,6 +176,18 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   new Gauge({
     name: 'slotwise_feed_unpublished_events', help: 'Events the decoder stored but has not emitted yet (0 on standby nodes)', registers: [registry],
     collect() { const f = feedState(); this.set(f.leading ? f.lastSeq - f.emitted : 0); },
+  });
+  new Gauge({
+    name: 'slotwise_slot_memory_rows', help: 'Slot rows this node holds in memory for availability answers (bounded; slot-memory.ts)', registers: [registry],
+    collect() { this.set(slotMemory.stats().rows); },
+  });
+  new Gauge({
+    name: 'slotwise_slot_memory_reads', help: 'Resources of availability answers served from slot memory (hit) or read from Postgres (miss), since start', labelNames: ['result'], registers: [registry],
+    collect() {
+      const { hits, misses } = slotMemory.stats();
+      this.set({ result: 'hit' }, hits);
+      this.set({ result: 'miss' }, misses);
+    },
   });
   let draining = false;
   const readiness = {

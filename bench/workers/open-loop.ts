@@ -5,7 +5,8 @@
  * up to `maxSockets`; past that a request waits in the client for one, which
  * the result counts). Request i books a distinct slot: slot
  * `slotOffset + ⌊i / resources⌋` of resource `i mod resources`, with
- * metadata.benchKey `${keyPrefix}${i}`.
+ * metadata.benchKey `${keyPrefix}${i}`. With `paths`, request i is instead
+ * `GET paths[i mod paths.length]` (P3's availability queries), no body.
  *
  * Prints `MEASURING {first}` when the first timed request (after `warmupS`)
  * is sent, and `RESULT {...}` once every request is answered or `drainS` has
@@ -32,6 +33,8 @@ interface Config {
   slotOffset: number;
   keyPrefix: string;
   maxSockets?: number;
+  /** GET these paths in turn instead of booking. */
+  paths?: string[];
 }
 
 const cfg = workerConfig<Config>();
@@ -60,10 +63,14 @@ let lastAnswer = 0;
 let peakSockets = 0;
 
 function send(i: number, due: number): void {
-  const body = bodyFor(i);
+  const get = cfg.paths !== undefined;
+  const body = get ? '' : bodyFor(i);
   const timed = i >= firstMeasured;
   outstanding++;
-  const req = http.request({ host: hostname, port, method: 'POST', path: cfg.path, agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
+  const options = get
+    ? { host: hostname, port, method: 'GET', path: cfg.paths![i % cfg.paths!.length], agent, headers: cfg.headers }
+    : { host: hostname, port, method: 'POST', path: cfg.path, agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } };
+  const req = http.request(options, (res) => {
     res.resume();
     res.on('end', () => done(String(res.statusCode ?? 0)));
   });
@@ -82,7 +89,8 @@ function send(i: number, due: number): void {
     if (monoMs() - due > 5) waitedForSocket++;
   });
   req.on('error', () => done('error'));
-  req.end(body);
+  if (get) req.end();
+  else req.end(body);
   sendLag.push(monoMs() - due);
 }
 

@@ -45,14 +45,15 @@ describe('CredentialCache', () => {
   it('remembers a verified token until it expires, and not at all once expired', async () => {
     const cache = new CredentialCache();
     const u1 = user('u1');
-    const u3 = user('u3', Date.now() + 50);
+    // A second of life: enough that the checks right after remembering it run before it expires on a loaded machine.
+    const u3 = user('u3', Date.now() + 1_000);
     cache.rememberToken('a.b.c', u1);
     cache.rememberToken('d.e.f', user('u2', Date.now() - 1));
     cache.rememberToken('g.h.i', u3);
     expect(cache.token('a.b.c')).toEqual(u1);
     expect(cache.token('d.e.f')).toBeUndefined();
     expect(cache.token('g.h.i')).toEqual(u3);
-    await new Promise((r) => setTimeout(r, 80));
+    await new Promise((r) => setTimeout(r, 1_050));
     expect(cache.token('g.h.i')).toBeUndefined();
   });
 

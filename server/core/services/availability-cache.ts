@@ -51,7 +51,13 @@ export function invalidationsOf(events: Pick<EventRow, 'tenantId' | 'type' | 're
   return out;
 }
 
-export class AvailabilityCache {
+/**
+ * Which answers a change makes stale. Every invalidation gets the next
+ * epoch and marks the tenant (all of its answers) or each named resource;
+ * a value computed at epoch E is unchanged while no mark it depends on is
+ * newer than E. Shared by the node's answer cache and its slot memory.
+ */
+export class ChangeMarks {
   private epoch = 0;
   /**
    * `tenant` or `tenant/resource` → the epoch of its last change, oldest
@@ -62,7 +68,51 @@ export class AvailabilityCache {
    */
   private readonly changed = new Map<string, number>();
   private floor = 0;
-  private readonly maxMarks: number;
+
+  constructor(private readonly maxMarks = 50_000) {}
+
+  /** The epoch a computation starting now reads at. */
+  now(): number {
+    return this.epoch;
+  }
+
+  /** Marks these resources (null: any of the tenant's) changed, at a new epoch. */
+  invalidate(invalidations: Invalidation[]): void {
+    if (invalidations.length === 0) return;
+    const epoch = ++this.epoch;
+    for (const [tenantId, ids] of invalidations) {
+      if (ids === null) this.mark(tenantId, epoch);
+      else for (const id of ids) this.mark(`${tenantId}/${id}`, epoch);
+    }
+  }
+
+  /** True while neither the tenant nor any of these resources changed after `epoch`. */
+  unchangedSince(tenantId: string, resourceIds: Iterable<string>, epoch: number): boolean {
+    if (epoch < this.floor) return false;
+    if ((this.changed.get(tenantId) ?? 0) > epoch) return false;
+    for (const id of resourceIds) if ((this.changed.get(`${tenantId}/${id}`) ?? 0) > epoch) return false;
+    return true;
+  }
+
+  /** Marks held. */
+  get size(): number {
+    return this.changed.size;
+  }
+
+  private mark(key: string, epoch: number): void {
+    this.changed.delete(key);
+    this.changed.set(key, epoch);
+    if (this.changed.size > this.maxMarks) {
+      const [oldest, oldestEpoch] = this.changed.entries().next().value!;
+      this.changed.delete(oldest);
+      this.floor = Math.max(this.floor, oldestEpoch);
+    }
+  }
+}
+
+export class AvailabilityCache {
+  /** The change marks this cache checks its entries against (the node's slot memory shares them). */
+  readonly marks: ChangeMarks;
   /** LRU by bytes; lru-cache drops expired entries on its own timers (ttlAutopurge), so they hold no memory past the TTL. */
   private readonly entries: LRUCache<string, Entry>;
   /** Computations running, so concurrent misses of one key share one (no stampede when an entry lapses). */
@@ -73,7 +123,7 @@ export class AvailabilityCache {
     options: AvailabilityCacheOptions = {},
   ) {
     const { ttlMs = 500, maxBytes = DEFAULT_AVAILABILITY_CACHE_BYTES, maxEntries = 5_000, maxMarks = 50_000 } = options;
-    this.maxMarks = maxMarks;
+    this.marks = new ChangeMarks(maxMarks);
     this.entries = new LRUCache<string, Entry>({
       max: maxEntries,
       maxSize: maxBytes,
@@ -95,19 +145,19 @@ export class AvailabilityCache {
   async through<T>(key: string, tenantId: string, resourceIds: string[], compute: () => Promise<T>, sizeOf: (value: T) => number): Promise<T> {
     const hit = this.entries.get(key);
     if (hit) {
-      if (this.unchangedSince(hit.tenantId, hit.resourceIds, hit.epoch)) return hit.value as T;
+      if (this.marks.unchangedSince(hit.tenantId, hit.resourceIds, hit.epoch)) return hit.value as T;
       this.entries.delete(key); // stale for good: free it now rather than at its TTL
     }
     const run = this.running.get(key);
-    if (run && this.unchangedSince(tenantId, resourceIds, run.epoch)) return run.value as Promise<T>;
-    const epoch = this.epoch;
+    if (run && this.marks.unchangedSince(tenantId, resourceIds, run.epoch)) return run.value as Promise<T>;
+    const epoch = this.marks.now();
     const at = this.clock.now();
     const value = compute();
     const mine = { epoch, value };
     this.running.set(key, mine);
     try {
       const result = await value;
-      if (this.unchangedSince(tenantId, resourceIds, epoch)) {
+      if (this.marks.unchangedSince(tenantId, resourceIds, epoch)) {
         // The TTL runs from when the computation started: what it read is that old. lru-cache does not
         // store an entry larger than maxBytes (and drops an older one under the key).
         this.entries.set(key, { value: result, epoch, tenantId, resourceIds }, { size: sizeOf(result) + key.length + ENTRY_OVERHEAD, start: at });
@@ -120,33 +170,11 @@ export class AvailabilityCache {
 
   /** Forgets answers that read any of these resources (null: any of the tenant's). */
   invalidate(invalidations: Invalidation[]): void {
-    if (invalidations.length === 0) return;
-    const epoch = ++this.epoch;
-    for (const [tenantId, ids] of invalidations) {
-      if (ids === null) this.mark(tenantId, epoch);
-      else for (const id of ids) this.mark(`${tenantId}/${id}`, epoch);
-    }
+    this.marks.invalidate(invalidations);
   }
 
   /** Entries, their bytes and the change marks held (for tests and metrics). */
   stats(): { entries: number; bytes: number; marks: number } {
-    return { entries: this.entries.size, bytes: this.entries.calculatedSize, marks: this.changed.size };
-  }
-
-  private mark(key: string, epoch: number): void {
-    this.changed.delete(key);
-    this.changed.set(key, epoch);
-    if (this.changed.size > this.maxMarks) {
-      const [oldest, oldestEpoch] = this.changed.entries().next().value!;
-      this.changed.delete(oldest);
-      this.floor = Math.max(this.floor, oldestEpoch);
-    }
-  }
-
-  private unchangedSince(tenantId: string, resourceIds: string[], epoch: number): boolean {
-    if (epoch < this.floor) return false;
-    if ((this.changed.get(tenantId) ?? 0) > epoch) return false;
-    for (const id of resourceIds) if ((this.changed.get(`${tenantId}/${id}`) ?? 0) > epoch) return false;
-    return true;
+    return { entries: this.entries.size, bytes: this.entries.calculatedSize, marks: this.marks.size };
   }
 }

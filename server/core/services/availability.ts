@@ -7,6 +7,7 @@
  */
 import { MAX_AVAILABILITY_DAYS, MAX_AVAILABILITY_RESOURCES } from '../../../shared/limits';
 import type { AvailabilityCache } from './availability-cache';
+import type { SlotMemory } from './slot-memory';
 import { DomainError, notFound } from '../errors';
 import type { CoreDeps } from '../ports';
 import { bookableRanges, combineOptions, freeSlots, type Range } from '../rules';
@@ -94,20 +95,29 @@ function toJson(a: Answer): string {
   return out + ']}';
 }
 
-/** Builds the availability service; reads go to the read pool (a replica when configured). */
-export function availabilityService({ store, clock }: CoreDeps, cache?: AvailabilityCache, options: Partial<AvailabilityLimits> = {}) {
+/**
+ * Builds the availability service; reads go to the read pool (a replica when
+ * configured). REST answers come from `cache` when the same query was answered
+ * since the last change, and are computed from the slots `memory` holds when
+ * it holds them (slot-memory.ts); live snapshots read Postgres.
+ */
+export function availabilityService({ store, clock }: CoreDeps, cache?: AvailabilityCache, options: Partial<AvailabilityLimits> = {}, memory?: SlotMemory) {
   const limits: AvailabilityLimits = { ...DEFAULT_AVAILABILITY_LIMITS, ...options };
 
   /**
    * Without duration: free slots per resource. With duration: options where the seats fit for that long.
    * Times stay epoch ms here; `toResult` and `toJson` render them.
    */
-  async function answer(tenantId: string, query: AvailabilityQuery, onRead?: (slots: number) => void): Promise<Answer> {
+  async function answer(tenantId: string, query: AvailabilityQuery, onRead?: (slots: number) => void, fromMemory = false): Promise<Answer> {
     const duration = query.duration;
     const durationMs = (duration ?? 0) * 60_000;
-    // One statement reads the resources and their slots; the resources' checks then run in the order they always
-    // did (missing or archived, grid, slot bound). It reads at most maxSlots + 1 rows and sends none past maxSlots.
-    const read = await store.replica.slots.availability(tenantId, query.resourceIds, query.from, query.to + durationMs, limits.maxSlots);
+    // One statement reads the resources and their slots (or the node's slot memory gives exactly what it would);
+    // the resources' checks then run in the order they always did (missing or archived, grid, slot bound). It
+    // reads at most maxSlots + 1 rows and sends none past maxSlots.
+    const load = (ids: string[], from: number, to: number, limit: number) => store.replica.slots.availability(tenantId, ids, from, to, limit);
+    const read = fromMemory && memory
+      ? await memory.read(tenantId, query.resourceIds, query.from, query.to + durationMs, limits.maxSlots, load)
+      : await load(query.resourceIds, query.from, query.to + durationMs, limits.maxSlots);
     const found = new Map(read.resources.map((r) => [r.id, r]));
     const resources = query.resourceIds.map((id) => {
       const r = found.get(id);
@@ -153,7 +163,7 @@ export function availabilityService({ store, clock }: CoreDeps, cache?: Availabi
      */
     async rendered<T extends { bytes: number }>(tenantId: string, query: AvailabilityQuery, render: (json: string) => T, onRead?: (slots: number) => void): Promise<T> {
       const q = boundedQuery(query, limits);
-      const compute = async () => render(toJson(await answer(tenantId, q, onRead)));
+      const compute = async () => render(toJson(await answer(tenantId, q, onRead, true)));
       if (!cache) return compute();
       const key = [tenantId, q.resourceIds.join(','), q.from, q.to, q.duration ?? '', q.seats, q.mode].join('|');
       return cache.through(key, tenantId, q.resourceIds, compute, (value) => value.bytes);
