@@ -6,8 +6,9 @@
 --
 -- The helper is plpgsql, not SQL: plpgsql keeps the plan of its query for the
 -- connection, where a SQL-language function called from plpgsql is planned
--- again on every call (migration 006's note). Measured with pgbench running
--- bench/sql/hold-create.sql (docs/benchmarks.md, "Fast-path functions").
+-- again on every call (migration 006's note). pgbench of
+-- bench/sql/hold-create.sql showed no cost against migration 006's functions
+-- (docs/benchmarks.md, "P1 — node CPU per hold").
 
 DROP FUNCTION create_hold_fast(uuid, text, uuid[], timestamptz, timestamptz, int, int, text[]);
 DROP FUNCTION create_booking_fast(uuid, text, uuid[], timestamptz, timestamptz, int, jsonb, jsonb, jsonb, text[]);
