@@ -14,7 +14,8 @@
  * The node also forgets a tenant's rows when it learns of a change to a
  * resource, schedule or block of it (its own commits, the other nodes'
  * messages, the feed), and a resource's rows when the fast path found them
- * stale, so stale rows cost a fallback at most once. Bounded by count. One
+ * stale, so stale rows cost a fallback at most once. Bounded by count
+ * (least recently used rows go first; a forgotten row is read again). One
  * per node (node.ts), handed to the hold and booking services in CoreDeps.
  */
 import type { Unit } from '../store';
@@ -28,22 +29,45 @@ function passes(resources: ResourceRow[], range: Range, now: number): boolean {
   return !resources.some((r) => bufferPadMs(r.rules) > 0);
 }
 
-export class ResourceCache {
-  private readonly byTenant = new Map<string, Map<string, ResourceRow>>();
-  private rows = 0;
+/** How many resource rows a node remembers unless told otherwise. */
+export const DEFAULT_RESOURCE_CACHE_ROWS = 10_000;
 
-  constructor(private readonly maxRows = 10_000) {}
+export class ResourceCache {
+  /** `tenantId/resourceId` → the row, least recently used first (a row moves to the end when used or read again). */
+  private readonly rows = new Map<string, ResourceRow>();
+  /** The remembered resource ids of each tenant, for forgetTenant. */
+  private readonly byTenant = new Map<string, Set<string>>();
+
+  /** `maxRows`: the most rows remembered; past it the least recently used go. */
+  constructor(private readonly maxRows = DEFAULT_RESOURCE_CACHE_ROWS) {
+    if (!Number.isInteger(maxRows) || maxRows < 0) throw new Error(`ResourceCache maxRows must be a whole number >= 0, not ${maxRows}`);
+  }
+
+  /** How many rows are remembered. */
+  get size(): number {
+    return this.rows.size;
+  }
+
+  private drop(tenantId: string, id: string): void {
+    if (!this.rows.delete(`${tenantId}/${id}`)) return;
+    const mine = this.byTenant.get(tenantId)!;
+    mine.delete(id);
+    if (!mine.size) this.byTenant.delete(tenantId);
+  }
 
   private remember(tenantId: string, found: ResourceRow[]): void {
-    if (this.rows + found.length > this.maxRows) {
-      this.byTenant.clear();
-      this.rows = 0;
-    }
     let mine = this.byTenant.get(tenantId);
-    if (!mine) this.byTenant.set(tenantId, (mine = new Map()));
     for (const r of found) {
-      if (!mine.has(r.id)) this.rows++;
-      mine.set(r.id, r);
+      const key = `${tenantId}/${r.id}`;
+      // Deleted first so that the row moves to the end (most recently used).
+      this.rows.delete(key);
+      this.rows.set(key, r);
+      if (!mine) this.byTenant.set(tenantId, (mine = new Set()));
+      mine.add(r.id);
+    }
+    for (const [, oldest] of this.rows) {
+      if (this.rows.size <= this.maxRows) break;
+      this.drop(oldest.tenantId, oldest.id);
     }
   }
 
@@ -51,26 +75,28 @@ export class ResourceCache {
   forgetTenant(tenantId: string): void {
     const mine = this.byTenant.get(tenantId);
     if (!mine) return;
-    this.rows -= mine.size;
+    for (const id of mine) this.rows.delete(`${tenantId}/${id}`);
     this.byTenant.delete(tenantId);
   }
 
   /** Forgets these resources of the tenant (the fast path found one of them changed). */
   forget(tenantId: string, ids: string[]): void {
-    const mine = this.byTenant.get(tenantId);
-    if (!mine) return;
-    for (const id of ids) if (mine.delete(id)) this.rows--;
+    for (const id of ids) this.drop(tenantId, id);
   }
 
-  /** The remembered live rows of all of `ids`, in request order, or null when any is not remembered. */
+  /** The remembered live rows of all of `ids`, in request order (now the most recently used), or null when any is not remembered. */
   private remembered(tenantId: string, ids: string[]): ResourceRow[] | null {
-    const mine = this.byTenant.get(tenantId);
-    if (!mine) return null;
+    if (!this.byTenant.has(tenantId)) return null;
     const out: ResourceRow[] = [];
     for (const id of ids) {
-      const r = mine.get(id);
+      const r = this.rows.get(`${tenantId}/${id}`);
       if (!r || r.archivedAt !== null) return null;
       out.push(r);
+    }
+    for (const r of out) {
+      const key = `${tenantId}/${r.id}`;
+      this.rows.delete(key);
+      this.rows.set(key, r);
     }
     return out;
   }
