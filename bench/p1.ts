@@ -35,6 +35,13 @@ export interface P1Seeds {
   pgbenchIds: string[];
 }
 
+/** The node's group-commit counters (`slotwise_hold_batch` in /metrics). */
+async function holdBatches(url: string): Promise<Record<'batches' | 'items' | 'largest', number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const read = (what: string) => Number(new RegExp(`^slotwise_hold_batch\\{what="${what}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { batches: read('batches'), items: read('items'), largest: read('largest') };
+}
+
 /** The load the server and the bare route both get: autocannon, 64 connections, POST bodies on distinct slots. */
 function holdLoad(ctx: Ctx, seeds: P1Seeds, url: string, path: string, cpuPid: number) {
   return {
@@ -54,11 +61,15 @@ export interface P1Server {
 export async function p1Server(ctx: Ctx, node: Node, seeds: P1Seeds): Promise<P1Server> {
   ctx.log(`P1: holds on distinct slots over HTTP (autocannon, ${P1_CONNECTIONS} connections)`);
   const before = await readTrace(node);
+  const batchBefore = await holdBatches(node.url);
   const server = await runWorker<any>('p1-load', 'http-load.ts', holdLoad(ctx, seeds, node.url, '/v1/holds', node.proc.pid), 60_000);
+  const batchAfter = await holdBatches(node.url);
   const after = await readTrace(node);
   const passes = ranBetween(before, after, 'UPDATE feed_cursor SET lsn');
   const passPpm = Math.round((1e6 * passes) / Math.max(1, server.used));
   ctx.log(`  server: ${num(server.okPerSecond)} holds/s, p99 ${ms(server.latency.p99)}, statuses ${JSON.stringify(server.statuses)}; feed decoder batches per hold ${(passPpm / 1e6).toFixed(3)}`);
+  const statements = batchAfter.batches - batchBefore.batches;
+  ctx.log(`  group commit: ${num(batchAfter.items - batchBefore.items)} holds in ${num(statements)} statements (${((batchAfter.items - batchBefore.items) / Math.max(1, statements)).toFixed(1)} per statement; largest ${batchAfter.largest})`);
   ctx.log(`  node CPU: ${ms(server.cpuMs / Math.max(1, server.ok))} per hold (${num((100 * server.cpuMs) / (server.seconds * 1000))}% of a core)`);
   return { result: server, passPpm, captured: await capturedHold(node).catch((err: Error) => err) };
 }

@@ -178,6 +178,16 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     collect() { const f = feedState(); this.set(f.leading ? f.lastSeq - f.emitted : 0); },
   });
   new Gauge({
+    name: 'slotwise_hold_batch', help: 'Group commit of fast-path holds since start: statements sent (batches), holds written in them (items), run alone after a refused batch (alone), the largest batch', labelNames: ['what'], registers: [registry],
+    collect() {
+      const { batches, items, alone, largest } = db.holdBatcher.stats;
+      this.set({ what: 'batches' }, batches);
+      this.set({ what: 'items' }, items);
+      this.set({ what: 'alone' }, alone);
+      this.set({ what: 'largest' }, largest);
+    },
+  });
+  new Gauge({
     name: 'slotwise_slot_memory_rows', help: 'Slot rows this node holds in memory for availability answers (bounded; slot-memory.ts)', registers: [registry],
     collect() { this.set(slotMemory.stats().rows); },
   });

@@ -1,6 +1,7 @@
 /** The pg pool, transactions, and the ambient transaction an edge may open around a request. */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
+import { Batcher, LazyConnection } from './batch';
 
 /** Anything that can run a query: the pool or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
@@ -82,7 +83,7 @@ export class Db {
     this.commitListeners.push(fn);
   }
 
-  private committed(client: pg.PoolClient): void {
+  private committed(client: object): void {
     const changes = noted.get(client);
     noted.delete(client);
     if (changes?.length) for (const fn of this.commitListeners) fn(changes);
@@ -112,6 +113,7 @@ export class Db {
     this.asyncCommitPool = new pg.Pool({ connectionString: url, ...common, max: 4, options: `-c synchronous_commit=off ${guard(slow)}` });
     this.backgroundPool = new pg.Pool({ connectionString: url, ...common, max: 3, options: guard(slow) });
     this.queueBound = opts.queueMax ?? 2 * common.max;
+    this.holdBatcher = new Batcher(this.pool);
     const onError = opts.onError ?? (() => {});
     const pools = new Set([this.pool, this.readPool, this.relayPool, this.asyncCommitPool, this.backgroundPool]);
     // An idle client losing its connection must not crash the process. Nor may a checked-out one between
@@ -130,10 +132,12 @@ export class Db {
   }
 
   private readonly queueBound: number;
+  /** Fast-path holds of concurrent requests, written several to a statement (batch.ts). */
+  readonly holdBatcher: Batcher;
 
-  /** True when more requests wait for a connection than the queue bound (by default twice the pool): new work is refused fast (503) rather than queued for seconds. */
+  /** True when more requests wait for a connection or a batch than the queue bound (by default twice the pool): new work is refused fast (503) rather than queued for seconds. */
   saturated(): boolean {
-    return this.queueBound > 0 && this.pool.waitingCount > this.queueBound;
+    return this.queueBound > 0 && this.pool.waitingCount + this.holdBatcher.queued > this.queueBound;
   }
 
   /** Runs fn in a transaction; joins the ambient one when a request opened it. */
@@ -181,11 +185,13 @@ export class Db {
 
   private async autocommitOn<T>(pool: pg.Pool, fn: (q: pg.PoolClient) => Promise<T | null>, afterCommit?: AfterCommit): Promise<T | null> {
     for (let attempt = 1; ; attempt++) {
-      const client = await pool.connect();
+      // A connection is taken at fn's first statement, not before: fn may need none (remembered rows and a
+      // batched write, holds.ts createFast), and a request waiting for its turn in a batch holds none.
+      const client = new LazyConnection(pool, this.holdBatcher);
       let result: T | null;
       try {
         noted.set(client, []);
-        result = await fn(client);
+        result = await fn(client as unknown as pg.PoolClient);
       } catch (err) {
         // A statement that lost a deadlock wrote nothing (it was its own transaction): run fn again, as `tx` does.
         if (attempt < 3 && lostRace(err)) continue;

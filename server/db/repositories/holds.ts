@@ -1,5 +1,7 @@
 /** Holds and their resources. */
 import type { HoldRow, HoldStatus } from '../../core/types';
+import type pg from 'pg';
+import { LazyConnection, type BatchKind } from '../batch';
 import { named, noteChange, type Queryable } from '../pool';
 import type { FastResult, MarkedEvent } from '../../core/store';
 import { messageParts } from './events';
@@ -22,6 +24,51 @@ const toHold = (r: Record<string, any>): HoldRow => ({
   createdAt: r.created_at.getTime(),
 });
 
+/** One fast-path hold's parameters (resources sorted, versions in their order). */
+interface FastHold {
+  tenantId: string;
+  ownerId: string | null;
+  resourceIds: string[];
+  versions: number[];
+  start: Date;
+  end: Date;
+  seats: number;
+  ttlSeconds: number;
+  message: string[];
+}
+type FastRow = { o_status: 'ok' | 'conflict' | 'fallback'; o_conflicts: any; o_id: string; o_created_at: Date; o_expires_at: Date };
+
+/**
+ * create_hold_fast alone, or for several holds in one statement: each row of
+ * the arrays is one call, in order (a lateral call runs once per row of the
+ * unnest, in its order), all in the statement's one transaction. Batches are
+ * sorted by first resource and start, the order every writer locks slots in.
+ */
+const fastHolds: BatchKind<FastHold, FastRow> = {
+  async one(q, h) {
+    const { rows } = await q.query(named('holds.createFastAt', 'SELECT * FROM create_hold_fast($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [h.tenantId, h.ownerId, h.resourceIds, h.versions, h.start, h.end, h.seats, h.ttlSeconds, h.message]));
+    return rows[0];
+  },
+  async many(q, hs) {
+    const col = <T>(f: (h: FastHold) => T) => hs.map(f);
+    const { rows } = await q.query(named('holds.createFastMany',
+      `SELECT u.n, r.* FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::int[], $8::int[],
+           $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+         WITH ORDINALITY AS u(tenant, owner, resources, versions, start_at, end_at, seats, ttl, m1, m2, m3, m4, m5, n)
+       CROSS JOIN LATERAL create_hold_fast(u.tenant, u.owner, u.resources::uuid[], u.versions::int[], u.start_at, u.end_at, u.seats, u.ttl,
+         ARRAY[u.m1, u.m2, u.m3, u.m4, u.m5]) r
+       ORDER BY u.n`,
+      [col((h) => h.tenantId), col((h) => h.ownerId), col((h) => `{${h.resourceIds.join(',')}}`), col((h) => `{${h.versions.join(',')}}`),
+        col((h) => h.start), col((h) => h.end), col((h) => h.seats), col((h) => h.ttlSeconds),
+        ...[0, 1, 2, 3, 4].map((i) => col((h) => h.message[i]!))],
+    ));
+    if (rows.length !== hs.length) throw new Error(`create_hold_fast batch: ${rows.length} rows for ${hs.length} holds`);
+    return rows;
+  },
+  compare: (a, b) => (a.resourceIds[0]! < b.resourceIds[0]! ? -1 : a.resourceIds[0]! > b.resourceIds[0]! ? 1 : a.start.getTime() - b.start.getTime()),
+};
+
 export const holdRepository = {
   /** Inserts a hold expiring ttlSeconds from the database's now. */
   async insert(q: Queryable, tenantId: string, ownerId: string | null, req: { resourceIds: string[]; start: number; end: number; seats: number }, ttlSeconds: number): Promise<HoldRow> {
@@ -39,17 +86,18 @@ export const holdRepository = {
   },
 
   /**
-   * The one-statement hold (migration 003's create_hold_fast): seats, hold,
-   * resources and its hold.created event, or nothing with 'conflict' or
+   * The one-statement hold (create_hold_fast, migrations 005–007): seats,
+   * hold, resources and its hold.created event, or nothing with 'conflict' or
    * 'fallback'. `event` is the event's data; the function fills in the hold's
-   * id, createdAt and expiresAt.
+   * id, createdAt and expiresAt. From an autocommit unit that has not taken
+   * a connection, it goes to the group commit (batch.ts) with the holds of
+   * other requests.
    */
   async createFast(q: Queryable, tenantId: string, ownerId: string | null, req: { resourceIds: string[]; start: number; end: number; seats: number },
     ttlSeconds: number, event: MarkedEvent, versions: number[]): Promise<FastResult<HoldRow>> {
     const resourceIds = [...req.resourceIds].sort();
-    const { rows } = await q.query(named('holds.createFastAt', 'SELECT * FROM create_hold_fast($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-      [tenantId, ownerId, resourceIds, versions, new Date(req.start), new Date(req.end), req.seats, ttlSeconds, messageParts(event.build, event.names)]));
-    const r = rows[0];
+    const item: FastHold = { tenantId, ownerId, resourceIds, versions, start: new Date(req.start), end: new Date(req.end), seats: req.seats, ttlSeconds, message: messageParts(event.build, event.names) };
+    const r = q instanceof LazyConnection && !q.connected ? await q.batcher.submit(fastHolds, item) : await fastHolds.one(q as pg.PoolClient, item);
     if (r.o_status !== 'ok') return { status: r.o_status, conflicts: r.o_conflicts };
     noteChange(q, { tenantId, type: 'hold.created', resourceIds });
     return {
@@ -60,6 +108,7 @@ export const holdRepository = {
       },
     };
   },
+
 
   /** Reads one hold of a tenant; `lock` takes its row lock. */
   async get(q: Queryable, tenantId: string, id: string, lock = false): Promise<HoldRow | null> {
