@@ -30,7 +30,8 @@ const providers: WebsocketProvider[] = [];
 let addressOf: [string, string];
 
 beforeAll(async () => {
-  cluster = await startCluster(2, { TRUST_PROXY: '1' });
+  // Small pools: this file's requests come one at a time, and Postgres' connections are shared with the other test files.
+  cluster = await startCluster(2, { TRUST_PROXY: '1', DB_POOL_SIZE: '5' });
   cluster.nodes.forEach((n, i) => {
     const record = (kind: Hit['kind']) => (req: IncomingMessage) => {
       const xff = req.headers['x-forwarded-for'];
@@ -200,7 +201,7 @@ describe('two nodes behind nginx (deploy/nginx.conf)', () => {
     const [alice, carol] = [await token('alice'), await token('carol')];
     const asAlice = client(lb.url, alice);
     const group = await asAlice('POST', '/v1/group-bookings', { title: 'Offsite', resourceIds: [room.id], members: [{ userId: 'carol', role: 'organizer' }] });
-    expect(group.status).toBe(201);
+    expect(group.status, group.text).toBe(201);
 
     const from = hits.length;
     const open = (userToken: string) => {
@@ -235,10 +236,10 @@ describe('two nodes behind nginx (deploy/nginx.conf)', () => {
     await waitFor(() => json(pa.doc) === json(pc.doc) && pc.doc.getMap('draft').get('start') === `${day}T10:00:00Z` && pa.doc.getMap('participants').has('pat'), 10_000, 'convergence');
 
     const held = await asAlice('POST', `/v1/group-bookings/${group.body.id}/hold`);
-    expect(held.status).toBe(200);
+    expect(held.status, held.text).toBe(200);
     for (const p of [pa, pc]) await waitFor(() => p.doc.getMap('server').get('status') === 'held', 10_000, 'held in both documents');
     const confirmed = await client(lb.url, carol)('POST', `/v1/group-bookings/${group.body.id}/confirm`);
-    expect(confirmed.status).toBe(200);
+    expect(confirmed.status, confirmed.text).toBe(200);
     for (const p of [pa, pc]) await waitFor(() => p.doc.getMap('server').get('status') === 'confirmed', 10_000, 'confirmed in both documents');
   });
 
