@@ -36,10 +36,10 @@ export interface P1Seeds {
 }
 
 /** The node's group-commit counters (`slotwise_hold_batch` in /metrics). */
-async function holdBatches(url: string): Promise<Record<'batches' | 'items' | 'largest', number>> {
+async function holdBatches(url: string): Promise<Record<'batches' | 'items' | 'largest' | 'wait_ms' | 'run_ms', number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const read = (what: string) => Number(new RegExp(`^slotwise_hold_batch\\{what="${what}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { batches: read('batches'), items: read('items'), largest: read('largest') };
+  return { batches: read('batches'), items: read('items'), largest: read('largest'), wait_ms: read('wait_ms'), run_ms: read('run_ms') };
 }
 
 /** The load the server and the bare route both get: autocannon, 64 connections, POST bodies on distinct slots. */
@@ -69,7 +69,9 @@ export async function p1Server(ctx: Ctx, node: Node, seeds: P1Seeds): Promise<P1
   const passPpm = Math.round((1e6 * passes) / Math.max(1, server.used));
   ctx.log(`  server: ${num(server.okPerSecond)} holds/s, p99 ${ms(server.latency.p99)}, statuses ${JSON.stringify(server.statuses)}; feed decoder batches per hold ${(passPpm / 1e6).toFixed(3)}`);
   const statements = batchAfter.batches - batchBefore.batches;
-  ctx.log(`  group commit: ${num(batchAfter.items - batchBefore.items)} holds in ${num(statements)} statements (${((batchAfter.items - batchBefore.items) / Math.max(1, statements)).toFixed(1)} per statement; largest ${batchAfter.largest})`);
+  const batched = batchAfter.items - batchBefore.items;
+  ctx.log(`  group commit: ${num(batched)} holds in ${num(statements)} statements (${(batched / Math.max(1, statements)).toFixed(1)} per statement; largest ${batchAfter.largest}); ` +
+    `a hold waited ${ms((batchAfter.wait_ms - batchBefore.wait_ms) / Math.max(1, batched))} for its batch, a batch took ${ms((batchAfter.run_ms - batchBefore.run_ms) / Math.max(1, statements))}`);
   ctx.log(`  node CPU: ${ms(server.cpuMs / Math.max(1, server.ok))} per hold (${num((100 * server.cpuMs) / (server.seconds * 1000))}% of a core)`);
   return { result: server, passPpm, captured: await capturedHold(node).catch((err: Error) => err) };
 }

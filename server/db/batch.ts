@@ -28,6 +28,8 @@ export interface BatchKind<I, O> {
 
 interface Waiting<I, O> {
   item: I;
+  /** When it was submitted (performance.now()). */
+  at: number;
   resolve(out: O): void;
   reject(err: unknown): void;
 }
@@ -46,7 +48,7 @@ export class Batcher {
   private inFlight = 0;
   private scheduled = false;
   /** Batches sent and items written in them (for metrics and tests). */
-  readonly stats = { batches: 0, items: 0, largest: 0, alone: 0 };
+  readonly stats = { batches: 0, items: 0, largest: 0, alone: 0, waitMs: 0, runMs: 0 };
 
   constructor(
     private readonly pool: pg.Pool,
@@ -63,7 +65,7 @@ export class Batcher {
     return new Promise<O>((resolve, reject) => {
       let queue = this.queues.get(kind);
       if (!queue) this.queues.set(kind, (queue = []));
-      queue.push({ item, resolve, reject });
+      queue.push({ item, resolve, reject, at: performance.now() });
       this.waiting++;
       if (!this.scheduled) {
         this.scheduled = true;
@@ -92,6 +94,8 @@ export class Batcher {
 
   private async run<I, O>(kind: BatchKind<I, O>, batch: Waiting<I, O>[]): Promise<void> {
     let client: pg.PoolClient;
+    const start = performance.now();
+    for (const w of batch) this.stats.waitMs += start - w.at;
     try {
       client = await this.pool.connect();
     } catch (err) {
@@ -124,6 +128,7 @@ export class Batcher {
       sorted.forEach((w, i) => w.resolve(out[i]!));
     } finally {
       client.release(broken);
+      this.stats.runMs += performance.now() - start;
     }
   }
 }

@@ -44,7 +44,7 @@ type FastRow = { o_status: 'ok' | 'conflict' | 'fallback'; o_conflicts: any; o_i
  * unnest, in its order), all in the statement's one transaction. Batches are
  * sorted by first resource and start, the order every writer locks slots in.
  */
-const fastHolds: BatchKind<FastHold, FastRow> = {
+export const fastHolds: BatchKind<FastHold, FastRow> = {
   async one(q, h) {
     const { rows } = await q.query(named('holds.createFastAt', 'SELECT * FROM create_hold_fast($1, $2, $3, $4, $5, $6, $7, $8, $9)',
       [h.tenantId, h.ownerId, h.resourceIds, h.versions, h.start, h.end, h.seats, h.ttlSeconds, h.message]));
