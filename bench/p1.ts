@@ -35,10 +35,10 @@ export interface P1Seeds {
   pgbenchIds: string[];
 }
 
-/** The node's group-commit counters (`slotwise_hold_batch` in /metrics). */
+/** The node's group-commit counters (`slotwise_write_batch` in /metrics). */
 async function holdBatches(url: string): Promise<Record<'batches' | 'items' | 'largest' | 'wait_ms' | 'run_ms', number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const read = (what: string) => Number(new RegExp(`^slotwise_hold_batch\\{what="${what}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const read = (what: string) => Number(new RegExp(`^slotwise_write_batch\\{what="${what}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   return { batches: read('batches'), items: read('items'), largest: read('largest'), wait_ms: read('wait_ms'), run_ms: read('run_ms') };
 }
 

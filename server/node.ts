@@ -178,9 +178,9 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     collect() { const f = feedState(); this.set(f.leading ? f.lastSeq - f.emitted : 0); },
   });
   new Gauge({
-    name: 'slotwise_hold_batch', help: 'Group commit of fast-path holds since start: statements sent (batches), holds written in them (items), run alone after a refused batch (alone), the largest batch, milliseconds holds waited for their batch (wait_ms, summed) and batches took (run_ms, summed, with the connection)', labelNames: ['what'], registers: [registry],
+    name: 'slotwise_write_batch', help: 'Group commit of fast-path holds and direct bookings since start: statements sent (batches), writes in them (items), run alone after a refused batch (alone), the largest batch, milliseconds writes waited for their batch (wait_ms, summed) and batches took (run_ms, summed, with the connection)', labelNames: ['what'], registers: [registry],
     collect() {
-      const { batches, items, alone, largest, waitMs, runMs } = db.holdBatcher.stats;
+      const { batches, items, alone, largest, waitMs, runMs } = db.batcher.stats;
       this.set({ what: 'batches' }, batches);
       this.set({ what: 'items' }, items);
       this.set({ what: 'alone' }, alone);

@@ -47,11 +47,27 @@ const now = () => Number(process.hrtime.bigint()) / 1e6;
 const FAST = /\b(create_hold_fast|create_booking_fast)\(/;
 
 function keyIn(values: unknown): string | null {
-  if (!Array.isArray(values)) return null;
+  return keysIn(values)[0] ?? null;
+}
+
+/**
+ * The benchKeys among a statement's parameters: metadata objects, or (a
+ * batch of direct bookings, server/db/batch.ts) an array of metadata JSON texts.
+ */
+function keysIn(values: unknown): string[] {
+  if (!Array.isArray(values)) return [];
+  const keys: string[] = [];
   for (const v of values) {
-    if (v && typeof v === 'object' && typeof (v as { benchKey?: unknown }).benchKey === 'string') return (v as { benchKey: string }).benchKey;
+    if (v && typeof v === 'object' && typeof (v as { benchKey?: unknown }).benchKey === 'string') keys.push((v as { benchKey: string }).benchKey);
+    else if (Array.isArray(v)) {
+      for (const e of v) {
+        if (typeof e !== 'string' || !e.includes('"benchKey"')) continue;
+        const key = (JSON.parse(e) as { benchKey?: unknown }).benchKey;
+        if (typeof key === 'string') keys.push(key);
+      }
+    }
   }
-  return null;
+  return keys;
 }
 
 const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
@@ -98,8 +114,12 @@ pg.Client.prototype.query = function traced(this: object, ...args: unknown[]) {
     }
     outside.set(text, (outside.get(text) ?? 0) + 1);
     st.lastOutside = text;
-    const key = text.includes('create_booking_fast') ? keyIn(Array.isArray(args[1]) ? args[1] : typeof config === 'object' ? config?.values : null) : null;
-    if (key) onDone = () => void commits.push([key, now()]);
+    // Its commit returns with the statement; a batch commits every booking in it at once.
+    const keys = text.includes('create_booking_fast') ? keysIn(Array.isArray(args[1]) ? args[1] : typeof config === 'object' ? config?.values : null) : [];
+    if (keys.length) onDone = () => {
+      const at = now();
+      for (const key of keys) commits.push([key, at]);
+    };
   } else {
     if (st.tx) st.tx.push(text);
     else if (!st.inTx) {

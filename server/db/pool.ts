@@ -113,7 +113,7 @@ export class Db {
     this.asyncCommitPool = new pg.Pool({ connectionString: url, ...common, max: 4, options: `-c synchronous_commit=off ${guard(slow)}` });
     this.backgroundPool = new pg.Pool({ connectionString: url, ...common, max: 3, options: guard(slow) });
     this.queueBound = opts.queueMax ?? 2 * common.max;
-    this.holdBatcher = new Batcher(this.pool);
+    this.batcher = new Batcher(this.pool);
     const onError = opts.onError ?? (() => {});
     const pools = new Set([this.pool, this.readPool, this.relayPool, this.asyncCommitPool, this.backgroundPool]);
     // An idle client losing its connection must not crash the process. Nor may a checked-out one between
@@ -132,12 +132,12 @@ export class Db {
   }
 
   private readonly queueBound: number;
-  /** Fast-path holds of concurrent requests, written several to a statement (batch.ts). */
-  readonly holdBatcher: Batcher;
+  /** Fast-path holds and direct bookings of concurrent requests, written several to a statement (batch.ts). */
+  readonly batcher: Batcher;
 
   /** True when more requests wait for a connection or a batch than the queue bound (by default twice the pool): new work is refused fast (503) rather than queued for seconds. */
   saturated(): boolean {
-    return this.queueBound > 0 && this.pool.waitingCount + this.holdBatcher.queued > this.queueBound;
+    return this.queueBound > 0 && this.pool.waitingCount + this.batcher.queued > this.queueBound;
   }
 
   /** Runs fn in a transaction; joins the ambient one when a request opened it. */
@@ -187,7 +187,7 @@ export class Db {
     for (let attempt = 1; ; attempt++) {
       // A connection is taken at fn's first statement, not before: fn may need none (remembered rows and a
       // batched write, holds.ts createFast), and a request waiting for its turn in a batch holds none.
-      const client = new LazyConnection(pool, this.holdBatcher);
+      const client = new LazyConnection(pool, this.batcher);
       let result: T | null;
       try {
         noted.set(client, []);
