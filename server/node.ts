@@ -175,7 +175,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   });
   new Gauge({
     name: 'slotwise_feed_unpublished_events', help: 'Events the decoder stored but has not emitted yet (0 on standby nodes)', registers: [registry],
-    collect() { const f = feedState(); this.set(f.leading ? f.lastSeq - f.emitted : 0); },
+    collect() { const f = feedState(); this.set(f.leading ? Math.max(0, f.lastSeq - f.emitted) : 0); },
   });
   new Gauge({
     name: 'slotwise_write_batch', help: 'Group commit of fast-path holds and direct bookings since start: statements sent (batches), writes in them (items), run alone after a refused batch (alone), the largest batch, milliseconds writes waited for their batch (wait_ms, summed) and batches took (run_ms, summed, with the connection)', labelNames: ['what'], registers: [registry],

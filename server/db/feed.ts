@@ -6,15 +6,21 @@
  * (Postgres lets one connection stream a slot at a time) is the decoder, the
  * others try again every `retryMs` and take over when it dies. Per group of
  * commits received, the decoder:
- *   1. stores the events with contiguous seqs, in commit order, in one
- *      transaction that also moves `feed_cursor` (checked first, under its row
- *      lock: a decoder that lost the slot and comes back stores nothing, and a
- *      transaction already stored is skipped, so seqs never repeat or move);
- *   2. acknowledges the WAL up to it (Postgres may then recycle it);
- *   3. hands the batch to the publisher, which emits it once the bus is up
- *      and records how far it got (`emitted_seq`): a new decoder re-emits what
- *      the old one stored but may not have emitted (at least once; clients
- *      dedupe by seq).
+ *   1. numbers the events with contiguous seqs, in commit order, under the
+ *      row lock of `feed_cursor` (checked first: a decoder that lost the slot
+ *      and comes back numbers nothing, and a transaction already stored is
+ *      skipped, so seqs never repeat or move);
+ *   2. hands them to the publisher at once, which emits them in seq order once
+ *      the bus is up and records how far it got (`emitted_seq`), while the same
+ *      transaction stores them and moves the cursor: live delivery does not
+ *      wait for that commit. Numbering is a function of the WAL and the stored
+ *      cursor alone, so if the store fails (or the node dies first), whoever
+ *      decodes next numbers the same transactions the same way: what was
+ *      emitted is emitted again at most (at least once; clients dedupe by
+ *      seq), never with another seq;
+ *   3. acknowledges the WAL up to what it stored (Postgres may then recycle
+ *      it). A new decoder re-emits what the old one stored but may not have
+ *      emitted.
  * Nothing is acknowledged before it is stored, so a decoder killed at any
  * point loses nothing: its successor streams again from the last
  * acknowledged position.
@@ -87,8 +93,10 @@ export class FeedDecoder {
   private storing: Promise<void> | null = null;
   /** The cursor as this decoder last stored it (null until it leads). */
   private cursor: { lsn: string; lastSeq: number } | null = null;
-  /** Stored events not emitted yet, oldest first (dropped if they pile up; then read back). */
+  /** Numbered events not emitted yet, oldest first (dropped if they pile up; then read back once stored). */
   private unsent: FeedEvent[] = [];
+  /** The last seq numbered: stored, or being stored (ahead of `cursor` while its transaction runs). */
+  private numbered = 0;
   private emitted = 0;
   private publishing: Promise<void> | null = null;
   private emittedSaved = 0;
@@ -100,7 +108,7 @@ export class FeedDecoder {
     this.maxUnsent = opts.maxUnsent ?? DEFAULT_FEED_MAX_UNSENT;
   }
 
-  /** Whether this node is the cluster's decoder, the last seq it stored and the last it emitted. */
+  /** Whether this node is the cluster's decoder, the last seq it stored and the last it emitted (which may be ahead: events go out as they are numbered). */
   state(): { leading: boolean; lastSeq: number; emitted: number } {
     return { leading: this.leading, lastSeq: this.cursor?.lastSeq ?? 0, emitted: this.emitted };
   }
@@ -175,6 +183,8 @@ export class FeedDecoder {
   private async took(): Promise<void> {
     const { rows } = await this.opts.pool.query('SELECT lsn::text AS lsn, last_seq, emitted_seq FROM feed_cursor WHERE id');
     this.cursor = { lsn: rows[0].lsn, lastSeq: Number(rows[0].last_seq) };
+    this.numbered = this.cursor.lastSeq;
+    this.unsent = [];
     this.emitted = this.emittedSaved = Number(rows[0].emitted_seq);
     this.leading = true;
     this.opts.log.info({ slot: this.opts.slot, lastSeq: this.cursor.lastSeq, emitted: this.emitted }, 'feed decoder took the slot');
@@ -271,6 +281,15 @@ export class FeedDecoder {
         }
       }
       if (events.length) {
+        // Numbered: out to the publisher now, stored below.
+        this.numbered = seq;
+        this.unsent.push(...events);
+        // A long bus outage must not hold every event in memory: past this, they are read back from the table.
+        if (this.unsent.length > this.maxUnsent) {
+          this.opts.log.warn({ unsent: this.unsent.length, max: this.maxUnsent, emitted: this.emitted, lastSeq: seq }, 'feed backlog past its in-memory bound: dropped from memory, it will be read back from the table');
+          this.unsent = [];
+        }
+        void this.publish();
         await client.query(
           `INSERT INTO events (seq, tenant_id, type, resource_ids, data, slots, prev_seqs, created_at)
            SELECT seq, tenant_id, type, resource_ids, data, slots, prev_seqs, created_at
@@ -293,22 +312,17 @@ export class FeedDecoder {
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
-      events = [];
+      // Not stored: numbered again (the same way) by whoever decodes next; nothing past the cursor waits to go out.
+      this.numbered = cursor.lastSeq;
+      this.unsent = this.unsent.filter((e) => e.seq <= cursor.lastSeq);
       throw err;
     } finally {
       client.release();
     }
     this.cursor = next;
     await this.service?.acknowledge(next.lsn).catch(() => {});
-    if (events.length) {
-      this.unsent.push(...events);
-      // A long bus outage must not hold every event in memory: past this, they are read back from the table.
-      if (this.unsent.length > this.maxUnsent) {
-        this.opts.log.warn({ unsent: this.unsent.length, max: this.maxUnsent, emitted: this.emitted, lastSeq: next.lastSeq }, 'feed backlog past its in-memory bound: dropped from memory, it will be read back from the table');
-        this.unsent = [];
-      }
-      void this.publish();
-    }
+    // Events dropped from memory during an outage are read back now that they are stored.
+    if (events.length && this.emitted < next.lastSeq) void this.publish();
   }
 
   /** Emits stored events in seq order, from memory or (after a takeover or an outage) from the table. */
@@ -318,8 +332,10 @@ export class FeedDecoder {
       // Settle nothing before `this.publishing` is assigned (its finally clears it).
       await Promise.resolve();
       try {
-        while (this.leading && this.cursor && this.emitted < this.cursor.lastSeq && this.opts.canPublish()) {
+        while (this.leading && this.cursor && this.emitted < this.numbered && this.opts.canPublish()) {
           this.unsent = this.unsent.filter((e) => e.seq > this.emitted);
+          // From memory when it holds the next seq; else from the table (only stored events are there: none yet, if
+          // the next one is still being stored; its store calls this again).
           const batch = this.unsent[0]?.seq === this.emitted + 1 ? this.unsent.splice(0, 1000) : await eventRepository.after(this.opts.pool, this.emitted, 1000);
           if (batch.length === 0) break;
           await this.opts.publish(batch);

@@ -3,7 +3,8 @@
  * first deliveries in seq order on every node while both nodes commit; each
  * live event naming its resource's previous position, so a subscriber that
  * misses one can tell and resync exactly; and an unrelated transaction left
- * open holding back no one's events.
+ * open holding back no one's events; live delivery not waiting for the
+ * events' rows to be stored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'socket.io-client';
@@ -124,6 +125,35 @@ describe('the event feed across two nodes', () => {
     } finally {
       await open.query('ROLLBACK').catch(() => {});
       open.release();
+    }
+  });
+  it('delivers live as soon as the decoder has numbered the events, before their rows are stored, at the seqs they are then stored with', async () => {
+    const [a, b] = cluster.nodes as [any, any];
+    const tenant = await newTenant(a);
+    const room = await tenant.newResource({ capacity: 5 });
+    const day = futureWeekday(11);
+    const live = await connect(b.url, tenant.key);
+    await live.call('subscribe', { resourceIds: [room.id], from: `${day}T00:00:00Z`, to: `${day}T23:59:00Z` });
+    const lock = await a.pool.connect();
+    let locked = true;
+    try {
+      // The decoder's INSERT INTO events waits behind this lock: its store cannot commit.
+      await lock.query('BEGIN');
+      await lock.query('LOCK TABLE events IN SHARE MODE');
+      const hold = await client(a.url, tenant.key)('POST', '/v1/holds', { resourceIds: [room.id], start: `${day}T09:00:00Z`, end: `${day}T10:00:00Z` });
+      expect(hold.status).toBe(201);
+      await waitFor(() => live.received.some((r) => r.type === 'hold.created' && r.payload.hold.id === hold.body.id), 5_000, 'hold.created live while its row cannot be stored');
+      const seq = live.received.find((r) => r.type === 'hold.created' && r.payload.hold.id === hold.body.id)!.seq;
+      const { rows } = await a.pool.query('SELECT count(*)::int AS n FROM events WHERE seq = $1', [seq]);
+      expect(rows[0].n).toBe(0);
+      await lock.query('COMMIT');
+      locked = false;
+      // Stored once the lock is gone, at the seq it was delivered with.
+      const feed = await readFeedUntil(b.url, tenant.key, { after: seq - 1, timeoutMs: 10_000, until: (ev) => ev.some((e) => e.data.hold?.id === hold.body.id) });
+      expect(feed.find((e) => e.data.hold?.id === hold.body.id)!.seq).toBe(seq);
+    } finally {
+      if (locked) await lock.query('ROLLBACK').catch(() => {});
+      lock.release();
     }
   });
 });
