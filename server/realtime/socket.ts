@@ -17,10 +17,20 @@ import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
 import { checkKey } from '../core/pipeline';
 import type { Services } from '../core/services';
-import { clientAddress, SLOTS_PER_REQUEST, type RequestClass } from '../core/services/protection';
+import type { CredentialService, CredentialWatcher, SessionEnd } from '../core/services/credentials';
+import { clientAddress, SLOTS_PER_REQUEST, type ProtectionService, type RequestClass } from '../core/services/protection';
 import type { TenantPrincipal } from '../core/types';
 import { publicData } from './public-view';
-import { admitLiveCredential } from './session';
+import { admitLiveSession } from './session';
+
+/** What every connection's session shares: the gateway's own state and services. */
+interface Gateway {
+  /** Engine.io connections with a socket of the default namespace, or a handshake for one under way (null). */
+  carrying: WeakMap<object, LiveSession | null>;
+  credentials: CredentialService;
+  protection: ProtectionService;
+  log: Logger;
+}
 
 /**
  * What the gateway keeps of one connection (its socket's `data`): fields
@@ -30,28 +40,31 @@ import { admitLiveCredential } from './session';
  * made per connection cost it (with tsx's keepNames, a named one about 300
  * bytes).
  */
-class LiveSession {
+class LiveSession implements CredentialWatcher {
   /** Resources of subscribes still under way, counted against the cap with the rooms already joined: only while there are some. */
   joining: Map<string, number> | null = null;
-  /** Stops watching the credential; set once the watch is up. */
-  unwatch: (() => void) | null = null;
   private ended = false;
 
   constructor(
     readonly principal: TenantPrincipal,
     readonly ip: string,
-    private readonly conn: object,
-    private readonly carrying: WeakMap<object, LiveSession | null>,
-    private readonly leave: Release,
+    private readonly socket: LiveSocket,
+    private readonly gw: Gateway,
   ) {}
+
+  /** The connection ends with its credential: revoked (on any node) or expired. */
+  credentialEnded(why: SessionEnd): void {
+    this.gw.log.info({ why }, 'socket.io: credential ended; disconnecting');
+    this.socket.disconnect(true);
+  }
 
   /** Ends this connection's count against its user's cap and its credential watch (once). */
   done(): void {
     if (this.ended) return;
     this.ended = true;
-    this.carrying.delete(this.conn);
-    this.leave();
-    this.unwatch?.();
+    this.gw.carrying.delete(this.socket.conn);
+    this.gw.protection.closeSession(this.principal);
+    this.gw.credentials.unfollow(this.principal, this);
   }
 }
 type SocketData = LiveSession;
@@ -119,9 +132,10 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
   });
   if (bus instanceof RedisBus) io.adapter(createAdapter(guarded(bus.pub.duplicate(), log), guarded(bus.sub.duplicate(), log)));
 
-  // Engine.io connections with a socket of the default namespace, or a handshake for one under way (null): one each.
-  // Socket.IO would take any number of CONNECT packets on one connection, each a socket of its own.
-  const carrying = new WeakMap<object, LiveSession | null>();
+  // Engine.io connections with a socket of the default namespace, or a handshake for one under way: one each
+  // (gw.carrying). Socket.IO would take any number of CONNECT packets on one connection, each a socket of its own.
+  const gw: Gateway = { carrying: new WeakMap(), credentials: services.credentials, protection, log };
+  const { carrying } = gw;
   /** A handshake refused by a later middleware, or a connection that never completes, gives its slot back. */
   function onConnClose(this: object): void {
     carrying.get(this)?.done();
@@ -138,14 +152,10 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
     try {
       const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
       // The engine.io handshake already charged the address (allowRequest); a handshake without a token string counts as a failure.
-      const { principal, leave } = await admitLiveCredential(services.credentials, protection, ip, typeof token === 'string' ? token : '', { chargeAddress: false });
-      session = new LiveSession(principal, ip, conn, carrying, leave);
-      // The connection ends with its credential: revoked (on any node) or expired.
-      session.unwatch = services.credentials.watch(principal, (why) => {
-        log.info({ why }, 'socket.io: credential ended; disconnecting');
-        socket.disconnect(true);
-      });
+      const principal = await admitLiveSession(services.credentials, protection, ip, typeof token === 'string' ? token : '', { chargeAddress: false });
+      session = new LiveSession(principal, ip, socket, gw);
       carrying.set(conn, session);
+      services.credentials.follow(principal, session);
       socket.data = session;
       // The client may have gone during the checks: its close has passed, and no disconnect will come.
       if (conn.readyState !== 'open') {
