@@ -68,6 +68,9 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
   };
 }
 
+const NO_HEADERS = Object.freeze({});
+const NO_QUERY = Object.freeze({});
+
 /**
  * A connected socket lets go of what its handshake brought. Socket.IO keeps
  * the CONNECT packet's `auth` as `handshake.auth` for the socket's life, and
@@ -82,8 +85,6 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
  * same connection brings its own `auth` (and is refused: one socket per
  * connection).
  */
-const NO_HEADERS = Object.freeze({});
-const NO_QUERY = Object.freeze({});
 function forgetHandshake(socket: Socket): void {
   const auth = socket.handshake.auth as Record<string, unknown> | undefined;
   if (auth && typeof auth === 'object' && 'token' in auth) delete auth.token;
