@@ -97,7 +97,7 @@ async function main() {
       const c = startWorker(`mem-${s}`, 'sio-idle.ts', { url: node.url, token, count: step, concurrency: 50, timeoutMs: 240_000, localAddress: `127.0.0.${2 + s}`, subscribe: subscribe(s * step) }, { nofile: 20_000 });
       clients.push(c);
       const r = await c.line<{ connected: number; subscribed: number; failed: number }>('READY', 270_000);
-      if (r.failed) throw new Error(`step ${s}: ${r.failed} failed`);
+      if (r.failed) throw new Error(`step ${s}: ${r.failed} failed: ${(r as any).firstError}`);
       marks.push(await measure(`${(s + 1) * step}`));
     }
     const first = marks[0]!;

@@ -57,23 +57,42 @@ export class KeyedLimiter {
     return this.active.get(key) ?? 0;
   }
 
+  /**
+   * A slot for `key` without waiting, for a limiter without a queue: false
+   * when it is full. The caller gives it back with `give(key)`, once (no
+   * release closure is kept per slot).
+   */
+  tryTake(key: string): boolean {
+    if (this.limit <= 0) return true;
+    const n = this.active.get(key) ?? 0;
+    if (n >= this.limit) return false;
+    this.active.set(key, n + 1);
+    return true;
+  }
+
+  /** Gives back a slot of `key` taken with `tryTake`; a waiter in line gets it. */
+  give(key: string): void {
+    if (this.limit <= 0) return;
+    const next = this.queues.get(key)?.shift();
+    if (next) {
+      // The slot passes straight to the next in line: the count stays.
+      if (this.queues.get(key)!.length === 0) this.queues.delete(key);
+      clearTimeout(next.timer);
+      next.resolve(this.handOver(key));
+      return;
+    }
+    const left = (this.active.get(key) ?? 1) - 1;
+    if (left <= 0) this.active.delete(key);
+    else this.active.set(key, left);
+  }
+
   private take(key: string): Release {
     this.active.set(key, (this.active.get(key) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const next = this.queues.get(key)?.shift();
-      if (next) {
-        // The slot passes straight to the next in line: the count stays.
-        if (this.queues.get(key)!.length === 0) this.queues.delete(key);
-        clearTimeout(next.timer);
-        next.resolve(this.handOver(key));
-        return;
-      }
-      const left = (this.active.get(key) ?? 1) - 1;
-      if (left <= 0) this.active.delete(key);
-      else this.active.set(key, left);
+      this.give(key);
     };
   }
 

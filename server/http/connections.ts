@@ -35,7 +35,7 @@ export function guardConnections(server: Server, limits: Limits, log: Logger): v
   // once they take it over (Socket.IO after its handshake checks): a reset in between must not throw.
   // An upgrade for no gateway would otherwise stay open for ever, out of every HTTP deadline.
   server.prependListener('upgrade', (req, socket: Socket) => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     if (!UPGRADE_PATHS.some((p) => req.url?.startsWith(p))) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       socket.destroySoon?.();
@@ -45,6 +45,16 @@ export function guardConnections(server: Server, limits: Limits, log: Logger): v
   // Behind trusted proxies every connection comes from a proxy: the per-address cap is theirs to enforce.
   if (connections.perIp <= 0 || limits.trustProxy > 0) return;
   const open = new Map<string, number>();
+  // Each open connection's address, for its close: one listener shared by all (a closure per connection is memory each keeps).
+  const addressOf = new WeakMap<Socket, string>();
+  function onClose(this: Socket): void {
+    const ip = addressOf.get(this);
+    if (ip === undefined) return;
+    addressOf.delete(this);
+    const left = (open.get(ip) ?? 1) - 1;
+    if (left <= 0) open.delete(ip);
+    else open.set(ip, left);
+  }
   let refused = 0;
   let lastLog = 0;
   server.on('connection', (socket: Socket) => {
@@ -61,10 +71,11 @@ export function guardConnections(server: Server, limits: Limits, log: Logger): v
       return;
     }
     open.set(ip, n);
-    socket.once('close', () => {
-      const left = (open.get(ip) ?? 1) - 1;
-      if (left <= 0) open.delete(ip);
-      else open.set(ip, left);
-    });
+    addressOf.set(socket, ip);
+    socket.on('close', onClose);
   });
+}
+
+function destroyOnError(this: Socket): void {
+  this.destroy();
 }

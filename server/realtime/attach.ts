@@ -2,7 +2,8 @@
  * Wires the live side of a node onto its HTTP server: Socket.IO with the
  * feed's fan-out, and the Yjs gateway over the document registry.
  */
-import type { Server } from 'node:http';
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import { Socket as NetSocket } from 'node:net';
 import type { Socket } from 'socket.io';
 import type { Bus } from '../bus/bus';
 import type { Limits } from '../core/limits';
@@ -41,7 +42,8 @@ export interface Realtime {
 export function attachRealtime(opts: RealtimeOptions): Realtime {
   const { server, bus, services, docs, log, limits } = opts;
   const io = attachSocketGateway(server, { bus, services, log, limits });
-  io.on('connection', forgetToken);
+  io.on('connection', forgetHandshake);
+  io.engine.use(forgetUpgradeResponse);
   const fanout = createFanout(io, log);
   const yjs = attachYjsGateway(server, {
     registry: docs,
@@ -66,20 +68,48 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
   };
 }
 
+const NO_HEADERS = Object.freeze({});
+const NO_QUERY = Object.freeze({});
+
 /**
- * A connected socket lets go of its token. Socket.IO keeps the CONNECT
- * packet's `auth` as `handshake.auth` for the socket's life; the gateway's
- * handshake check (socket.ts's middleware) is the only reader of the token,
- * and from then on the socket acts as its principal (`socket.data`), whose
- * end (revoked or expired) is watched by principal. Dropping it saves the
- * token string (about 350 bytes) per idle connection (PRODUCT.md P6) and
- * keeps bearer credentials out of the heap (and of heap snapshots) once
- * they have been checked. A later CONNECT on the same connection brings its
- * own `auth`.
+ * A connected socket lets go of what its handshake brought. Socket.IO keeps
+ * the CONNECT packet's `auth` as `handshake.auth` for the socket's life, and
+ * engine.io the upgrade request as `conn.request` (Socket.IO reads it when it
+ * builds a socket's `handshake`); the gateway's handshake check (socket.ts's
+ * middleware) is the only reader of the token and of the headers, and from
+ * then on the socket acts as its principal (`socket.data`), whose end
+ * (revoked or expired) is watched by principal. Dropping them saves the token
+ * string (about 350 bytes) and the request with its headers per idle
+ * connection (PRODUCT.md P6), and keeps bearer credentials out of the heap
+ * (and of heap snapshots) once they have been checked. A later CONNECT on the
+ * same connection brings its own `auth` (and is refused: one socket per
+ * connection).
  */
-function forgetToken(socket: Socket): void {
+function forgetHandshake(socket: Socket): void {
   const auth = socket.handshake.auth as Record<string, unknown> | undefined;
   if (auth && typeof auth === 'object' && 'token' in auth) delete auth.token;
+  // Socket.IO builds a handshake without a request too (empty headers and query).
+  (socket.conn as { request?: unknown }).request = undefined;
+  socket.handshake.headers = NO_HEADERS;
+  socket.handshake.query = NO_QUERY;
+}
+
+/**
+ * engine.io answers an upgrade with a stand-in response that listens for the
+ * TCP socket's close (for middlewares that want to know when a response
+ * ends: there are none here), which keeps the upgrade request for the
+ * connection's life. Its listener is the last on the socket when the
+ * middlewares run; it is recognized by its text, so that an engine.io that
+ * does otherwise is left alone.
+ */
+function forgetUpgradeResponse(_req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void {
+  const socket = res instanceof ServerResponse ? null : (res as { socket?: unknown }).socket;
+  if (socket instanceof NetSocket) {
+    const listeners = socket.rawListeners('close') as ((...a: unknown[]) => void)[];
+    const last = listeners[listeners.length - 1] as ((...a: unknown[]) => void) & { listener?: unknown };
+    if (typeof last?.listener === 'function' && String(last.listener) === '() => this.emit("close")') socket.removeListener('close', last);
+  }
+  next();
 }
 
 /**

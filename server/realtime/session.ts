@@ -23,6 +23,34 @@ export async function admitLiveCredential(
   token: string | null,
   opts: { chargeAddress: boolean },
 ): Promise<{ principal: TenantPrincipal; leave: Release }> {
+  const principal = await checkLiveCredential(credentials, protection, ip, token, opts);
+  return { principal, leave: protection.openSession(principal) };
+}
+
+/**
+ * The same admission for a caller that keeps one object per connection and
+ * gives the slot back itself, once, with `protection.closeSession(principal)`
+ * (no release closure is kept per connection).
+ */
+export async function admitLiveSession(
+  credentials: CredentialService,
+  protection: ProtectionService,
+  ip: string,
+  token: string | null,
+  opts: { chargeAddress: boolean },
+): Promise<TenantPrincipal> {
+  const principal = await checkLiveCredential(credentials, protection, ip, token, opts);
+  protection.enterSession(principal);
+  return principal;
+}
+
+async function checkLiveCredential(
+  credentials: CredentialService,
+  protection: ProtectionService,
+  ip: string,
+  token: string | null,
+  opts: { chargeAddress: boolean },
+): Promise<TenantPrincipal> {
   if (token !== null) protection.checkAuthAllowed(ip);
   if (opts.chargeAddress) await protection.admitAddress(ip, 'api');
   const principal = token !== null ? await credentials.authenticate(token) : null;
@@ -31,5 +59,5 @@ export async function admitLiveCredential(
     throw new DomainError('unauthorized', 'the credential is not valid, has expired or was revoked');
   }
   await protection.admitCredential(principal, 'api');
-  return { principal, leave: protection.openSession(principal) };
+  return principal;
 }

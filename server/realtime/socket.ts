@@ -17,17 +17,57 @@ import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
 import { checkKey } from '../core/pipeline';
 import type { Services } from '../core/services';
-import { clientAddress, SLOTS_PER_REQUEST, type RequestClass } from '../core/services/protection';
+import type { CredentialService, CredentialWatcher, SessionEnd } from '../core/services/credentials';
+import { clientAddress, SLOTS_PER_REQUEST, type ProtectionService, type RequestClass } from '../core/services/protection';
 import type { TenantPrincipal } from '../core/types';
 import { publicData } from './public-view';
-import { admitLiveCredential } from './session';
+import { admitLiveSession } from './session';
 
-interface SocketData {
-  principal: TenantPrincipal;
-  ip: string;
-  /** Ends this connection's count against its user's cap and its credential watch. */
-  done: () => void;
+/** What every connection's session shares: the gateway's own state and services. */
+interface Gateway {
+  /** Engine.io connections with a socket of the default namespace, or a handshake for one under way (null). */
+  carrying: WeakMap<object, LiveSession | null>;
+  credentials: CredentialService;
+  protection: ProtectionService;
+  log: Logger;
 }
+
+/**
+ * What the gateway keeps of one connection (its socket's `data`): fields
+ * only. The commands, the disconnect and the credential's end are handled by
+ * functions shared by every connection, which find this through the socket:
+ * an idle connection's memory is the node's (PRODUCT.md P6), and each closure
+ * made per connection cost it (with tsx's keepNames, a named one about 300
+ * bytes).
+ */
+class LiveSession implements CredentialWatcher {
+  /** Resources of subscribes still under way, counted against the cap with the rooms already joined: only while there are some. */
+  joining: Map<string, number> | null = null;
+  private ended = false;
+
+  constructor(
+    readonly principal: TenantPrincipal,
+    readonly ip: string,
+    private readonly socket: LiveSocket,
+    private readonly gw: Gateway,
+  ) {}
+
+  /** The connection ends with its credential: revoked (on any node) or expired. */
+  credentialEnded(why: SessionEnd): void {
+    this.gw.log.info({ why }, 'socket.io: credential ended; disconnecting');
+    this.socket.disconnect(true);
+  }
+
+  /** Ends this connection's count against its user's cap and its credential watch (once). */
+  done(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.gw.carrying.delete(this.socket.conn);
+    this.gw.protection.closeSession(this.principal);
+    this.gw.credentials.unfollow(this.principal, this);
+  }
+}
+type SocketData = LiveSession;
 type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
@@ -92,155 +132,188 @@ export function attachSocketGateway(server: HttpServer, opts: SocketGatewayOptio
   });
   if (bus instanceof RedisBus) io.adapter(createAdapter(guarded(bus.pub.duplicate(), log), guarded(bus.sub.duplicate(), log)));
 
-  // Engine.io connections with a socket of the default namespace, or a handshake for one under way: one each.
-  // Socket.IO would take any number of CONNECT packets on one connection, each a socket of its own.
-  const carrying = new WeakSet<object>();
+  // Engine.io connections with a socket of the default namespace, or a handshake for one under way: one each
+  // (gw.carrying). Socket.IO would take any number of CONNECT packets on one connection, each a socket of its own.
+  const gw: Gateway = { carrying: new WeakMap(), credentials: services.credentials, protection, log };
+  const { carrying } = gw;
+  /** A handshake refused by a later middleware, or a connection that never completes, gives its slot back. */
+  function onConnClose(this: object): void {
+    carrying.get(this)?.done();
+  }
 
   io.use(async (socket, next) => {
     const conn = socket.conn;
     if (carrying.has(conn)) {
       return next(refusal(new DomainError('too-many-connections', 'one connection carries one socket', { limit: 'sockets.connection', max: 1 })));
     }
-    carrying.add(conn);
+    carrying.set(conn, null);
     const ip = clientAddress(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], limits.trustProxy);
-    let done: (() => void) | null = null;
+    let session: LiveSession | null = null;
     try {
       const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
       // The engine.io handshake already charged the address (allowRequest); a handshake without a token string counts as a failure.
-      const { principal, leave } = await admitLiveCredential(services.credentials, protection, ip, typeof token === 'string' ? token : '', { chargeAddress: false });
-      // The connection ends with its credential: revoked (on any node) or expired.
-      const unwatch = services.credentials.watch(principal, (why) => {
-        log.info({ why }, 'socket.io: credential ended; disconnecting');
-        socket.disconnect(true);
-      });
-      let ended = false;
-      done = () => {
-        if (ended) return;
-        ended = true;
-        carrying.delete(conn);
-        leave();
-        unwatch();
-      };
-      socket.data = { principal, ip, done };
+      const principal = await admitLiveSession(services.credentials, protection, ip, typeof token === 'string' ? token : '', { chargeAddress: false });
+      session = new LiveSession(principal, ip, socket, gw);
+      carrying.set(conn, session);
+      services.credentials.follow(principal, session);
+      socket.data = session;
       // The client may have gone during the checks: its close has passed, and no disconnect will come.
       if (conn.readyState !== 'open') {
-        done();
+        session.done();
         return next(new Error('closed'));
       }
-      // A handshake refused by a later middleware, or a connection that never completes, must give its slot back.
-      conn.once('close', done);
+      conn.on('close', onConnClose);
       next();
     } catch (err) {
-      if (done) done();
+      if (session) session.done();
       else carrying.delete(conn);
       next(refusal(err));
     }
   });
 
-  io.on('connection', (socket: LiveSocket) => {
-    const p = socket.data.principal;
+  const expired = () => new DomainError('unauthorized', 'the credential of this connection has expired or was revoked; reconnect with a new one');
 
-    socket.on('disconnect', () => socket.data.done());
-    const expired = () => new DomainError('unauthorized', 'the credential of this connection has expired or was revoked; reconnect with a new one');
+  /**
+   * Runs one command of a connection: checks the credential is still good,
+   * admits it (this connection's commands in progress, the budgets of its
+   * address and credential, its user's and tenant's work in progress),
+   * validates, runs, acks; never lets an error escape.
+   */
+  async function runCommand(socket: LiveSocket, event: keyof ClientToServerEvents, c: CommandSpec, payload: unknown, cb: unknown): Promise<void> {
+    const ack = typeof cb === 'function' ? (cb as (a: unknown) => void) : () => {};
+    const { principal: p, ip } = socket.data;
+    let turn: Release | null = null;
+    let work: Release | null = null;
+    try {
+      if (!services.credentials.isLive(p)) {
+        setImmediate(() => socket.disconnect(true));
+        throw expired();
+      }
+      turn = protection.enterSocket(socket.id);
+      await protection.admit(ip, p, c.cls);
+      work = await protection.enter(p);
+      if (!c.idempotent) return ack({ ok: true, ...(await c.run(socket, payload) as object) });
+      const { key, body } = splitKey(payload);
+      ack(await pipeline.answer(p, event, key, body, () => c.run(socket, body)));
+    } catch (err) {
+      ack({ ok: false, error: pipeline.problem(err) });
+    } finally {
+      work?.();
+      turn?.();
+    }
+  }
 
-    /**
-     * Registers a command: checks the credential is still good, admits it
-     * (this connection's commands in progress, the budgets of its address and
-     * credential, its user's and tenant's work in progress), validates, runs,
-     * acks; never lets an error escape.
-     */
-    const command = (event: keyof ClientToServerEvents, run: (payload: unknown) => Promise<unknown>, idempotent = false, cls: RequestClass = 'api') => {
-      socket.on(event, async (payload: unknown, cb?: unknown) => {
-        const ack = typeof cb === 'function' ? (cb as (a: unknown) => void) : () => {};
-        let turn: Release | null = null;
-        let work: Release | null = null;
-        try {
-          if (!services.credentials.isLive(p)) {
-            setImmediate(() => socket.disconnect(true));
-            throw expired();
-          }
-          turn = protection.enterSocket(socket.id);
-          await protection.admit(socket.data.ip, p, cls);
-          work = await protection.enter(p);
-          if (!idempotent) return ack({ ok: true, ...(await run(payload) as object) });
-          const { key, body } = splitKey(payload);
-          ack(await pipeline.answer(p, event, key, body, () => run(body)));
-        } catch (err) {
-          ack({ ok: false, error: pipeline.problem(err) });
-        } finally {
-          work?.();
-          turn?.();
-        }
+  const subscribe = async (socket: LiveSocket, payload: unknown) => {
+    const session = socket.data;
+    const p = session.principal;
+    const s = parse(SubscribeInput, payload);
+    const watching = new Set([...subscribedResources(socket, p), ...(session.joining?.keys() ?? []), ...s.resourceIds]);
+    if (watching.size > MAX_SUBSCRIBED_RESOURCES) {
+      throw new DomainError('limit-exceeded', `one connection may watch ${MAX_SUBSCRIBED_RESOURCES} resources at once; unsubscribe from some first`, {
+        limit: 'subscriptions.socket', max: MAX_SUBSCRIBED_RESOURCES,
       });
-    };
-
-    // Resources of subscribes still under way: counted against the cap with the rooms already joined.
-    const joining = new Map<string, number>();
-    command('subscribe', async (payload) => {
-      const s = parse(SubscribeInput, payload);
-      const watching = new Set([...subscribedResources(socket, p), ...joining.keys(), ...s.resourceIds]);
-      if (watching.size > MAX_SUBSCRIBED_RESOURCES) {
-        throw new DomainError('limit-exceeded', `one connection may watch ${MAX_SUBSCRIBED_RESOURCES} resources at once; unsubscribe from some first`, {
-          limit: 'subscriptions.socket', max: MAX_SUBSCRIBED_RESOURCES,
-        });
-      }
-      for (const id of s.resourceIds) joining.set(id, (joining.get(id) ?? 0) + 1);
+    }
+    const joining = (session.joining ??= new Map());
+    for (const id of s.resourceIds) joining.set(id, (joining.get(id) ?? 0) + 1);
+    try {
+      // Rooms first, then the seq, then the snapshot: every event after the seq arrives live, and events after it
+      // may already show in the snapshot (clients dedupe by seq). The seq covers every change committed before
+      // the subscribe, so the first live event of each resource names (prevSeq) at most it, unless one was missed.
+      const rooms = s.resourceIds.map((id) => roomOf(p.tenantId, id, audienceOf(p)));
+      const already = new Set(socket.rooms);
+      await socket.join(rooms);
       try {
-        // Rooms first, then the seq, then the snapshot: every event after the seq arrives live, and events after it
-        // may already show in the snapshot (clients dedupe by seq). The seq covers every change committed before
-        // the subscribe, so the first live event of each resource names (prevSeq) at most it, unless one was missed.
-        const rooms = s.resourceIds.map((id) => roomOf(p.tenantId, id, audienceOf(p)));
-        const already = new Set(socket.rooms);
-        await socket.join(rooms);
-        try {
-          const seq = await services.events.head();
-          let read = 0;
-          const availability = await services.availability.query(p.tenantId, { resourceIds: s.resourceIds, from: ms(s.from), to: ms(s.to), seats: 1, mode: 'all' }, (n) => (read = n));
-          if (read >= SLOTS_PER_REQUEST) await protection.charge(socket.data.ip, p, 'availability', read / SLOTS_PER_REQUEST);
-          return { seq, availability };
-        } catch (err) {
-          for (const room of rooms) if (!already.has(room)) await socket.leave(room);
-          throw err;
-        }
-      } finally {
-        for (const id of s.resourceIds) {
-          const n = (joining.get(id) ?? 1) - 1;
-          if (n <= 0) joining.delete(id);
-          else joining.set(id, n);
-        }
+        const seq = await services.events.head();
+        let read = 0;
+        const availability = await services.availability.query(p.tenantId, { resourceIds: s.resourceIds, from: ms(s.from), to: ms(s.to), seats: 1, mode: 'all' }, (n) => (read = n));
+        if (read >= SLOTS_PER_REQUEST) await protection.charge(session.ip, p, 'availability', read / SLOTS_PER_REQUEST);
+        return { seq, availability };
+      } catch (err) {
+        for (const room of rooms) if (!already.has(room)) await socket.leave(room);
+        throw err;
       }
-    }, false, 'availability');
+    } finally {
+      for (const id of s.resourceIds) {
+        const n = (joining.get(id) ?? 1) - 1;
+        if (n <= 0) joining.delete(id);
+        else joining.set(id, n);
+      }
+      if (joining.size === 0 && session.joining === joining) session.joining = null;
+    }
+  };
 
-    command('unsubscribe', async (payload) => {
-      const s = parse(UnsubscribeInput, payload);
-      for (const id of s.resourceIds) await socket.leave(roomOf(p.tenantId, id, audienceOf(p)));
-      return {};
-    });
+  const unsubscribe = async (socket: LiveSocket, payload: unknown) => {
+    const p = socket.data.principal;
+    const s = parse(UnsubscribeInput, payload);
+    for (const id of s.resourceIds) await socket.leave(roomOf(p.tenantId, id, audienceOf(p)));
+    return {};
+  };
 
-    command('resync', async (payload) => {
-      const { afterSeq } = parse(ResyncInput, payload);
-      const resourceIds = subscribedResources(socket, p);
-      if (resourceIds.length === 0) return { events: [] };
-      const rows = await services.events.missed(p.tenantId, resourceIds, afterSeq);
-      if (!rows) return { snapshotRequired: true };
-      const view = p.kind === 'tenant' ? (d: Record<string, unknown>) => d : publicData;
-      return { events: rows.map((e) => ({ type: e.type, seq: e.seq, resourceIds: e.resourceIds, ...view(e.data) })) };
-    });
+  const resync = async (socket: LiveSocket, payload: unknown) => {
+    const p = socket.data.principal;
+    const { afterSeq } = parse(ResyncInput, payload);
+    const resourceIds = subscribedResources(socket, p);
+    if (resourceIds.length === 0) return { events: [] };
+    const rows = await services.events.missed(p.tenantId, resourceIds, afterSeq);
+    if (!rows) return { snapshotRequired: true };
+    const view = p.kind === 'tenant' ? (d: Record<string, unknown>) => d : publicData;
+    return { events: rows.map((e) => ({ type: e.type, seq: e.seq, resourceIds: e.resourceIds, ...view(e.data) })) };
+  };
 
-    // The hold commands REST carries too, through the same pipeline; commands on a hold name it in `holdId`.
-    command('hold.create', (body) => pipeline.run(commands.create, p, body, ''), true);
-    const onHold = <S extends z.ZodType, O>(cmd: CoreCommand<S, O>) => (body: unknown) => pipeline.run(cmd, p, withoutHoldId(body), '', parse(HoldIdInput, body).holdId);
-    command('hold.extend', onHold(commands.extend), true);
-    command('hold.release', onHold(commands.release), true);
-    command('hold.confirm', async (body) => (await onHold(commands.confirm)(body)).booking, true);
+  // The hold commands REST carries too, through the same pipeline; commands on a hold name it in `holdId`.
+  const onHold = <S extends z.ZodType, O>(cmd: CoreCommand<S, O>) => (socket: LiveSocket, body: unknown) =>
+    pipeline.run(cmd, socket.data.principal, withoutHoldId(body), '', parse(HoldIdInput, body).holdId);
+  const confirm = onHold(commands.confirm);
+  /** Every command, by event name: one table for all connections. */
+  const commandsByEvent = new Map<string, CommandSpec>([
+    ['subscribe', { run: subscribe, idempotent: false, cls: 'availability' }],
+    ['unsubscribe', { run: unsubscribe, idempotent: false, cls: 'api' }],
+    ['resync', { run: resync, idempotent: false, cls: 'api' }],
+    ['hold.create', { run: (socket, body) => pipeline.run(commands.create, socket.data.principal, body, ''), idempotent: true, cls: 'api' }],
+    ['hold.extend', { run: onHold(commands.extend), idempotent: true, cls: 'api' }],
+    ['hold.release', { run: onHold(commands.release), idempotent: true, cls: 'api' }],
+    ['hold.confirm', { run: async (socket, body) => (await confirm(socket, body)).booking, idempotent: true, cls: 'api' }],
+  ]);
 
-    socket.on('error', (err?: Error | null) => log.debug({ err: err?.message ?? String(err) }, 'socket error'));
+  /**
+   * Every event a connection sends (one listener shared by all, `this` being
+   * the socket, in place of one closure per command per connection). Like
+   * Socket.IO's own dispatch, it ignores events of a socket already
+   * disconnected and events no command has.
+   */
+  function onEvent(this: LiveSocket, event: string, payload?: unknown, cb?: unknown): void {
+    const c = commandsByEvent.get(event);
+    if (!c || !this.connected) return;
+    void runCommand(this, event as keyof ClientToServerEvents, c, payload, cb);
+  }
+  function onError(err?: Error | null): void {
+    log.debug({ err: err?.message ?? String(err) }, 'socket error');
+  }
+
+  io.on('connection', (socket: LiveSocket) => {
+    // From now on the socket's disconnect ends the session (it comes with the connection's close too).
+    socket.conn.off('close', onConnClose);
+    socket.onAny(onEvent);
+    socket.on('disconnect', onDisconnect);
+    socket.on('error', onError);
   });
 
   // Unknown packets or engine errors must never take the node down.
   io.engine.on('connection_error', (err: { message: string }) => log.debug({ err: err.message }, 'socket.io connection error'));
   cutSlowReaders(io, log);
   return io;
+}
+
+interface CommandSpec {
+  run: (socket: LiveSocket, payload: unknown) => Promise<unknown>;
+  /** Runs through the pipeline's idempotency (the payload may carry an idempotencyKey). */
+  idempotent: boolean;
+  /** The budget it is charged to. */
+  cls: RequestClass;
+}
+
+function onDisconnect(this: LiveSocket): void {
+  this.data.done();
 }
 
 /** The resources a connection is subscribed to. */

@@ -50,6 +50,23 @@ describe('KeyedLimiter', () => {
     c(); // idempotent
     expect(l.inUse('k')).toBe(0);
   });
+
+  it('takes a slot without a queue with tryTake and gives it back with give', () => {
+    const l = new KeyedLimiter(2);
+    expect(l.tryTake('k')).toBe(true);
+    const r = l.acquire('k') as () => void;
+    expect(l.tryTake('k')).toBe(false);
+    expect(l.acquire('k')).toBeNull();
+    expect(l.tryTake('j')).toBe(true);
+    l.give('k');
+    expect(l.inUse('k')).toBe(1);
+    r();
+    expect(l.inUse('k')).toBe(0);
+    const open = new KeyedLimiter(0);
+    expect(open.tryTake('k')).toBe(true);
+    open.give('k');
+    expect(open.inUse('k')).toBe(0);
+  });
 });
 
 describe('admission of a user and its tenant', () => {
@@ -82,6 +99,26 @@ describe('admission of a user and its tenant', () => {
     await expect((async () => protection.enter(user('late')))()).rejects.toMatchObject({ code: 'too-many-concurrent', extra: { limit: 'inflight.tenant' } });
     for (const r of held) r();
     for (const w of await Promise.all(waiting)) w();
+  });
+
+  it("counts a user's live connections against its cap the same through openSession and enterSession/closeSession", () => {
+    const protection = protectionService(loadConfig({ SOCKETS_PER_USER: '3' }).limits, never);
+    const u = user('live');
+    const leave = protection.openSession(u);
+    protection.enterSession(u);
+    protection.enterSession(u);
+    expect(() => protection.enterSession(u)).toThrow(expect.objectContaining({ code: 'too-many-connections', extra: expect.objectContaining({ limit: 'sockets.user', max: 3 }) }));
+    expect(() => protection.openSession(u)).toThrow(expect.objectContaining({ code: 'too-many-connections' }));
+    expect(() => protection.enterSession(user('other'))).not.toThrow();
+    leave();
+    leave(); // idempotent: gives back one slot
+    protection.enterSession(u);
+    expect(() => protection.enterSession(u)).toThrow(expect.objectContaining({ code: 'too-many-connections' }));
+    protection.closeSession(u);
+    protection.closeSession(u);
+    expect(typeof protection.openSession(u)).toBe('function');
+    protection.enterSession(u);
+    expect(() => protection.enterSession(u)).toThrow(expect.objectContaining({ code: 'too-many-connections' }));
   });
 
   it('answers 503 overloaded at once while the database queue is past its bound', async () => {

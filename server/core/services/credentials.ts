@@ -42,10 +42,16 @@ export const randomSecret = (bytes = 32) => randomBytes(bytes).toString('base64u
 /** Why a watched credential stopped working. */
 export type SessionEnd = 'expired' | 'revoked';
 
+/** Told once when the credential it follows stops working (see `follow`). */
+export interface CredentialWatcher {
+  credentialEnded(why: SessionEnd): void;
+}
+type Listener = ((why: SessionEnd) => void) | CredentialWatcher;
+
 interface Watched {
   endsAt: number | null;
   timer: NodeJS.Timeout | null;
-  listeners: Set<(why: SessionEnd) => void>;
+  listeners: Set<Listener>;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -64,6 +70,8 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
   /** Revoked tokens, with their own expiry (after which they need no remembering). */
   const revokedTokens = new Map<string, number>();
   const watched = new Map<string, Watched>();
+  /** Listeners of credentials already ended when they were followed: told on the next turn unless they unfollow first. */
+  const endingSoon = new Set<Listener>();
   let pollTimer: NodeJS.Timeout | null = null;
   let lastPoll: Date | null = null;
   let unsubscribe: (() => Promise<void>) | null = null;
@@ -99,12 +107,45 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
     if (!w) return;
     watched.delete(k);
     if (w.timer) clearTimeout(w.timer);
-    for (const fn of w.listeners) {
-      try {
-        fn(why);
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'ending a session failed');
-      }
+    for (const fn of w.listeners) tell(fn, why);
+  }
+
+  function tell(fn: Listener, why: SessionEnd): void {
+    try {
+      if (typeof fn === 'function') fn(why);
+      else fn.credentialEnded(why);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'ending a session failed');
+    }
+  }
+
+  function follow(p: TenantPrincipal, l: Listener): void {
+    if (!isLive(p)) {
+      endingSoon.add(l);
+      setImmediate(() => {
+        if (endingSoon.delete(l)) tell(l, 'expired');
+      });
+      return;
+    }
+    const k = watchKey(p);
+    let w = watched.get(k);
+    if (!w) {
+      w = { endsAt: endOf(p), timer: null, listeners: new Set() };
+      watched.set(k, w);
+      arm(k, w);
+    }
+    w.listeners.add(l);
+  }
+
+  function unfollow(p: TenantPrincipal, l: Listener): void {
+    endingSoon.delete(l);
+    const k = watchKey(p);
+    const w = watched.get(k);
+    // A listener of an entry that has ended (and perhaps been replaced) is in no entry any more.
+    if (!w || !w.listeners.delete(l)) return;
+    if (w.listeners.size === 0) {
+      if (w.timer) clearTimeout(w.timer);
+      watched.delete(k);
     }
   }
 
@@ -204,26 +245,20 @@ export function credentialService({ store, cluster, log }: CoreDeps, secrets: { 
      * (at once, asynchronously, if it already has); returns how to stop watching.
      */
     watch(p: TenantPrincipal, onEnd: (why: SessionEnd) => void): () => void {
-      if (!isLive(p)) {
-        const t = setImmediate(() => onEnd('expired'));
-        return () => clearImmediate(t);
-      }
-      const k = watchKey(p);
-      let w = watched.get(k);
-      if (!w) {
-        w = { endsAt: endOf(p), timer: null, listeners: new Set() };
-        watched.set(k, w);
-        arm(k, w);
-      }
-      const entry = w;
-      entry.listeners.add(onEnd);
-      return () => {
-        entry.listeners.delete(onEnd);
-        if (entry.listeners.size === 0 && watched.get(k) === entry) {
-          if (entry.timer) clearTimeout(entry.timer);
-          watched.delete(k);
-        }
-      };
+      follow(p, onEnd);
+      return () => unfollow(p, onEnd);
+    },
+
+    /**
+     * `watch` for a caller that keeps an object per connection: tells
+     * `watcher.credentialEnded` once, until `unfollow(p, watcher)`. No closure
+     * is kept per watcher (an idle connection's memory is the node's).
+     */
+    follow(p: TenantPrincipal, watcher: CredentialWatcher): void {
+      follow(p, watcher);
+    },
+    unfollow(p: TenantPrincipal, watcher: CredentialWatcher): void {
+      unfollow(p, watcher);
     },
 
     /** Signs a user token for browsers, recording its id so it can be revoked. */

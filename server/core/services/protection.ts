@@ -159,6 +159,19 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
     return spend(cls, s.who, s.key, s.label);
   }
 
+  function enterSession(p: TenantPrincipal): void {
+    if (p.kind !== 'user') return;
+    if (!sessions.tryTake(sessionKey(p))) {
+      throw new DomainError('too-many-connections', `a user token may keep ${limits.connections.socketsPerUser} live connections open on one node`, {
+        limit: 'sockets.user', max: limits.connections.socketsPerUser, retryAfter: 5,
+      });
+    }
+  }
+
+  function closeSession(p: TenantPrincipal): void {
+    if (p.kind === 'user') sessions.give(sessionKey(p));
+  }
+
   return {
     /**
      * Refuses a credential from an address that failed authentication too
@@ -229,17 +242,24 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
 
     /** Registers a live connection (Socket.IO or Yjs) of `p` on this node; throws 429 too-many-connections past the per-user cap. */
     openSession(p: TenantPrincipal): Release {
-      if (p.kind !== 'user') return () => {};
-      const r = sessions.acquire(`${p.tenantId}:${p.userId}`) as Release | null;
-      if (!r) {
-        throw new DomainError('too-many-connections', `a user token may keep ${limits.connections.socketsPerUser} live connections open on one node`, {
-          limit: 'sockets.user', max: limits.connections.socketsPerUser, retryAfter: 5,
-        });
-      }
-      return r;
+      if (p.kind !== 'user') return NOTHING;
+      enterSession(p);
+      let left = false;
+      return () => {
+        if (left) return;
+        left = true;
+        closeSession(p);
+      };
     },
+
+    /** `openSession` for a caller that ends it with `closeSession(p)`, once (no release closure kept per connection). */
+    enterSession,
+    /** Ends a live connection counted by `enterSession`. */
+    closeSession,
   };
 }
+
+const sessionKey = (p: Extract<TenantPrincipal, { kind: 'user' }>) => `${p.tenantId}:${p.userId}`;
 
 const NOTHING: Release = () => {};
 
