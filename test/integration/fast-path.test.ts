@@ -6,7 +6,7 @@
  * the availability must match once ids and timestamps are set aside.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { futureWeekday, invariantViolations, newTenant, startNode, waitFor, type TestNode } from '../helpers/node';
+import { futureWeekday, invariantViolations, newTenant, startNode, waitFor, type Reply, type TestNode } from '../helpers/node';
 
 let fast: TestNode;
 let general: TestNode;
@@ -129,26 +129,41 @@ describe('the fast path of holds and direct bookings', () => {
    * Postgres aborts the hold's statement, which waited first. Returns the hold's answer.
    */
   async function holdLosingADeadlock(headers: Record<string, string> = {}) {
-    const tenant = await newTenant(fast);
-    const r = await tenant.newResource({ capacity: 2 });
-    const day = futureWeekday(9);
-    const body = { resourceIds: [r.id], start: at(day, '10:00'), end: at(day, '11:00') };
-    const other = await fast.pool.connect();
-    try {
-      await other.query('BEGIN');
-      await other.query('SELECT 1 FROM resources WHERE id = $1 FOR UPDATE', [r.id]);
-      const pending = tenant.api('POST', '/v1/holds', body, headers);
-      await waitFor(async () => {
-        const { rows } = await fast.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%create_hold_fast%'`);
-        return rows.length > 0;
-      }, 5_000);
-      await other.query('SELECT 1 FROM slots WHERE resource_id = $1 AND start_at = $2 FOR UPDATE', [r.id, at(day, '10:00')]);
-      await other.query('COMMIT');
-      return { tenant, body, res: await pending };
-    } finally {
-      // If the test failed half-way, the other transaction must not keep the resource row locked.
-      await other.query('ROLLBACK').catch(() => {});
-      other.release();
+    // Postgres aborts whichever waiter finds the cycle first. The hold waits first, so its check (deadlock_timeout
+    // after it began waiting) normally finds it; on a loaded machine the other transaction may come so late that
+    // the hold's check ran before the cycle existed, and then the other one is the victim: try again.
+    for (let attempt = 1; ; attempt++) {
+      const tenant = await newTenant(fast);
+      const r = await tenant.newResource({ capacity: 2 });
+      const day = futureWeekday(9);
+      const body = { resourceIds: [r.id], start: at(day, '10:00'), end: at(day, '11:00') };
+      const other = await fast.pool.connect();
+      let otherLost = false;
+      let pending: Promise<Reply> | undefined;
+      try {
+        await other.query('BEGIN');
+        await other.query('SELECT 1 FROM resources WHERE id = $1 FOR UPDATE', [r.id]);
+        pending = tenant.api('POST', '/v1/holds', body, headers);
+        await waitFor(async () => {
+          const { rows } = await fast.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%create_hold_fast%'`);
+          return rows.length > 0;
+        }, 5_000);
+        try {
+          await other.query('SELECT 1 FROM slots WHERE resource_id = $1 AND start_at = $2 FOR UPDATE', [r.id, at(day, '10:00')]);
+        } catch (err) {
+          if ((err as { code?: string }).code !== '40P01' || attempt === 3) throw err;
+          otherLost = true;
+        }
+        if (!otherLost) {
+          await other.query('COMMIT');
+          return { tenant, body, res: await pending };
+        }
+      } finally {
+        // If the test failed half-way, the other transaction must not keep the resource row locked.
+        await other.query('ROLLBACK').catch(() => {});
+        other.release();
+      }
+      await pending; // the hold went through on its first try: not the case under test
     }
   }
 
