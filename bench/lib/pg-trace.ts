@@ -61,8 +61,14 @@ function keysIn(values: unknown): string[] {
     if (v && typeof v === 'object' && typeof (v as { benchKey?: unknown }).benchKey === 'string') keys.push((v as { benchKey: string }).benchKey);
     else if (Array.isArray(v)) {
       for (const e of v) {
-        if (typeof e !== 'string' || !e.includes('"benchKey"')) continue;
-        const key = (JSON.parse(e) as { benchKey?: unknown }).benchKey;
+        // Metadata texts are whole JSON objects; other columns (the event message's pieces) may mention benchKey too.
+        if (typeof e !== 'string' || !e.startsWith('{') || !e.includes('"benchKey"')) continue;
+        let key: unknown;
+        try {
+          key = (JSON.parse(e) as { benchKey?: unknown }).benchKey;
+        } catch {
+          continue;
+        }
         if (typeof key === 'string') keys.push(key);
       }
     }
