@@ -18,7 +18,7 @@ type Json = Record<string, any>;
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
 /** One document with its compiled validators and path matchers. */
-class Contract {
+export class Contract {
   private readonly ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
   private readonly validators = new Map<string, ValidateFunction>();
   private readonly templates: { template: string; re: RegExp; params: number }[];
@@ -103,7 +103,7 @@ const contracts = new Map<string, Promise<Contract>>();
 let lastGood: Contract | undefined;
 
 /** The contract a node serves, read once per origin. */
-function contractOf(base: string): Promise<Contract> {
+export function contractOf(base: string): Promise<Contract> {
   const origin = new URL(base).origin;
   let c = contracts.get(origin);
   if (!c) {
