@@ -78,6 +78,9 @@ const UuidParam = z.uuid();
 function sharedProblems(spec: RouteSpec, params: string[]): Record<number, string> {
   const v1 = spec.path.startsWith('/v1/');
   const out: Record<number, string> = {};
+  // node:http answers these before any route (connections.ts), whatever the path.
+  out[408] = 'request-timeout: the request head or body was not received in time';
+  out[431] = 'headers-too-large: the request line and headers are larger than 16 KiB';
   if (v1) {
     out[400] = 'Invalid request: a path, query, header or body value fails validation, or the body is not valid JSON (`errors` lists each)';
     out[401] = 'Missing, invalid, expired or revoked credential';

@@ -67,7 +67,7 @@ describe('/openapi.json', () => {
       for (const [method, op] of Object.entries(ops)) {
         const where = `${method} ${p}`;
         const statuses = Object.keys(op.responses);
-        const expected = ['400', '401', '403', '429', '503'];
+        const expected = ['400', '401', '403', '408', '429', '431', '503'];
         if (method !== 'get') expected.push('413');
         if (method === 'post' || method === 'patch') expected.push('422');
         if (op.requestBody) expected.push('415');
