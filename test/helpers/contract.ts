@@ -15,6 +15,9 @@ import addFormatsModule from 'ajv-formats';
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as typeof addFormatsModule;
 
 type Json = Record<string, any>;
+
+/** An answer the document does not allow (never to be taken for a network failure). */
+export class ContractError extends Error {}
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
 /** One document with its compiled validators and path matchers. */
@@ -63,7 +66,7 @@ export class Contract {
     const where = `${a.method.toUpperCase()} ${found?.template ?? pathname} answered ${a.status}`;
     const excerpt = () => (a.text.length > 300 ? `${a.text.slice(0, 300)}…` : a.text);
     const fail = (why: string): never => {
-      throw new Error(`contract: ${where}, which /openapi.json does not allow: ${why}\n  body: ${excerpt()}`);
+      throw new ContractError(`contract: ${where}, which /openapi.json does not allow: ${why}\n  body: ${excerpt()}`);
     };
     if (!found) {
       // Not an operation: the documentation itself, or anything outside the API, is not checked; under /v1 it is an

@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { SignJWT } from 'jose';
 import pino from 'pino';
 import WebSocket from 'ws';
+import { ContractError } from '../helpers/contract';
 import { client, startNode, type Reply, type TestNode } from '../helpers/node';
 
 /** The JWT secret startNode uses; the tests below set it explicitly so they can forge tokens. */
@@ -92,7 +93,7 @@ export function recordingClient(base: string, credential: string | undefined, in
       // upload for at most 500 ms and closes the connection. On a loaded machine the client may see that close
       // before the 413. That is the server refusing the body, so it is reported as status 0, for such bodies only.
       const size = body === undefined ? 0 : Buffer.byteLength(typeof body === 'string' ? body : JSON.stringify(body));
-      if (size <= 64 * 1024) throw err;
+      if (size <= 64 * 1024 || err instanceof ContractError) throw err;
       r = { status: 0, body: null, headers: new Headers(), text: '' };
     }
     into.push(r);
