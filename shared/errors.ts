@@ -4,6 +4,9 @@
  */
 export const errorCatalogue = {
   'validation-failed': { status: 400, title: 'The request is not valid' },
+  'malformed-request': { status: 400, title: 'The request is not valid HTTP' },
+  'request-timeout': { status: 408, title: 'The request was not received in time' },
+  'headers-too-large': { status: 431, title: 'The request line and headers are larger than 16 KiB' },
   'malformed-json': { status: 400, title: 'The request body is not valid JSON' },
   'unauthorized': { status: 401, title: 'A valid credential is required' },
   'forbidden': { status: 403, title: 'This credential may not do that' },

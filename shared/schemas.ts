@@ -75,7 +75,11 @@ const RulesPatch = z.strictObject(RuleFields).partial().openapi('RulesPatch');
 export type Rules = z.infer<typeof Rules>;
 
 export const TenantCreate = z.strictObject({ name: Name }).openapi('TenantCreate');
-export const Tenant = z.object({ id: Id, name: z.string(), apiKey: z.string(), createdAt: Instant }).openapi('TenantWithKey');
+/** Only a key's hash is stored: an idempotent replay of the answer that showed it (Idempotent-Replayed: true) cannot show it again. */
+const ShownOnce = z.string().nullable().openapi({
+  description: 'The API key itself, shown only in this answer; null in an idempotent replay of it (Idempotent-Replayed: true), since only its hash is kept',
+});
+export const Tenant = z.object({ id: Id, name: z.string(), apiKey: ShownOnce, createdAt: Instant }).openapi('TenantWithKey');
 
 export const TokenCreate = z
   .strictObject({
@@ -104,7 +108,7 @@ export const ApiKey = z
   .object({ id: Id, name: z.string(), prefix: z.string(), createdAt: Instant, expiresAt: Instant.nullable(), revokedAt: Instant.nullable() })
   .openapi('ApiKey');
 export type ApiKey = z.infer<typeof ApiKey>;
-export const ApiKeyWithSecret = ApiKey.extend({ apiKey: z.string().openapi({ description: 'The key itself: shown only in this answer' }) }).openapi('ApiKeyWithSecret');
+export const ApiKeyWithSecret = ApiKey.extend({ apiKey: ShownOnce }).openapi('ApiKeyWithSecret');
 
 export const ResourceCreate = z
   .strictObject({
@@ -184,10 +188,13 @@ export const ScheduleInput = z
 export type ScheduleInput = z.infer<typeof ScheduleInput>;
 
 export const SlotRef = z.object({ resourceId: Id, start: Instant, end: Instant, seatsTaken: z.number().int() }).openapi('SlotRef');
+const Schedule = z.object({ timezone: z.string(), weekly: z.array(z.any()), overrides: z.array(z.any()), version: z.number().int() }).openapi('Schedule');
+const Horizon = z.object({ from: Instant, to: Instant }).openapi({ description: 'The range slots are generated for' });
+export const ScheduleRead = z.object({ schedule: Schedule, horizon: Horizon }).openapi('ScheduleRead');
 export const ScheduleResult = z
   .object({
-    schedule: z.object({ timezone: z.string(), weekly: z.array(z.any()), overrides: z.array(z.any()), version: z.number().int() }),
-    horizon: z.object({ from: Instant, to: Instant }),
+    schedule: Schedule,
+    horizon: Horizon,
     slots: z.number().int().openapi({ description: 'open slots now generated for this resource and its descendants' }),
   })
   .openapi('ScheduleResult');
@@ -366,10 +373,12 @@ export const GroupBooking = z
     status: z.enum(['draft', 'held', 'confirmed', 'cancelled', 'expired']),
     holdId: Id.nullable(),
     bookingId: Id.nullable(),
-    members: z.array(GroupMember.extend({ addedAt: Instant })),
+    // One closed object, not an allOf of GroupMember (closed) and another closed object, which nothing satisfies.
+    members: z.array(z.object({ userId: z.string(), role: GroupRole, addedAt: Instant }).openapi('GroupMemberEntry')),
     document: z.record(z.string(), z.unknown()).openapi({ description: 'The converged Yjs document: draft, participants, notes, server' }),
-    hold: Hold.nullable(),
-    booking: Booking.nullable(),
+    // A union with null (anyOf [ref, null]); .nullable() of a named schema becomes an allOf that refuses null.
+    hold: z.union([Hold, z.null()]),
+    booking: z.union([Booking, z.null()]),
     createdAt: Instant,
   })
   .openapi('GroupBooking');

@@ -5,8 +5,9 @@
  * address and in all. Without them a few thousand half-open connections use
  * up the process's descriptors and /healthz stops answering with the rest.
  */
-import type { Server, ServerOptions } from 'node:http';
+import { STATUS_CODES, type Server, type ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
+import { problem, type ErrorCode } from '../../shared/errors';
 import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
 import { clientAddress } from '../core/services/protection';
@@ -27,10 +28,36 @@ export function serverOptions(limits: Limits): ServerOptions {
 /** The paths whose upgrades the live gateways take (each answers its own); every other upgrade is refused here. */
 const UPGRADE_PATHS = ['/socket.io/', '/yjs/'];
 
+/** What node:http's parser errors mean, as problems (any other parser error is a malformed request). */
+const PARSER_ERRORS: Record<string, ErrorCode> = { HPE_HEADER_OVERFLOW: 'headers-too-large', ERR_HTTP_REQUEST_TIMEOUT: 'request-timeout' };
+
+/**
+ * Answers a request node:http refuses before the app sees it (headers over 16 KiB, a head or body sent too
+ * slowly, bytes that are not HTTP) with a problem+json like every other refusal, where Node's own answer has
+ * no body; then closes the connection, as Node does.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  const message = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || message?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const code = PARSER_ERRORS[err.code ?? ''] ?? 'malformed-request';
+  const body = JSON.stringify(problem(code));
+  const status = problem(code).status;
+  socket.write(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
+  // A client that does not read its answer does not keep the descriptor.
+  setTimeout(() => socket.destroy(), 1_000).unref();
+}
+
 /** Applies the keep-alive request cap and the connection caps of `limits` to `server`. */
 export function guardConnections(server: Server, limits: Limits, log: Logger): void {
   const { http, connections } = limits;
   server.maxRequestsPerSocket = http.keepAliveMaxRequests;
+  server.on('clientError', answerClientError);
   // Node takes its own error listener off a socket before 'upgrade', and the gateways attach theirs only
   // once they take it over (Socket.IO after its handshake checks): a reset in between must not throw.
   // An upgrade for no gateway would otherwise stay open for ever, out of every HTTP deadline.

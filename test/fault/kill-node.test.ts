@@ -8,6 +8,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ContractError } from '../helpers/contract';
 import { client, futureWeekday, invariantViolations, isolatedDatabase, newTenant, waitFor, type TestNode } from '../helpers/node';
 import { isFeedDecoder, killAll, liveClient, spawnNode, watchPool, type NodeProcess } from '../helpers/process';
 
@@ -65,7 +66,7 @@ describe('a node killed with SIGKILL under load', () => {
       try {
         return await (via === 'A' ? apiA : apiB)(method, path, body);
       } catch (err) {
-        if (via === 'A' && killedAt) {
+        if (via === 'A' && killedAt && !(err instanceof ContractError)) {
           cutOff++;
           return null;
         }

@@ -4,6 +4,7 @@
  * caused it has answered: the feed may lag its commits by a few milliseconds,
  * so tests poll until what they expect is there, and fail naming what is not.
  */
+import { checkAnswer } from './contract';
 
 /** One event of GET /v1/events. */
 export interface FeedEvent {
@@ -36,8 +37,10 @@ async function drain(url: string, apiKey: string, after: number, limit: number):
   const events: FeedEvent[] = [];
   let cursor = after;
   for (;;) {
-    const res = await fetch(`${url}/v1/events?after=${cursor}&limit=${limit}`, { headers: { Authorization: `Bearer ${apiKey}` } });
+    const path = `/v1/events?after=${cursor}&limit=${limit}`;
+    const res = await fetch(url + path, { headers: { Authorization: `Bearer ${apiKey}` } });
     const text = await res.text();
+    await checkAnswer(url, { method: 'GET', path, status: res.status, contentType: res.headers.get('content-type'), text });
     // The node could not confirm within its wait that the feed holds every earlier commit (the decoder lags, as it
     // may on a loaded machine): nothing is read this pass; the caller polls again until its own deadline.
     if (res.status === 503 && text.includes('"feed.wait"')) return { events, lastSeq: cursor };
@@ -95,6 +98,7 @@ export async function feedCaughtUp(url: string, apiKey: string, timeoutMs = 30_0
   for (;;) {
     const res = await fetch(`${url}/v1/events?after=0&limit=1`, { headers: { Authorization: `Bearer ${apiKey}` } });
     const text = await res.text();
+    await checkAnswer(url, { method: 'GET', path: '/v1/events?after=0&limit=1', status: res.status, contentType: res.headers.get('content-type'), text });
     if (res.status === 200) return;
     if (!(res.status === 503 && text.includes('"feed.wait"'))) throw new Error(`GET /v1/events: ${res.status} ${text}`);
     if (Date.now() > deadline) throw new Error(`the feed decoder did not catch up within ${timeoutMs} ms`);

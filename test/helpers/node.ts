@@ -9,6 +9,7 @@ import type { Logger } from '../../server/core/ports';
 import { dropDatabase, migrate } from '../../server/db/migrate';
 import { createNode, type SlotwiseNode } from '../../server/node';
 import type { YjsLimits } from '../../server/realtime/yjs/limits';
+import { checkAnswer } from './contract';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -19,7 +20,7 @@ export interface Reply<T = any> {
   text: string;
 }
 
-/** A minimal JSON client for one base URL. */
+/** A minimal JSON client for one base URL; every answer is checked against the node's /openapi.json (helpers/contract.ts). */
 export function client(base: string, credential?: string) {
   return async function call<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
     const h: Record<string, string> = { ...headers };
@@ -31,6 +32,7 @@ export function client(base: string, credential?: string) {
     }
     const res = await fetch(base + path, { method, headers: h, body: payload });
     const text = await res.text();
+    await checkAnswer(base, { method, path, status: res.status, contentType: res.headers.get('content-type'), text });
     let parsed: any = text;
     try {
       parsed = text ? JSON.parse(text) : null;

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { freePort, startEmbeddedPostgres } from '../../server/db/embedded';
+import { checkAnswer } from './contract';
 import { ADMIN_TOKEN, client, ROOMY_LIMITS, type Call } from './node';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -144,14 +145,26 @@ export type RawOutcome =
 
 /**
  * One request on a fresh connection (no keep-alive), so the outcome is
- * unambiguous: a complete response, or a failure before or during it.
+ * unambiguous: a complete response, or a failure before or during it. A
+ * complete response is checked against the node's /openapi.json (helpers/contract.ts).
  */
-export function rawRequest(
+export async function rawRequest(
   base: string,
   method: string,
   p: string,
   opts: { body?: unknown; token?: string; headers?: Record<string, string>; timeoutMs?: number; localAddress?: string } = {},
 ): Promise<RawOutcome> {
+  const outcome = await rawOutcome(base, method, p, opts);
+  if (outcome.kind === 'response') await checkAnswer(base, { method, path: p, status: outcome.status, contentType: outcome.contentType, text: outcome.text });
+  return outcome;
+}
+
+function rawOutcome(
+  base: string,
+  method: string,
+  p: string,
+  opts: { body?: unknown; token?: string; headers?: Record<string, string>; timeoutMs?: number; localAddress?: string },
+): Promise<RawOutcome & ({ kind: 'error' } | { text: string })> {
   const t0 = Date.now();
   return new Promise((resolve) => {
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
@@ -160,7 +173,7 @@ export function rawRequest(
     if (payload !== undefined) headers['Content-Type'] = 'application/json';
     let gotHeaders = false;
     let settled = false;
-    const done = (o: RawOutcome) => {
+    const done = (o: RawOutcome & ({ kind: 'error' } | { text: string })) => {
       if (!settled) {
         settled = true;
         resolve(o);
@@ -182,7 +195,7 @@ export function rawRequest(
           // not JSON
         }
         done({
-          kind: 'response', status: res.statusCode ?? 0, body: parsed, contentType: String(res.headers['content-type'] ?? ''),
+          kind: 'response', status: res.statusCode ?? 0, body: parsed, text, contentType: String(res.headers['content-type'] ?? ''),
           replayed: res.headers['idempotent-replayed'] === 'true', ms: Date.now() - t0, headers: res.headers,
         });
       });

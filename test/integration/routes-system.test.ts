@@ -1,26 +1,19 @@
-/** Operational routes over HTTP: the OpenAPI document against the route files, /docs and its assets, health, readiness, metrics. */
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+/** Operational routes over HTTP: the OpenAPI document against the app's route table, the contract check, /docs and its assets, health, readiness, metrics. */
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Contract } from '../helpers/contract';
 import { client, type Call, startNode, type TestNode } from '../helpers/node';
 
-const ROUTES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../server/http/routes');
 // These serve the documentation itself, not the API it documents.
 const DOCUMENTATION_ROUTES = new Set(['get /openapi.json', 'get /docs', 'get /docs/assets/{file}']);
 
-/** Every `app.<method>('<path>'` (and `app.doc31('<path>'`) in server/http/routes, as `method /openapi/{style}`. */
-function routesInSource(): string[] {
-  const out: string[] = [];
-  for (const file of readdirSync(ROUTES_DIR).filter((f) => f.endsWith('.ts'))) {
-    const source = readFileSync(path.join(ROUTES_DIR, file), 'utf8');
-    for (const m of source.matchAll(/\bapp\.(get|post|put|patch|delete|doc31|doc)\(\s*['"`]([^'"`]+)['"`]/g)) {
-      const method = m[1]!.startsWith('doc') ? 'get' : m[1]!;
-      out.push(`${method} ${m[2]!.replace(/:(\w+)/g, '{$1}')}`);
-    }
+/** Every route the app serves (its own route table, not its sources), as `method /openapi/{style}`. */
+function routesOf(app: TestNode['node']['app']): string[] {
+  const out = new Set<string>();
+  for (const r of app.routes) {
+    if (['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method)) out.add(`${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`);
   }
-  return out.sort();
+  return [...out].sort();
 }
 
 let t: TestNode;
@@ -41,9 +34,8 @@ describe('/openapi.json', () => {
     await expect(SwaggerParser.validate(structuredClone(res.body))).resolves.toBeTruthy();
   });
 
-  it('describes every route registered in server/http/routes', async () => {
-    const routes = routesInSource();
-    // Guard the source scan itself: it must see the routes we know exist.
+  it('describes every route the app serves, and nothing else', async () => {
+    const routes = routesOf(t.node.app);
     expect(routes).toEqual(expect.arrayContaining(['post /v1/holds', 'patch /v1/bookings/{id}', 'delete /v1/blocks/{id}', 'get /healthz']));
     expect(routes.length).toBeGreaterThanOrEqual(25);
 
@@ -65,6 +57,71 @@ describe('/openapi.json', () => {
         }
       }
     }
+  });
+
+  it('documents the answers every /v1 route shares, from what the route is', async () => {
+    const doc = (await anon('GET', '/openapi.json')).body;
+    let checked = 0;
+    for (const [p, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      if (!p.startsWith('/v1/')) continue;
+      for (const [method, op] of Object.entries(ops)) {
+        const where = `${method} ${p}`;
+        const statuses = Object.keys(op.responses);
+        const expected = ['400', '401', '403', '408', '429', '431', '503'];
+        if (method !== 'get') expected.push('413');
+        if (method === 'post' || method === 'patch') expected.push('422');
+        if (op.requestBody) expected.push('415');
+        const params = (op.parameters ?? []).filter((x: any) => x.in === 'path');
+        if (params.some((x: any) => x.schema.format === 'uuid')) expected.push('404');
+        expect(statuses, where).toEqual(expect.arrayContaining(expected));
+        for (const s of statuses.filter((x) => Number(x) >= 400)) expect(Object.keys(op.responses[s].content ?? {}), `${where} ${s}`).toContain('application/problem+json');
+        // Only object ids are UUIDs: user ids are the tenant's own strings.
+        for (const x of params) expect(x.schema.format === 'uuid', `${where} {${x.name}}`).toBe(x.name !== 'userId');
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(30);
+    // A nullable named schema is anyOf [ref, null]: an allOf with a nullable member would still refuse null.
+    const allOfs: any[] = [];
+    JSON.stringify(doc, (k, v) => (k === 'allOf' && allOfs.push(v), v));
+    for (const parts of allOfs) {
+      expect(parts.some((x: any) => Array.isArray(x.type) && x.type.includes('null')), JSON.stringify(parts)).toBe(false);
+      // Two closed parts of an allOf make an object nothing can satisfy.
+      const closed = parts.filter((x: any) => x.additionalProperties === false || (x.$ref && doc.components.schemas[x.$ref.split('/').pop()].additionalProperties === false));
+      expect(closed.length, JSON.stringify(parts)).toBe(0);
+    }
+  });
+});
+
+describe('the contract check (helpers/contract.ts)', () => {
+  const id = '0b6f3c2e-8d0a-4c1e-9b1f-2f8a6c1d9e01';
+  const json = 'application/json';
+  const problemJson = 'application/problem+json';
+  const problem = JSON.stringify({ type: 'https://slotwise.dev/problems/not-found', title: 'Not found', status: 404, detail: 'no', code: 'not-found' });
+  let contract: Contract;
+  beforeAll(async () => {
+    contract = new Contract((await anon('GET', '/openapi.json')).body);
+  });
+
+  it('refuses an undocumented status, a body off its schema, an undocumented media type, and a non-problem on an unknown route', () => {
+    expect(() => contract.check({ method: 'get', url: `/v1/holds/${id}`, status: 201, contentType: json, text: '{}' })).toThrow(/GET \/v1\/holds\/\{id\} answered 201.*status 201 is not documented/);
+    expect(() => contract.check({ method: 'get', url: `/v1/holds/${id}`, status: 200, contentType: json, text: JSON.stringify({ id }) })).toThrow(/must have required property 'status'/);
+    expect(() => contract.check({ method: 'get', url: `/v1/holds/${id}`, status: 404, contentType: 'text/html', text: '<p>no</p>' })).toThrow(/content type text\/html is not documented/);
+    expect(() => contract.check({ method: 'get', url: '/v1/availability?x=1', status: 304, contentType: json, text: '{}' })).toThrow(/has no body/);
+    expect(() => contract.check({ method: 'get', url: '/v1/nowhere', status: 200, contentType: json, text: '{}' })).toThrow(/4xx/);
+    expect(() => contract.check({ method: 'post', url: '/v1/tenants', status: 201, contentType: json, text: JSON.stringify({ id, name: 'T', apiKey: 7, createdAt: '2027-01-12T09:00:00Z' }) })).toThrow(/apiKey/);
+  });
+
+  it('accepts what the server truly answers: problems, 304, replayed keys, nullable holds, user ids in paths', () => {
+    contract.check({ method: 'get', url: `/v1/holds/${id}`, status: 404, contentType: problemJson, text: problem });
+    contract.check({ method: 'get', url: '/v1/nowhere', status: 404, contentType: problemJson, text: problem });
+    contract.check({ method: 'get', url: '/v1/availability?x=1', status: 304, contentType: '', text: '' });
+    contract.check({ method: 'post', url: '/v1/tenants', status: 201, contentType: json, text: JSON.stringify({ id, name: 'T', apiKey: null, createdAt: '2027-01-12T09:00:00Z' }) });
+    const group = {
+      id, docName: `group:${id}`, title: 'Trip', status: 'draft', holdId: null, bookingId: null,
+      members: [{ userId: 'u-bob', role: 'organizer', addedAt: '2027-01-12T09:00:00Z' }], document: {}, hold: null, booking: null, createdAt: '2027-01-12T09:00:00Z',
+    };
+    contract.check({ method: 'delete', url: `/v1/group-bookings/${id}/members/u-bob`, status: 200, contentType: json, text: JSON.stringify(group) });
   });
 });
 

@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
+import { checkAnswer } from '../helpers/contract';
 import { ADMIN_TOKEN, client, futureWeekday, invariantViolations, waitFor, type Reply } from '../helpers/node';
 import { declaredRoutes, forgeToken, JWT_SECRET, rawSocket, recordingClient, startLoggedNode, type LoggedNode } from './helpers';
 
@@ -189,8 +190,8 @@ function expectRefused(r: Reply, req: Req, statuses: number[], where: string) {
 }
 
 describe('every route', () => {
-  it('covers every route the route files declare', () => {
-    const declared = declaredRoutes().map((r) => `${r.method} ${r.path}`);
+  it('covers every route the app serves', () => {
+    const declared = declaredRoutes(t.node.app).map((r) => `${r.method} ${r.path}`);
     expect(declared.length).toBeGreaterThanOrEqual(30);
     for (const r of declared) expect(Object.keys(route), `no sweep case for ${r}`).toContain(r);
   });
@@ -791,6 +792,7 @@ describe('security headers and CORS', () => {
     ] as const) {
       const r = await fetch(t.url + path, { method, headers: cred ? { Authorization: `Bearer ${cred}` } : {} });
       const where = `${method} ${path} ${r.status}`;
+      await checkAnswer(t.url, { method, path, status: r.status, contentType: r.headers.get('content-type'), text: await r.clone().text() });
       expect(r.headers.get('X-Content-Type-Options'), where).toBe('nosniff');
       expect(r.headers.get('X-Frame-Options'), where).toBe('SAMEORIGIN');
       expect(r.headers.get('Referrer-Policy'), where).toBe('no-referrer');
@@ -824,6 +826,7 @@ describe('security headers and CORS', () => {
 
     const get = await fetch(`${t.url}/v1/bookings/${a.booking}`, { headers: { Origin: 'https://shop.example', Authorization: `Bearer ${alice.token}` } });
     expect(get.status).toBe(200);
+    await checkAnswer(t.url, { method: 'GET', path: `/v1/bookings/${a.booking}`, status: get.status, contentType: get.headers.get('content-type'), text: await get.clone().text() });
     expect(get.headers.get('Access-Control-Allow-Origin')).toBe('*');
     const exposed = (get.headers.get('Access-Control-Expose-Headers') ?? '').toLowerCase().split(/\s*,\s*/);
     for (const h of ['etag', 'location', 'idempotent-replayed']) expect(exposed).toContain(h);

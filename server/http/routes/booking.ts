@@ -7,7 +7,7 @@ import {
 import { DomainError } from '../../core/errors';
 import { SLOTS_PER_REQUEST } from '../../core/services/protection';
 import { requireTenantOrUser } from '../middleware/auth';
-import { body, describe, idParam, json, query } from '../openapi';
+import { body, ETAG, idParam, json, LOCATION, query, route } from '../openapi';
 import type { App, Services } from './types';
 
 const ms = (iso: string) => Date.parse(iso);
@@ -38,17 +38,19 @@ function renderAvailability(json: string) {
 
 /** Registers availability, hold and booking routes. */
 export function bookingRoutes(app: App, s: Services): void {
-  const r = app.openAPIRegistry;
   const anyone = 'tenant API key or user token';
   const owner = 'the owner (user token) or the tenant API key';
 
-  describe(r, {
+  route(app, {
     method: 'get', path: '/v1/availability', tag: 'Availability', auth: anyone,
     summary: 'Free slots, or bookable options of a duration (mode all|any) across resources; ETag',
-    query: AvailabilityQuery, ok: { status: 200, schema: AvailabilitySlots.or(AvailabilityOptions), description: 'Slots per resource, or options' },
+    query: AvailabilityQuery, ifNoneMatch: true,
+    answers: {
+      200: { schema: AvailabilitySlots.or(AvailabilityOptions), description: 'Slots per resource, or options', headers: { ETag: ETAG } },
+      304: { description: 'Not modified: If-None-Match named the current ETag (no body)', headers: { ETag: ETAG } },
+    },
     errors: { 404: 'A resource was not found', 422: `grid-misaligned (duration not on the grid), or limit-exceeded (more than ${s.availability.limits.maxSlots} slots read, or another bound)` },
-  });
-  app.get('/v1/availability', async (c) => {
+  }, async (c) => {
     const p = requireTenantOrUser(c);
     const q = query(c, AvailabilityQuery);
     let read = 0;
@@ -62,92 +64,87 @@ export function bookingRoutes(app: App, s: Services): void {
     return new Response(answer.body, { status: 200, headers: answer.ok });
   });
 
-  describe(r, {
+  route(app, {
     method: 'post', path: '/v1/holds', tag: 'Holds', auth: anyone, summary: 'Hold seats on one or more resources until expiresAt',
-    body: HoldCreate, idempotent: true, ok: { status: 201, schema: Hold, description: 'The hold' },
+    body: HoldCreate, answers: { 201: { schema: Hold, description: 'The hold', headers: { Location: LOCATION } } },
     errors: { 404: 'A resource was not found', 409: 'slot-unavailable, with conflicts', 422: 'Grid, notice, advance or opening-hours rule broken' },
-  });
-  app.post('/v1/holds', async (c) => {
+  }, async (c) => {
     const hold = await s.pipeline.run(s.commands.create, c.get('principal'), await json(c), 'body');
     return c.json(hold, 201, { Location: `/v1/holds/${hold.id}` });
   });
 
-  describe(r, {
-    method: 'get', path: '/v1/holds/:id', tag: 'Holds', auth: owner, summary: 'Read a hold',
-    ok: { status: 200, schema: Hold, description: 'The hold' }, errors: { 404: 'Not found' },
-  });
-  app.get('/v1/holds/:id', async (c) => c.json(await s.holds.get(requireTenantOrUser(c), idParam(c))));
+  route(app, {
+    method: 'get', path: '/v1/holds/{id}', tag: 'Holds', auth: owner, summary: 'Read a hold',
+    answers: { 200: { schema: Hold, description: 'The hold' } },
+  }, async (c) => c.json(await s.holds.get(requireTenantOrUser(c), idParam(c))));
 
-  describe(r, {
-    method: 'post', path: '/v1/holds/:id/extend', tag: 'Holds', auth: owner, summary: 'Move the expiry to ttlSeconds from now (30 minutes in total at most)',
-    body: HoldExtend, idempotent: true, ok: { status: 200, schema: Hold, description: 'The hold' },
-    errors: { 404: 'Not found', 409: 'Not active', 410: 'Expired', 422: 'Beyond 30 minutes in total' },
-  });
-  app.post('/v1/holds/:id/extend', async (c) => {
+  route(app, {
+    method: 'post', path: '/v1/holds/{id}/extend', tag: 'Holds', auth: owner, summary: 'Move the expiry to ttlSeconds from now (30 minutes in total at most)',
+    body: HoldExtend, answers: { 200: { schema: Hold, description: 'The hold' } },
+    errors: { 409: 'Not active', 410: 'Expired', 422: 'Beyond 30 minutes in total' },
+  }, async (c) => {
     requireTenantOrUser(c);
     const id = idParam(c);
     return c.json(await s.pipeline.run(s.commands.extend, c.get('principal'), await json(c), 'body', id));
   });
 
-  describe(r, {
-    method: 'delete', path: '/v1/holds/:id', tag: 'Holds', auth: owner, summary: 'Release a hold (idempotent)',
-    ok: { status: 200, schema: Hold, description: 'The hold, released' }, errors: { 404: 'Not found', 409: 'Already confirmed' },
-  });
-  app.delete('/v1/holds/:id', async (c) => {
+  route(app, {
+    method: 'delete', path: '/v1/holds/{id}', tag: 'Holds', auth: owner, summary: 'Release a hold (idempotent)',
+    answers: { 200: { schema: Hold, description: 'The hold, released' } }, errors: { 409: 'Already confirmed' },
+  }, async (c) => {
     requireTenantOrUser(c);
     return c.json(await s.pipeline.run(s.commands.release, c.get('principal'), {}, 'body', idParam(c)));
   });
 
-  describe(r, {
-    method: 'post', path: '/v1/holds/:id/confirm', tag: 'Holds', auth: owner, summary: 'Confirm a hold into a booking (a retry returns the same booking)',
-    body: HoldConfirm, idempotent: true, ok: { status: 201, schema: Booking, description: 'The booking' },
-    errors: { 404: 'Not found', 409: 'Released', 410: 'hold-expired' },
-  });
-  app.post('/v1/holds/:id/confirm', async (c) => {
+  route(app, {
+    method: 'post', path: '/v1/holds/{id}/confirm', tag: 'Holds', auth: owner, summary: 'Confirm a hold into a booking (a retry returns the same booking)',
+    body: HoldConfirm,
+    answers: {
+      201: { schema: Booking, description: 'The booking, made now', headers: { ETag: ETAG, Location: LOCATION } },
+      200: { schema: Booking, description: 'The hold was already confirmed: the same booking', headers: { ETag: ETAG, Location: LOCATION } },
+    },
+    errors: { 409: 'Released', 410: 'hold-expired' },
+  }, async (c) => {
     requireTenantOrUser(c);
     const id = idParam(c);
     const { booking, created } = await s.pipeline.run(s.commands.confirm, c.get('principal'), await json(c), 'body', id);
     return c.json(booking, created ? 201 : 200, { ETag: `"${booking.version}"`, Location: `/v1/bookings/${booking.id}` });
   });
 
-  describe(r, {
+  route(app, {
     method: 'post', path: '/v1/bookings', tag: 'Bookings', auth: anyone, summary: 'Book directly, without a hold (atomic)',
-    body: BookingCreate, idempotent: true, ok: { status: 201, schema: Booking, description: 'The booking' },
+    body: BookingCreate, answers: { 201: { schema: Booking, description: 'The booking', headers: { ETag: ETAG, Location: LOCATION } } },
     errors: { 404: 'A resource was not found', 409: 'slot-unavailable, with conflicts', 422: 'Rule broken' },
-  });
-  app.post('/v1/bookings', async (c) => {
+  }, async (c) => {
     const p = requireTenantOrUser(c);
     const b = await body(c, BookingCreate);
     const booking = await s.bookings.create(p, { ...b, start: ms(b.start), end: ms(b.end) });
     return c.json(booking, 201, { ETag: `"${booking.version}"`, Location: `/v1/bookings/${booking.id}` });
   });
 
-  describe(r, {
+  route(app, {
     method: 'get', path: '/v1/bookings', tag: 'Bookings', auth: `${owner} (users see their own)`, summary: 'List bookings (filters, cursor paging)',
-    query: BookingListQuery, ok: { status: 200, schema: Page(Booking), description: 'A page of bookings' },
-  });
-  app.get('/v1/bookings', async (c) => {
+    query: BookingListQuery, answers: { 200: { schema: Page(Booking), description: 'A page of bookings' } },
+  }, async (c) => {
     const p = requireTenantOrUser(c);
     const q = query(c, BookingListQuery);
     const filter = { resourceId: q.resourceId, status: q.status, from: q.from ? ms(q.from) : undefined, to: q.to ? ms(q.to) : undefined };
     return c.json(await s.bookings.list(p, filter, q.cursor, q.limit));
   });
 
-  describe(r, {
-    method: 'get', path: '/v1/bookings/:id', tag: 'Bookings', auth: owner, summary: 'Read a booking (ETag = version)',
-    ok: { status: 200, schema: Booking, description: 'The booking' }, errors: { 404: 'Not found' },
-  });
-  app.get('/v1/bookings/:id', async (c) => {
+  route(app, {
+    method: 'get', path: '/v1/bookings/{id}', tag: 'Bookings', auth: owner, summary: 'Read a booking (ETag = version)',
+    answers: { 200: { schema: Booking, description: 'The booking', headers: { ETag: ETAG } } },
+  }, async (c) => {
     const b = await s.bookings.get(requireTenantOrUser(c), idParam(c));
     return c.json(b, 200, { ETag: `"${b.version}"` });
   });
 
-  describe(r, {
-    method: 'patch', path: '/v1/bookings/:id', tag: 'Bookings', auth: owner, summary: 'Reschedule atomically (If-Match required)',
-    body: BookingPatch, idempotent: true, ifMatch: true, ok: { status: 200, schema: Booking, description: 'The booking' },
-    errors: { 404: 'Not found', 409: 'Conflict or cancelled', 412: 'Stale version', 422: 'Rule broken', 428: 'If-Match missing' },
-  });
-  app.patch('/v1/bookings/:id', async (c) => {
+  route(app, {
+    method: 'patch', path: '/v1/bookings/{id}', tag: 'Bookings', auth: owner, summary: 'Reschedule atomically (If-Match required)',
+    body: BookingPatch, ifMatch: true, answers: { 200: { schema: Booking, description: 'The booking', headers: { ETag: ETAG } } },
+    errors: { 409: 'Conflict or cancelled', 412: 'Stale version', 422: 'Rule broken', 428: 'If-Match missing' },
+  }, async (c) => {
     const p = requireTenantOrUser(c);
     const id = idParam(c);
     const version = ifMatchVersion(c.req.header('If-Match'));
@@ -160,12 +157,10 @@ export function bookingRoutes(app: App, s: Services): void {
     return c.json(booking, 200, { ETag: `"${booking.version}"` });
   });
 
-  describe(r, {
-    method: 'post', path: '/v1/bookings/:id/cancel', tag: 'Bookings', auth: owner, summary: 'Cancel (idempotent)',
-    body: BookingCancel, bodyRequired: false, idempotent: true, ok: { status: 200, schema: Booking, description: 'The cancelled booking' },
-    errors: { 404: 'Not found' },
-  });
-  app.post('/v1/bookings/:id/cancel', async (c) => {
+  route(app, {
+    method: 'post', path: '/v1/bookings/{id}/cancel', tag: 'Bookings', auth: owner, summary: 'Cancel (idempotent)',
+    body: BookingCancel, bodyRequired: false, answers: { 200: { schema: Booking, description: 'The cancelled booking', headers: { ETag: ETAG } } },
+  }, async (c) => {
     const p = requireTenantOrUser(c);
     const id = idParam(c);
     const b = await body(c, BookingCancel, true);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { z } from '@hono/zod-openapi';
 import type { Registry } from 'prom-client';
-import { describe } from '../openapi';
+import { route } from '../openapi';
 import type { App } from './types';
 
 const require = createRequire(import.meta.url);
@@ -37,25 +37,26 @@ export function systemRoutes(app: App, opts: { registry: Registry; readiness: Re
     description: 'The admin token, a tenant API key (sw_...), or a user token (JWT) from POST /v1/tokens',
   });
   // Operators' routes belong in the API description too; only /openapi.json and /docs (the description itself) stay out.
-  describe(app.openAPIRegistry, {
+  route(app, {
     method: 'get', path: '/healthz', tag: 'Operations', auth: 'none', unlimited: true, summary: 'Liveness: the process answers (never rate limited)',
-    ok: { status: 200, schema: z.object({ status: z.literal('ok') }), description: 'Alive' },
-  });
-  describe(app.openAPIRegistry, {
+    answers: { 200: { schema: z.object({ status: z.literal('ok') }), description: 'Alive' } },
+  }, (c) => c.json({ status: 'ok' }));
+  const Readiness = z.object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.string()) }).openapi('Readiness');
+  route(app, {
     method: 'get', path: '/readyz', tag: 'Operations', auth: 'none', summary: 'Readiness: 200 when every dependency answers, else 503 with the same body',
-    ok: { status: 200, schema: z.object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.string()) }), description: 'Ready, with each check' },
-  });
-  describe(app.openAPIRegistry, {
-    method: 'get', path: '/metrics', tag: 'Operations', auth: 'none', summary: 'Prometheus metrics (text exposition format)',
-    ok: { status: 200, description: 'Metrics' },
-  });
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', async (c) => {
+    answers: {
+      200: { schema: Readiness, description: 'Ready, with each check' },
+      503: { schema: Readiness, description: 'Not ready: the checks that failed say why' },
+    },
+  }, async (c) => {
     const checks = await opts.readiness.check();
     const ok = Object.values(checks).every((v) => v === 'ok');
     return c.json({ status: ok ? 'ok' : 'unavailable', checks }, ok ? 200 : 503);
   });
-  app.get('/metrics', async (c) => c.body(await opts.registry.metrics(), 200, { 'Content-Type': opts.registry.contentType }));
+  route(app, {
+    method: 'get', path: '/metrics', tag: 'Operations', auth: 'none', summary: 'Prometheus metrics (text exposition format)',
+    answers: { 200: { schema: z.string(), mediaType: 'text/plain', description: 'Metrics' } },
+  }, async (c) => c.body(await opts.registry.metrics(), 200, { 'Content-Type': opts.registry.contentType }));
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: {
