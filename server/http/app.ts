@@ -13,6 +13,7 @@ import { httpMetrics } from './middleware/metrics';
 import { sendProblem, toProblem } from './problem';
 import { bookingRoutes } from './routes/booking';
 import { credentialRoutes } from './routes/credentials';
+import { devRoutes } from './routes/dev';
 import { eventRoutes } from './routes/events';
 import { groupRoutes } from './routes/groups';
 import { resourceRoutes } from './routes/resources';
@@ -73,6 +74,7 @@ export function createHttpApp(deps: HttpDeps) {
   credentialRoutes(app, deps.services);
   eventRoutes(app, deps.services);
   groupRoutes(app, deps.services);
+  devRoutes(app, deps.services);
   systemRoutes(app, deps);
 
   app.notFound((c) => sendProblem(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`)));
