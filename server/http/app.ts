@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import { problem } from '../../shared/errors';
 import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
+import { demoPage } from './demo-page';
 import { API_EXPOSED_HEADERS } from './fixed-headers';
 import { auth, deadline, requestAddress, type AuthEnv } from './middleware/auth';
 import { idempotency } from './middleware/idempotency';
@@ -76,6 +77,7 @@ export function createHttpApp(deps: HttpDeps) {
   groupRoutes(app, deps.services);
   devRoutes(app, deps.services);
   systemRoutes(app, deps);
+  demoPage(app);
 
   app.notFound((c) => sendProblem(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {
