@@ -267,7 +267,7 @@ export function GroupPage({ conn, groupId }: { conn: Connected; groupId: string 
           </div>
           {server.status === 'held' && server.expiresAt && (
             <p>
-              Seats held for everyone for <span class={`countdown${left < 30_000 ? ' countdown-urgent' : ''}`} role="timer" data-testid="group-countdown">{countdown(left)}</span>
+              Seats held for everyone for <span class={`countdown${left < 15_000 ? ' countdown-urgent' : ''}`} role="timer" data-testid="group-countdown">{countdown(left)}</span>
             </p>
           )}
           {draft.start && draft.end && <p class="muted small">{formatRange(draft.start as string, draft.end as string, Intl.DateTimeFormat().resolvedOptions().timeZone)}</p>}

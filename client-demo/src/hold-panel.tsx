@@ -106,7 +106,7 @@ function HoldCard({ conn, active, setActive }: { conn: Connected; active: Active
     );
   }
 
-  const urgent = left < 30_000;
+  const urgent = left < Math.min(30_000, total * 0.2);
   return (
     <div class="card card-hold" data-testid="hold-card">
       <div class="card-head">

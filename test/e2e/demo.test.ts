@@ -5,7 +5,7 @@
  * group booking, see each other's edits and presence, hold and confirm it.
  * Screenshots go to test-artifacts/ (docs/images/demo.png is one of them).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -17,7 +17,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Short holds, so expiry happens within the test. */
-const HOLD_TTL_SECONDS = 8;
+const HOLD_TTL_SECONDS = 15;
 
 let cluster: Awaited<ReturnType<typeof startCluster>>;
 let browser: Browser;
@@ -95,6 +95,8 @@ describe('the browser demo on two nodes', () => {
     expect(await b.getByTestId('conflict').textContent()).toContain('no seats left');
     await b.locator('[data-testid="conflict"] .alternatives button').first().waitFor();
     await shot(b, 'calendar-b-conflict');
+    // The README's picture: `UPDATE_README_SCREENSHOT=1 npx vitest run test/e2e/demo.test.ts` renews it.
+    if (process.env.UPDATE_README_SCREENSHOT) copyFileSync(path.join(ARTIFACTS, 'calendar-b-conflict.png'), path.join(ROOT, 'docs/images/demo.png'));
 
     // The hold expires: B sees the slot free again, A is told.
     await waitFor(async () => (await stateOf(b, start)) === 'free', (HOLD_TTL_SECONDS + 10) * 1000, 'B sees the slot free after the expiry');
