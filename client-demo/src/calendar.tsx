@@ -45,6 +45,7 @@ export function Calendar({ conn }: { conn: Connected }) {
   const [busy, setBusy] = useState(false);
   const [activity, setActivity] = useState<Activity[]>([]);
   const activeRef = useRef<ActiveHold | null>(null);
+  const autoAdvanced = useRef(false);
   activeRef.current = active;
   useTick(1000);
 
@@ -168,6 +169,13 @@ export function Calendar({ conn }: { conn: Connected }) {
   if (!selected) return <EmptyTenant />;
 
   const open = schedule && schedule !== 'none' ? days.map((d) => new Set(openSlotMinutes(schedule, d, selected.slotMinutes))) : days.map(() => new Set<number>());
+  // Late in the week (a Saturday evening, say) nothing is left to book: start at next week, once.
+  if (!autoAdvanced.current && weekOffset === 0 && schedule && schedule !== 'none') {
+    autoAdvanced.current = true;
+    const nowMs = sw.clock.now();
+    const anyLeft = days.some((d, i) => [...open[i]!].some((m) => zonedToUtc(d, m, tz) + selected.slotMinutes * 60_000 > nowMs));
+    if (!anyLeft) queueMicrotask(() => setWeekOffset(1));
+  }
   const rows = [...new Set(open.flatMap((s) => [...s]))].sort((a, b) => a - b);
   const slots = view?.slots.get(selected.id);
   const now = sw.clock.now();

@@ -60,6 +60,7 @@ export class LiveClient {
   private readonly eventListeners = new Set<(e: DomainEvent, replayed: boolean) => void>();
   private readonly watches = new Set<Watch>();
   private everConnected = false;
+  private closed = false;
   private readonly ackTimeoutMs: number;
 
   constructor(private readonly opts: LiveOptions) {
@@ -77,11 +78,15 @@ export class LiveClient {
       this.everConnected = true;
       this.setStatus('online');
       // A new connection has joined no rooms: every watch subscribes again and catches up.
-      if (again) for (const w of this.watches) void w.resubscribe('reconnect');
+      if (again) for (const w of this.watches) w.catchUp('reconnect');
     });
     this.socket.on('disconnect', (reason) => {
-      if (reason === 'io client disconnect') this.setStatus('offline');
-      else this.setStatus(this.isOffline() ? 'offline' : 'reconnecting');
+      if (reason === 'io client disconnect') return this.setStatus('offline');
+      this.setStatus(this.isOffline() ? 'offline' : 'reconnecting');
+      // socket.io-client does not reconnect by itself after the server closed the socket. The server does so when it
+      // shuts down (reconnect: another node, or this one once back) and when the credential ended (the next handshake
+      // then fails as unauthorized): connect again, and the manager's backoff takes over if that fails.
+      if (reason === 'io server disconnect') setTimeout(() => this.closed || this.socket.connect(), 250 + Math.random() * 750);
     });
     this.socket.on('connect_error', (err) => {
       if (err.message === 'unauthorized') this.setStatus('unauthorized');
@@ -152,6 +157,7 @@ export class LiveClient {
 
   /** Closes the connection for good. */
   close(): void {
+    this.closed = true;
     for (const w of this.watches) w.stop();
     this.socket.disconnect();
   }
@@ -246,6 +252,17 @@ export class Watch {
     return this.syncing;
   }
 
+  /**
+   * resubscribe in the background: a failure while connected is retried after
+   * a pause; one while disconnected waits for the next connect, which
+   * catches up again anyway.
+   */
+  catchUp(why: 'reconnect' | 'gap'): void {
+    this.resubscribe(why).catch(() => {
+      if (!this.stopped && this.live.socket.connected) setTimeout(() => this.catchUp(why), 2_000);
+    });
+  }
+
   private async syncOnce(): Promise<void> {
     const before = this.last.size ? Math.min(...this.last.values()) : null;
     const sub = await this.live.command<never>('subscribe', this.range);
@@ -272,7 +289,7 @@ export class Watch {
     const last = this.last.get(e.resourceId);
     if (last === undefined) return;
     if (e.prevSeq > last) {
-      void this.resubscribe('gap');
+      this.catchUp('gap');
       return;
     }
     if (e.seq < last) return;
@@ -294,7 +311,7 @@ export class Watch {
     // A previous position newer than the one we saw: an event was missed. Positions stay where they were, so
     // the resync after the fresh snapshot replays from the oldest of them.
     if (mine.some((id) => (e.prevSeqs?.[id] ?? 0) > this.last.get(id)!)) {
-      void this.resubscribe('gap');
+      this.catchUp('gap');
       return true;
     }
     for (const id of mine) if (e.seq > this.last.get(id)!) this.last.set(id, e.seq);

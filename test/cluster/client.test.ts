@@ -92,6 +92,23 @@ describe('LiveClient across nodes', () => {
   });
 });
 
+describe('LiveClient when the server closes the socket', () => {
+  it('connects again by itself, and reports unauthorized when the credential was revoked meanwhile', async () => {
+    const [a, b] = cluster.nodes as [TestNode, TestNode];
+    const tenant = await newTenant(a);
+    const issued = await tenant.api('POST', '/v1/tokens', { userId: 'dora', name: 'Dora', role: 'member' });
+    const live = createSlotwiseClient({ baseUrl: b.url, token: issued.body.token }).live({ socket: { transports: ['websocket'] } });
+    open.push(live);
+    const seen: string[] = [];
+    live.onStatus((s) => seen.push(s));
+    await waitFor(() => live.status === 'online', 5000, 'online');
+    // Revocation on node a: node b closes the socket ('io server disconnect'), the client tries again and is refused.
+    expect((await tenant.api('DELETE', `/v1/tokens/${issued.body.id}`)).status).toBe(200);
+    await waitFor(() => live.status === 'unauthorized', 5000, 'unauthorized after the revocation');
+    expect(seen).toEqual(['online', 'reconnecting', 'unauthorized']);
+  });
+});
+
 describe('GroupSession across nodes', () => {
   it('two organizers on two nodes edit one document, see each other and the server state', async () => {
     const [a, b] = cluster.nodes as [TestNode, TestNode];
