@@ -92,6 +92,43 @@ describe('LiveClient across nodes', () => {
   });
 });
 
+describe('LiveClient after a lost message', () => {
+  it('sees the gap in the next event\'s prevSeqs, takes a fresh snapshot and replays what it missed', async () => {
+    const [a, b] = cluster.nodes as [TestNode, TestNode];
+    const tenant = await newTenant(a);
+    const room = await tenant.newResource({ capacity: 3 });
+    const day = futureWeekday(9);
+    const start = `${day}T14:00:00.000Z`;
+    const alice = (await userClient(a, tenant, 'alice')).live({ socket: { transports: ['websocket'] } });
+    const bob = (await userClient(b, tenant, 'bob')).live({ socket: { transports: ['websocket'] } });
+    open.push(alice, bob);
+    const range = { resourceIds: [room.id], from: `${day}T00:00:00Z`, to: `${day}T23:59:00Z` };
+    let aliceView: AvailabilityView | null = null;
+    let bobView: AvailabilityView | null = null;
+    await alice.watch(range, (v) => (aliceView = v));
+    await bob.watch(range, (v) => (bobView = v));
+    const events: { type: string; replayed: boolean }[] = [];
+    bob.onEvent((e, replayed) => events.push({ type: e.type, replayed }));
+
+    // Bob's client loses the hold.created and its availability.changed, as if the bus had dropped them.
+    const lost = ['hold.created', 'availability.changed'] as const;
+    const saved = lost.map((t) => [t, bob.socket.listeners(t)] as const);
+    for (const t of lost) bob.socket.off(t);
+    const held = await alice.holdCreate({ resourceIds: [room.id], start, end: `${day}T15:00:00.000Z`, seats: 2 });
+    expect(held.ok).toBe(true);
+    await waitFor(() => remaining(aliceView!, room.id, start) === 1, 5000, 'alice sees her hold');
+    for (const [t, listeners] of saved) for (const l of listeners) bob.socket.on(t, l as never);
+    expect(remaining(bobView!, room.id, start)).toBe(3);
+
+    // The next event names the missed one as its predecessor: Bob's client catches up by itself.
+    const extended = held.ok && (await alice.holdExtend({ holdId: held.data.id, ttlSeconds: 60 }));
+    expect(extended && extended.ok).toBe(true);
+    await waitFor(() => events.some((e) => e.type === 'hold.created' && e.replayed), 5000, 'the missed hold.created replayed');
+    await waitFor(() => remaining(bobView!, room.id, start) === 1, 5000, 'bob exact again');
+    expect(events.filter((e) => e.type === 'hold.created')).toHaveLength(1);
+  });
+});
+
 describe('LiveClient when the server closes the socket', () => {
   it('connects again by itself, and reports unauthorized when the credential was revoked meanwhile', async () => {
     const [a, b] = cluster.nodes as [TestNode, TestNode];
