@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { App } from './routes/types';
+import type { Env, Hono } from 'hono';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../client-demo/dist');
 const TYPES: Record<string, string> = {
@@ -25,10 +25,10 @@ const MISSING = `<!doctype html><html lang="en"><head><meta charset="utf-8"><tit
 <h1>Slotwise is running</h1><p>The browser demo has not been built. <code>npm start</code> builds it when it can;
 run <code>npm run demo:build</code> to see why it could not, then reload. The API is at <a href="/docs">/docs</a>.</p></body></html>`;
 
-/** Registers GET / and GET /assets/:file. */
-export function demoPage(app: App): void {
+/** Registers GET / and GET /assets/:file, serving the build in `dist` (client-demo/dist unless told). */
+export function demoPage<E extends Env>(app: Hono<E>, dist = DIST): void {
   app.get('/', async (c) => {
-    const html = await readFile(path.join(DIST, 'index.html'), 'utf8').catch(() => null);
+    const html = await readFile(path.join(dist, 'index.html'), 'utf8').catch(() => null);
     if (html === null) return c.html(MISSING, 200, { 'Cache-Control': 'no-store' });
     return c.html(html, 200, { 'Cache-Control': 'no-cache', 'Content-Security-Policy': CSP });
   });
@@ -38,7 +38,7 @@ export function demoPage(app: App): void {
     if (!/^[\w.-]+$/.test(file) || file.startsWith('.')) return c.notFound();
     const type = TYPES[path.extname(file)];
     if (!type) return c.notFound();
-    const body = await readFile(path.join(DIST, 'assets', file)).catch(() => null);
+    const body = await readFile(path.join(dist, 'assets', file)).catch(() => null);
     if (body === null) return c.notFound();
     return c.body(body, 200, { 'Content-Type': type, 'Cache-Control': 'public, max-age=31536000, immutable' });
   });
