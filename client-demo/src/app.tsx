@@ -3,7 +3,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { LiveStatus } from '../../shared/client';
 import { Calendar } from './calendar';
 import { GroupPage, GroupsHome } from './group';
-import { connect, demoUsers, saveSession, savedSession, signIn, type Connected, type DemoUser, type Session } from './session';
+import { connect, demoUsers, saveSession, savedSession, sessionFromToken, signIn, type Connected, type DemoUser, type Session } from './session';
 import { Avatar, useOnline } from './ui';
 
 type Route = { page: 'calendar' } | { page: 'groups' } | { page: 'group'; id: string };
@@ -171,8 +171,36 @@ function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
             ))}
           </ul>
         )}
+        {refused && <TokenSignIn onSignedIn={onSignedIn} />}
         {error && <p class="notice notice-error" role="alert">{error}</p>}
       </div>
     </main>
+  );
+}
+
+/** Outside development mode: sign in with a user token made with the tenant's API key. */
+function TokenSignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
+  const [token, setToken] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <form
+      class="stack token-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        try {
+          onSignedIn(sessionFromToken(token));
+        } catch (err) {
+          setError((err as Error).message);
+        }
+      }}
+    >
+      <label class="field">
+        <span>User token</span>
+        <textarea rows={3} required value={token} onInput={(e) => setToken((e.target as HTMLTextAreaElement).value)} placeholder="eyJhbGciOiJIUzI1NiIs…" />
+      </label>
+      <p class="muted small">Make one with the tenant's API key: <code>POST /v1/tokens</code> (see the README).</p>
+      <button type="submit" class="btn btn-primary">Sign in</button>
+      {error && <p class="notice notice-error" role="alert">{error}</p>}
+    </form>
   );
 }

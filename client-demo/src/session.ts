@@ -47,6 +47,30 @@ export async function signIn(userId: string): Promise<Session> {
   return { user: s.user, tenantId: s.tenantId, token: s.token, expiresAt: s.expiresAt };
 }
 
+/**
+ * A session from a user token made elsewhere (POST /v1/tokens with the
+ * tenant's API key), for servers outside development mode. The claims are
+ * read, not verified: the server verifies the token on every request.
+ */
+export function sessionFromToken(token: string): Session {
+  const part = token.trim().split('.')[1];
+  if (!part) throw new Error('that is not a user token (a JWT from POST /v1/tokens)');
+  let claims: { sub?: string; name?: string; role?: string; tid?: string; exp?: number };
+  try {
+    claims = JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/')));
+  } catch {
+    throw new Error('that is not a user token (a JWT from POST /v1/tokens)');
+  }
+  if (!claims.sub || !claims.tid || !claims.exp) throw new Error('the token lacks a user, tenant or expiry');
+  if (claims.exp * 1000 < Date.now()) throw new Error('the token has expired');
+  return {
+    user: { userId: claims.sub, name: claims.name ?? claims.sub, role: claims.role === 'organizer' ? 'organizer' : 'member' },
+    tenantId: claims.tid,
+    token: token.trim(),
+    expiresAt: new Date(claims.exp * 1000).toISOString(),
+  };
+}
+
 /** The client and live connection of one signed-in user. */
 export interface Connected {
   session: Session;

@@ -104,6 +104,15 @@ describe('the browser demo on two nodes', () => {
     expect(await a.getByTestId('hold-ended').textContent()).toContain('expired');
     await shot(b, 'calendar-b-free-again');
 
+    // Offline: B's page says so plainly, and shows live again once the network is back.
+    await b.context().setOffline(true);
+    await b.locator('.banner-offline').filter({ hasText: 'offline' }).waitFor();
+    expect(await b.getByTestId('live-status').getAttribute('data-status')).toBe('offline');
+    await shot(b, 'calendar-b-offline');
+    await b.context().setOffline(false);
+    await b.locator('[data-testid="live-status"][data-status="online"]').waitFor();
+    expect(await b.locator('.banner-offline').count()).toBe(0);
+
     writeFileSync(path.join(ARTIFACTS, 'e2e-hold-latency.json'), JSON.stringify({ heldToSeenByOtherNodeMs: latencyMs }, null, 2) + '\n');
     for (const p of [a, b]) expect((p as Page & { errors?: string[] }).errors).toEqual([]);
   }, 90_000);
