@@ -149,11 +149,14 @@ function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
           Slotwise
         </div>
         <h1>Book rooms, desks and gear, live.</h1>
-        <p class="muted">
-          This is the development demo: pick a person to sign in as. Open a second window as someone else to watch holds,
-          bookings and group edits arrive in real time.
-        </p>
-        {refused && <p class="notice notice-error" role="alert">{refused}</p>}
+        {refused ? (
+          <p class="muted">This server runs outside development mode, so it offers no demo people: sign in with a user token.</p>
+        ) : (
+          <p class="muted">
+            This is the development demo: pick a person to sign in as. Open a second window as someone else to watch holds,
+            bookings and group edits arrive in real time.
+          </p>
+        )}
         {!users && !refused && <p class="muted" aria-busy="true">Loading demo users…</p>}
         {users && (
           <ul class="user-list" aria-label="Demo users">
