@@ -205,7 +205,7 @@ export function GroupPage({ conn, groupId }: { conn: Connected; groupId: string 
               validate={(v) => (v.trim().length >= 1 && v.length <= 200 ? null : 'A title of 1 to 200 characters')}
               onCommit={(v) => s.editDraft({ title: v })} />
           </Field>
-          <Field label="Start" peers={inField('start')}>
+          <Field label="Start" peers={inField('start')} hint={`your time (${Intl.DateTimeFormat().resolvedOptions().timeZone})`}>
             <input type="datetime-local" step={1800} name="start" disabled={!editable} value={toLocalInput(draft.start as string | null)} {...focus('start')}
               onChange={(e) => s.editDraft({ start: fromLocalInput((e.target as HTMLInputElement).value) })} />
           </Field>
