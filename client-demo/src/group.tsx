@@ -200,21 +200,21 @@ export function GroupPage({ conn, groupId }: { conn: Connected; groupId: string 
         {!organizer && <p class="notice">You are a participant: organizers edit the draft; you can edit the notes and your own entry.</p>}
 
         <div class="form-grid">
-          <Field label="Title" peers={inField('title')} wide>
-            <TextInput value={String(draft.title ?? '')} disabled={!editable} {...focus('title')} name="title"
+          <Field label="Title" htmlFor="g-title" peers={inField('title')} wide>
+            <TextInput value={String(draft.title ?? '')} disabled={!editable} {...focus('title')} name="title" id="g-title"
               validate={(v) => (v.trim().length >= 1 && v.length <= 200 ? null : 'A title of 1 to 200 characters')}
               onCommit={(v) => s.editDraft({ title: v })} />
           </Field>
-          <Field label="Start" peers={inField('start')} hint={`your time (${Intl.DateTimeFormat().resolvedOptions().timeZone})`}>
-            <input type="datetime-local" step={1800} name="start" disabled={!editable} value={toLocalInput(draft.start as string | null)} {...focus('start')}
+          <Field label="Start" htmlFor="g-start" peers={inField('start')} hint={`your time (${Intl.DateTimeFormat().resolvedOptions().timeZone})`}>
+            <input type="datetime-local" step={1800} name="start" id="g-start" disabled={!editable} value={toLocalInput(draft.start as string | null)} {...focus('start')}
               onChange={(e) => s.editDraft({ start: fromLocalInput((e.target as HTMLInputElement).value) })} />
           </Field>
-          <Field label="End" peers={inField('end')}>
-            <input type="datetime-local" step={1800} name="end" disabled={!editable} value={toLocalInput(draft.end as string | null)} {...focus('end')}
+          <Field label="End" htmlFor="g-end" peers={inField('end')}>
+            <input type="datetime-local" step={1800} name="end" id="g-end" disabled={!editable} value={toLocalInput(draft.end as string | null)} {...focus('end')}
               onChange={(e) => s.editDraft({ end: fromLocalInput((e.target as HTMLInputElement).value) })} />
           </Field>
           <Field label="Resources" peers={inField('resources')} wide>
-            <div class="chips" role="group" aria-label="Resources">
+            <div class="chips" role="group" aria-labelledby="label-resources">
               {bookable.map((r) => (
                 <label key={r.id} class={`chip${resourceIds.includes(r.id) ? ' chip-on' : ''}`}>
                   <input type="checkbox" disabled={!editable} checked={resourceIds.includes(r.id)} {...focus('resources')} data-resource={r.name}
@@ -224,8 +224,8 @@ export function GroupPage({ conn, groupId }: { conn: Connected; groupId: string 
               ))}
             </div>
           </Field>
-          <Field label="Seats" peers={inField('seats')} hint={`Blank: one per participant (${participantCount})`}>
-            <input type="number" min={1} max={10000} name="seats" disabled={!editable} value={draft.seats == null ? '' : String(draft.seats)} {...focus('seats')}
+          <Field label="Seats" htmlFor="g-seats" peers={inField('seats')} hint={`Blank: one per participant (${participantCount})`}>
+            <input type="number" min={1} max={10000} name="seats" id="g-seats" disabled={!editable} value={draft.seats == null ? '' : String(draft.seats)} {...focus('seats')}
               onChange={(e) => {
                 const v = (e.target as HTMLInputElement).value;
                 const n = Number(v);
@@ -235,7 +235,7 @@ export function GroupPage({ conn, groupId }: { conn: Connected; groupId: string 
           <Field label="Participants" peers={inField('participants')} wide>
             <Participants session={s} doc={doc} editable={editable} myId={session.user.userId} focus={focus} />
           </Field>
-          <Field label="Notes" peers={inField('notes')} wide>
+          <Field label="Notes" htmlFor="g-notes" peers={inField('notes')} wide>
             <NotesArea session={s} {...focus('notes')} disabled={status === 'refused'} />
           </Field>
         </div>
@@ -302,15 +302,16 @@ function describeProblem(p: Problem): string {
   return `${p.title}${p.detail && p.detail !== p.title ? `: ${p.detail}` : ''}${errors ? ` (${errors})` : ''}`;
 }
 
-function Field({ label, peers, wide, hint, children }: { label: string; peers: Peer[]; wide?: boolean; hint?: string; children: preact.ComponentChildren }) {
+/** A field of the draft: its label (tied to the input `htmlFor` names), who else is in it, and a hint. */
+function Field({ label, htmlFor, peers, wide, hint, children }: { label: string; htmlFor?: string; peers: Peer[]; wide?: boolean; hint?: string; children: preact.ComponentChildren }) {
   const first = peers[0];
   return (
     <div class={`gfield${wide ? ' gfield-wide' : ''}${first ? ' gfield-peer' : ''}`} style={first ? { '--peer': first.user.color } : undefined} data-field={label.toLowerCase()}>
-      <label class="gfield-label">
-        <span>{label}</span>
-        {peers.map((p) => <span key={p.clientId} class="peer-tag" style={{ background: p.user.color }}>{p.user.name.split(' ')[0]}</span>)}
+      <div class="gfield-label">
+        {htmlFor ? <label for={htmlFor}>{label}</label> : <span id={`label-${label.toLowerCase()}`}>{label}</span>}
+        {peers.map((p) => <span key={p.clientId} class="peer-tag" style={{ background: p.user.color }}>{p.user.name.split(' ')[0]}<span class="sr-only"> is editing this</span></span>)}
         {hint && <span class="muted small">{hint}</span>}
-      </label>
+      </div>
       {children}
     </div>
   );
@@ -345,7 +346,7 @@ function TextInput({ value, onCommit, validate, ...rest }: { value: string; onCo
 function Participants({ session, doc, editable, myId, focus }: { session: GroupSession; doc: GroupDocJson; editable: boolean; myId: string; focus: (f: string) => object }) {
   const entries = Object.entries(doc.participants);
   return (
-    <div class="participants">
+    <div class="participants" role="group" aria-labelledby="label-participants">
       {entries.length === 0 && <p class="muted small">No participants yet.</p>}
       {entries.map(([id, p]) => (
         <div class="participant-row" key={id}>
@@ -393,7 +394,7 @@ function NotesArea({ session, disabled, onFocus, onBlur }: { session: GroupSessi
     return () => session.notes.unobserve(observer as never);
   }, [session]);
   return (
-    <textarea ref={ref} rows={5} maxLength={20000} disabled={disabled} name="notes" aria-label="Notes" placeholder="Agenda, dietary needs, anything everyone should know…"
+    <textarea ref={ref} rows={5} maxLength={20000} disabled={disabled} name="notes" id="g-notes" placeholder="Agenda, dietary needs, anything everyone should know…"
       onFocus={onFocus} onBlur={onBlur} onInput={(e) => session.setNotes((e.target as HTMLTextAreaElement).value)} />
   );
 }
