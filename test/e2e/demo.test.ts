@@ -17,7 +17,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Short holds, so expiry happens within the test. */
-const HOLD_TTL_SECONDS = 15;
+const HOLD_TTL_SECONDS = 20;
 
 let cluster: Awaited<ReturnType<typeof startCluster>>;
 let browser: Browser;
