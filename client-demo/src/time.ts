@@ -34,6 +34,12 @@ export function zonedToUtc(date: LocalDate, minutes: number, tz: string): number
     if (diff === 0) break;
     t -= diff;
   }
+  // A fall-back repeats an hour: the same wall time an hour (or half an hour) earlier is the first occurrence.
+  const same = (ms: number) => {
+    const w = wallClock(ms, tz);
+    return Date.UTC(w.y, w.m - 1, w.d) + (w.h * 60 + w.min) * 60_000 === naive;
+  };
+  for (const back of [3_600_000, 1_800_000]) if (same(t - back)) return t - back;
   return t;
 }
 
