@@ -254,6 +254,7 @@ export function GroupPage({ conn, groupId }: { conn: Connected; groupId: string 
             ))}
           </ul>
           <p class="muted small">Members: {group.members.map((m) => `${m.userId} (${m.role})`).join(', ')}</p>
+          {organizer && <Invite conn={conn} group={group} onChanged={setGroup} />}
           <div class="share">
             <input readonly value={shareUrl} aria-label="Link to this group booking" data-testid="share-link" onFocus={(e) => (e.target as HTMLInputElement).select()} />
             <button type="button" class="btn btn-ghost btn-sm" onClick={() => navigator.clipboard?.writeText(shareUrl).then(() => setCopied(true))}>{copied ? 'Copied' : 'Copy'}</button>
@@ -411,4 +412,44 @@ function fromLocalInput(v: string): string | null {
   if (!v) return null;
   const t = new Date(v);
   return Number.isNaN(t.getTime()) ? null : t.toISOString();
+}
+
+/** Organizers add people (a demo user in development mode, else any user id of the tenant). */
+function Invite({ conn, group, onChanged }: { conn: Connected; group: GroupBooking; onChanged: (g: GroupBooking) => void }) {
+  const [users, setUsers] = useState<DemoUser[] | null>(null);
+  const [userId, setUserId] = useState('');
+  const [role, setRole] = useState<'organizer' | 'participant'>('participant');
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    demoUsers().then((r) => setUsers('users' in r ? r.users : []));
+  }, []);
+  const candidates = (users ?? []).filter((u) => !group.members.some((m) => m.userId === u.userId));
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (!userId.trim()) return;
+    setError(null);
+    const { data, error: err } = await conn.sw.rest.POST('/v1/group-bookings/{id}/members', { params: { path: { id: group.id } }, body: { userId: userId.trim(), role } });
+    if (!data) return setError((err as Problem)?.detail ?? 'could not add');
+    onChanged(data as unknown as GroupBooking);
+    setUserId('');
+  };
+  if (users && users.length > 0 && candidates.length === 0) return null;
+  return (
+    <form class="invite" onSubmit={submit} aria-label="Invite someone">
+      {users && users.length > 0 ? (
+        <select aria-label="Person to invite" value={userId} onChange={(e) => setUserId((e.target as HTMLSelectElement).value)}>
+          <option value="">Invite…</option>
+          {candidates.map((u) => <option key={u.userId} value={u.userId}>{u.name}</option>)}
+        </select>
+      ) : (
+        <input aria-label="User id to invite" placeholder="User id" value={userId} onInput={(e) => setUserId((e.target as HTMLInputElement).value)} />
+      )}
+      <select aria-label="Role" value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value as 'organizer')}>
+        <option value="participant">Participant</option>
+        <option value="organizer">Organizer</option>
+      </select>
+      <button type="submit" class="btn btn-ghost btn-sm" disabled={!userId.trim()}>Add</button>
+      {error && <p class="notice notice-error" role="alert">{error}</p>}
+    </form>
+  );
 }

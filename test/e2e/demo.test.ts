@@ -128,10 +128,16 @@ describe('the browser demo on two nodes', () => {
     await a.goto(n0.url + '/#/groups');
     await a.locator('input[name="title"]').fill('Team offsite');
     await a.getByLabel('Role of Bob Baker').selectOption('organizer');
+    await a.getByLabel('Role of Dan Diaz').selectOption('');
     await a.getByRole('button', { name: 'Create and open' }).click();
     await a.getByTestId('doc-status').filter({ hasText: 'Live' }).waitFor();
     const link = await a.getByTestId('share-link').inputValue();
     const id = /#\/groups\/([0-9a-f-]{36})/.exec(link)![1]!;
+
+    // Dan was left out; an organizer adds him from the page.
+    await a.getByLabel('Person to invite').selectOption('dan');
+    await a.getByRole('button', { name: 'Add', exact: true }).click();
+    await a.getByText('dan (participant)').waitFor();
 
     await b.goto(`${n1.url}/#/groups/${id}`);
     await b.getByTestId('doc-status').filter({ hasText: 'Live' }).waitFor();
