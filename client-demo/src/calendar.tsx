@@ -290,9 +290,19 @@ export function Calendar({ conn }: { conn: Connected }) {
         )}
       </section>
 
-      <HoldPanel conn={conn} active={active} setActive={setActive} conflict={conflict} onDismissConflict={() => setConflict(null)} onChoose={(start) => hold(Date.parse(start), conflict!.resource)} />
+      <HoldPanel conn={conn} active={active} setActive={setActive} conflict={conflict} freeAgain={conflict !== null && freeAgain(conflict, slots, selected)} onDismissConflict={() => setConflict(null)} onChoose={(start) => hold(Date.parse(start), conflict!.resource)} />
     </div>
   );
+}
+
+/** True when every slot of a refused request now has the seats it asked for (someone let go meanwhile). */
+function freeAgain(conflict: Conflict, slots: Map<string, { remaining: number }> | undefined, resource: Resource): boolean {
+  if (!slots || conflict.resource.id !== resource.id) return false;
+  const step = resource.slotMinutes * 60_000;
+  for (let t = Date.parse(conflict.request.start); t < Date.parse(conflict.request.end); t += step) {
+    if ((slots.get(new Date(t).toISOString())?.remaining ?? 0) < conflict.request.seats) return false;
+  }
+  return true;
 }
 
 function cellText(state: string, remaining: number, capacity: number, mySeats: number): string {

@@ -30,14 +30,16 @@ interface Props {
   active: ActiveHold | null;
   setActive: (a: ActiveHold | null) => void;
   conflict: Conflict | null;
+  /** The refused slots have the seats now (someone let go). */
+  freeAgain: boolean;
   onDismissConflict: () => void;
   onChoose: (start: string) => void;
 }
 
-export function HoldPanel({ conn, active, setActive, conflict, onDismissConflict, onChoose }: Props) {
+export function HoldPanel({ conn, active, setActive, conflict, freeAgain, onDismissConflict, onChoose }: Props) {
   return (
     <aside class="panel" aria-label="Your booking">
-      {conflict && <ConflictCard conflict={conflict} onDismiss={onDismissConflict} onChoose={onChoose} />}
+      {conflict && <ConflictCard conflict={conflict} freeAgain={freeAgain} onDismiss={onDismissConflict} onChoose={onChoose} />}
       {active ? <HoldCard conn={conn} active={active} setActive={setActive} /> : !conflict && <Hint />}
     </aside>
   );
@@ -156,7 +158,7 @@ function HoldCard({ conn, active, setActive }: { conn: Connected; active: Active
 
 const REASON: Record<string, string> = { full: 'no seats left', blocked: 'closed (blocked)', buffer: 'too close to another booking' };
 
-function ConflictCard({ conflict, onDismiss, onChoose }: { conflict: Conflict; onDismiss: () => void; onChoose: (start: string) => void }) {
+function ConflictCard({ conflict, freeAgain, onDismiss, onChoose }: { conflict: Conflict; freeAgain: boolean; onDismiss: () => void; onChoose: (start: string) => void }) {
   const { problem, request, resource, alternatives } = conflict;
   const conflicts = (problem.conflicts as { start: string; end: string; remaining: number; reason: string }[] | undefined) ?? [];
   const tz = resource.timezone;
@@ -170,6 +172,11 @@ function ConflictCard({ conflict, onDismiss, onChoose }: { conflict: Conflict; o
         {resource.name}, {formatRange(request.start, request.end, tz)} for {request.seats} seat{request.seats === 1 ? '' : 's'}
         {problem.code === 'slot-unavailable' ? ' cannot be held:' : `: ${problem.detail}`}
       </p>
+      {freeAgain && (
+        <p class="notice notice-ok" role="status">
+          It is free again. <button type="button" class="btn btn-primary btn-sm" onClick={() => onChoose(request.start)}>Hold it now</button>
+        </p>
+      )}
       {conflicts.length > 0 && (
         <ul class="conflict-list">
           {conflicts.map((c) => (

@@ -103,6 +103,7 @@ describe('the browser demo on two nodes', () => {
 
     // The hold expires: B sees the slot free again, A is told.
     await waitFor(async () => (await stateOf(b, start)) === 'free', (HOLD_TTL_SECONDS + 10) * 1000, 'B sees the slot free after the expiry');
+    await b.getByTestId('conflict').getByText('It is free again').waitFor();
     await a.getByTestId('hold-ended').waitFor();
     expect(await a.getByTestId('hold-ended').textContent()).toContain('expired');
     await shot(b, 'calendar-b-free-again');
