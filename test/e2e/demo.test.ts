@@ -25,7 +25,7 @@ const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  if (demoBuildStale()) await buildDemo();
+  if (demoBuildStale()) await buildDemo(true);
   // Development mode (no ADMIN_TOKEN): demo sign-in and the seeded demo resources, on both nodes.
   cluster = await startCluster(2, { ADMIN_TOKEN: '', HOLD_TTL_SECONDS: String(HOLD_TTL_SECONDS) });
   browser = await chromium.launch({
