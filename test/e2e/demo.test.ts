@@ -5,7 +5,7 @@
  * group booking, see each other's edits and presence, hold and confirm it.
  * Screenshots go to test-artifacts/ (docs/images/demo.png is one of them).
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -24,6 +24,7 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's package (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH`);
   mkdirSync(ARTIFACTS, { recursive: true });
   if (demoBuildStale()) await buildDemo(true);
   // Development mode (no ADMIN_TOKEN): demo sign-in and the seeded demo resources, on both nodes.
