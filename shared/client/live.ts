@@ -61,6 +61,9 @@ export class LiveClient {
   private readonly watches = new Set<Watch>();
   private everConnected = false;
   private closed = false;
+  /** Watches catching up, and the live domain events held back meanwhile. */
+  private syncs = 0;
+  private held: DomainEvent[] = [];
   private readonly ackTimeoutMs: number;
 
   constructor(private readonly opts: LiveOptions) {
@@ -183,8 +186,27 @@ export class LiveClient {
     this.watches.delete(w);
   }
 
-  /** @internal Delivers a domain event to listeners once (a watch may have replayed it already). */
+  /** @internal A watch starts catching up: live domain events wait, so listeners get the missed ones first. */
+  beginSync(): void {
+    this.syncs++;
+  }
+
+  /** @internal A watch caught up: the live events that waited go out, in seq order. */
+  endSync(): void {
+    if (--this.syncs > 0) return;
+    const waiting = this.held.sort((a, b) => a.seq - b.seq);
+    this.held = [];
+    for (const e of waiting) this.deliver(e, false);
+  }
+
+  /** @internal A domain event, live or replayed by resync. */
   onDomainEvent(e: DomainEvent, replayed: boolean): void {
+    if (!replayed && this.syncs > 0) this.held.push(e);
+    else this.deliver(e, replayed);
+  }
+
+  /** Delivers a domain event to listeners once (a watch may have seen it already). */
+  private deliver(e: DomainEvent, replayed: boolean): void {
     let fresh = false;
     for (const w of this.watches) if (w.takeEvent(e)) fresh = true;
     if (!fresh) return;
@@ -240,6 +262,7 @@ export class Watch {
       return this.syncing;
     }
     this.syncing = (async () => {
+      this.live.beginSync();
       try {
         do {
           this.again = false;
@@ -247,6 +270,7 @@ export class Watch {
         } while (this.again && !this.stopped);
       } finally {
         this.syncing = null;
+        this.live.endSync();
       }
     })();
     return this.syncing;
