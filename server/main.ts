@@ -16,6 +16,7 @@ function banner(url: string, database: string, node: SlotwiseNode): string {
   const lines = [
     '',
     `  Slotwise is running on ${url}`,
+    `  Browser demo:   ${url}/`,
     `  API docs:       ${url}/docs`,
     `  OpenAPI:        ${url}/openapi.json`,
     `  Database:       ${database}`,

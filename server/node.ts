@@ -16,6 +16,7 @@ import { eventService } from './core/services/events';
 import { holdService } from './core/services/holds';
 import { resourceService } from './core/services/resources';
 import { credentialService } from './core/services/credentials';
+import { demoService } from './core/services/demo';
 import { protectionService, rateBuckets } from './core/services/protection';
 import { resolveSecrets, tenantService } from './core/services/tenants';
 import type { Clock } from './core/types';
@@ -152,19 +153,23 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   });
   const docs = new DocRegistry({ store: pgDocumentStore(db), bus, log, limits: { ...yjsLimitsOf(limits), ...opts.yjsLimits } });
   const holds = holdService(deps);
+  const resources = resourceService(deps);
   const services: Services = {
     pipeline: commandPipeline({ store, log }),
     commands: holdCommands(holds),
     tenants: tenantService(deps),
     credentials,
     protection,
-    resources: resourceService(deps),
+    resources,
     availability: availabilityService(deps, availabilityCache, { maxSlots: limits.answers.availabilityMaxSlots }, slotMemory),
     holds,
     bookings: bookingService(deps),
     events: eventService(deps, { feedMaxBytes: limits.answers.feedMaxBytes }),
     groups: groupService(deps, groupDocs(docs), holds),
+    demo: demoService({ deps, resources, credentials, dev: secrets.dev }),
   };
+  // Development mode: the dev tenant gets demo resources on its first start, so the browser demo is not empty.
+  await services.demo.seedIfEmpty();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // Assigned once the decoder exists (below); read at scrape time.

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import { problem } from '../../shared/errors';
 import type { Limits } from '../core/limits';
 import type { Logger } from '../core/ports';
+import { demoPage } from './demo-page';
 import { API_EXPOSED_HEADERS } from './fixed-headers';
 import { auth, deadline, requestAddress, type AuthEnv } from './middleware/auth';
 import { idempotency } from './middleware/idempotency';
@@ -13,6 +14,7 @@ import { httpMetrics } from './middleware/metrics';
 import { sendProblem, toProblem } from './problem';
 import { bookingRoutes } from './routes/booking';
 import { credentialRoutes } from './routes/credentials';
+import { devRoutes } from './routes/dev';
 import { eventRoutes } from './routes/events';
 import { groupRoutes } from './routes/groups';
 import { resourceRoutes } from './routes/resources';
@@ -73,7 +75,9 @@ export function createHttpApp(deps: HttpDeps) {
   credentialRoutes(app, deps.services);
   eventRoutes(app, deps.services);
   groupRoutes(app, deps.services);
+  devRoutes(app, deps.services);
   systemRoutes(app, deps);
+  demoPage(app);
 
   app.notFound((c) => sendProblem(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {

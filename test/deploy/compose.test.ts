@@ -166,7 +166,7 @@ describe('Dockerfile', () => {
     expect(['root', '0', '0:0']).not.toContain(users.at(-1)!.args);
     const health = instructions.find((i) => i.op === 'HEALTHCHECK');
     expect(health?.args).toMatch(/\/(readyz|healthz)\b/);
-    expect(read('server/http/routes/system.ts')).toContain(`app.get('${/\/(readyz|healthz)\b/.exec(health!.args)![0]}'`);
+    expect(read('server/http/routes/system.ts')).toContain(`path: '${/\/(readyz|healthz)\b/.exec(health!.args)![0]}'`);
     const cmd = instructions.filter((i) => i.op === 'CMD').at(-1)!;
     expect(JSON.parse(cmd.args)).toEqual(['node', '--import', 'tsx', 'server/main.ts']);
     // No DATABASE_URL baked in: compose (or `docker run -e`) gives it.

@@ -269,6 +269,8 @@ describe('tenant isolation', () => {
       'DELETE /v1/tokens/:id', 'DELETE /v1/users/:userId/tokens', 'POST /v1/group-bookings', 'GET /v1/group-bookings/:id',
       'POST /v1/group-bookings/:id/members', 'DELETE /v1/group-bookings/:id/members/:userId', 'POST /v1/group-bookings/:id/hold',
       'POST /v1/group-bookings/:id/confirm', 'POST /v1/group-bookings/:id/cancel',
+      // Development sign-in: refused outside development mode, and it reaches only the dev tenant (test/integration/dev-sign-in.test.ts).
+      'GET /v1/dev/users', 'POST /v1/dev/tokens',
     ]);
     const here = new Set(routes.map((r) => r.name.split(/[ ?]/).slice(0, 2).join(' ')));
     const served = [...new Set(t.node.app.routes.filter((r) => r.path.startsWith('/v1/') && r.method !== 'ALL').map((r) => `${r.method} ${r.path}`))];

@@ -5,7 +5,8 @@ import { Contract } from '../helpers/contract';
 import { client, type Call, startNode, type TestNode } from '../helpers/node';
 
 // These serve the documentation itself, not the API it documents.
-const DOCUMENTATION_ROUTES = new Set(['get /openapi.json', 'get /docs', 'get /docs/assets/{file}']);
+// The description itself and the browser demo's page and files: not API.
+const DOCUMENTATION_ROUTES = new Set(['get /openapi.json', 'get /docs', 'get /docs/assets/{file}', 'get /', 'get /assets/{file}']);
 
 /** Every route the app serves (its own route table, not its sources), as `method /openapi/{style}`. */
 function routesOf(app: TestNode['node']['app']): string[] {

@@ -65,6 +65,7 @@ function template(method: string, route: string): unknown {
     'POST /v1/group-bookings/:id/hold': { ttlSeconds: 60 },
     'POST /v1/group-bookings/:id/confirm': { customer, metadata: { a: 1 } },
     'POST /v1/group-bookings/:id/cancel': { reason: 'fuzz' },
+    'POST /v1/dev/tokens': { userId: 'alice' },
   };
   return bodies[`${method} ${route}`] ?? {};
 }

@@ -127,6 +127,7 @@ type Kind =
   | 'owner' // the owner (user) or the tenant key
   | 'member' // a member of the group or the tenant key
   | 'organizer' // an organizer of the group or the tenant key
+  | 'dev' // development mode only: refused (403) to every credential on this node, which runs with ADMIN_TOKEN
   | 'public';
 interface RouteCase { kind: Kind; list?: boolean; req: (i: Ids) => Req }
 
@@ -167,12 +168,17 @@ const route: Record<string, RouteCase> = {
   'DELETE /v1/api-keys/:id': { kind: 'key', req: (i) => ({ method: 'DELETE', path: `/v1/api-keys/${i.apiKey}` }) },
   'DELETE /v1/tokens/:id': { kind: 'key', req: (i) => ({ method: 'DELETE', path: `/v1/tokens/${i.token}` }) },
   'DELETE /v1/users/:userId/tokens': { kind: 'key', req: () => ({ method: 'DELETE', path: '/v1/users/carol/tokens' }) },
+  'GET /v1/dev/users': { kind: 'dev', req: () => ({ method: 'GET', path: '/v1/dev/users' }) },
+  'POST /v1/dev/tokens': { kind: 'dev', req: () => ({ method: 'POST', path: '/v1/dev/tokens', body: { userId: 'alice' } }) },
   'GET /healthz': { kind: 'public', req: () => ({ method: 'GET', path: '/healthz' }) },
   'GET /readyz': { kind: 'public', req: () => ({ method: 'GET', path: '/readyz' }) },
   'GET /metrics': { kind: 'public', req: () => ({ method: 'GET', path: '/metrics' }) },
   'GET /openapi.json': { kind: 'public', req: () => ({ method: 'GET', path: '/openapi.json' }) },
   'GET /docs': { kind: 'public', req: () => ({ method: 'GET', path: '/docs' }) },
   'GET /docs/assets/:file': { kind: 'public', req: () => ({ method: 'GET', path: '/docs/assets/swagger-ui.css' }) },
+  // The browser demo's page and its built files (no credential, no data: the app signs in through the API).
+  'GET /': { kind: 'public', req: () => ({ method: 'GET', path: '/' }) },
+  'GET /assets/:file': { kind: 'public', req: () => ({ method: 'GET', path: '/assets/none.js' }) },
 };
 const v1 = Object.entries(route).filter(([name]) => name.includes(' /v1/'));
 const send = (call: Call, r: Req) => call(r.method, r.path, r.body, r.headers);
@@ -203,7 +209,7 @@ describe('every route', () => {
         const req = c.req(a);
         const r = await send(call, req);
         const where = `${who} ${name}`;
-        if (c.kind === 'admin' || (c.kind === 'key' && who === 'B user')) {
+        if (c.kind === 'admin' || c.kind === 'dev' || (c.kind === 'key' && who === 'B user')) {
           expectRefused(r, req, [403], where);
         } else if (c.list) {
           // Lists answer with B's own data only (bob's events are refused).

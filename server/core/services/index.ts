@@ -4,6 +4,7 @@ import type { Pipeline } from '../pipeline';
 import type { AvailabilityService } from './availability';
 import type { BookingService } from './bookings';
 import type { CredentialService } from './credentials';
+import type { DemoService } from './demo';
 import type { EventService } from './events';
 import type { GroupService } from './groups';
 import type { HoldService } from './holds';
@@ -25,4 +26,6 @@ export interface Services {
   bookings: BookingService;
   events: EventService;
   groups: GroupService;
+  /** Development mode's demo users and resources (refuses outside it). */
+  demo: DemoService;
 }
