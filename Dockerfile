@@ -7,22 +7,28 @@
 ARG NODE_VERSION=22
 
 # 1. Dependencies, exactly as package-lock.json says (production ones only:
-#    tsx, which runs the server, is one of them).
+#    tsx, which runs the server, is one of them). The lock names the codegen
+#    folder (a development dependency), so its package.json comes along.
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY scripts/codegen/package.json ./scripts/codegen/package.json
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# A browser app built at image time (client-demo/) gets a stage of its own here:
-#   FROM node:${NODE_VERSION}-bookworm-slim AS client
-#   WORKDIR /app
-#   COPY package.json package-lock.json ./
-#   RUN npm ci --no-audit --no-fund
-#   COPY . .
-#   RUN <the client build command>
-# and the runtime stage copies its output (COPY --from=client /app/<output> ./<output>).
+# 2. The browser demo (client-demo/), built with Vite into client-demo/dist,
+#    which the server serves at / (the runtime stage copies only the build).
+FROM node:${NODE_VERSION}-bookworm-slim AS client
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY scripts/codegen/package.json ./scripts/codegen/package.json
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY shared ./shared
+COPY client-demo ./client-demo
+COPY scripts/build-demo.ts ./scripts/build-demo.ts
+RUN node --import tsx scripts/build-demo.ts --force
 
-# 2. Runtime: node_modules from the first stage plus the sources, nothing else.
+# 3. Runtime: node_modules from the first stage, the demo build from the second, the sources, nothing else.
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     PORT=3000
@@ -31,6 +37,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.json ./
 COPY server ./server
 COPY shared ./shared
+COPY --from=client /app/client-demo/dist ./client-demo/dist
 # DATA_DIR of the embedded Postgres, used only when DATABASE_URL is unset (not
 # in docker compose); the rest of /app stays owned by root, read-only to the node.
 RUN mkdir .data && chown node:node .data
