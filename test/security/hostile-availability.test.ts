@@ -56,13 +56,15 @@ describe('availability from one end-user token', () => {
   it('one id listed 100 times over 62 days of 5-minute slots is read once; 25 of them leave the node small, and the budget pays for their size', async () => {
     const token = await userToken();
     const ATTACKER = attackerAddress();
-    const [a, b] = stage.nodes;
+    const [a] = stage.nodes;
     const ids = Array(100).fill(fine[0]!.id).join(',');
     const outcomes: RawOutcome[] = [];
     for (let i = 0; i < 25; i++) {
       // A different `seats` each time: no answer comes from the cache.
       const path = `/v1/availability?resourceIds=${ids}&from=${iso(from)}&to=${iso(from + 62 * DAY)}&seats=${1 + (i % 20)}`;
-      outcomes.push(await rawRequest((i % 2 ? b : a)!.url, 'GET', path, { token, localAddress: ATTACKER }));
+      // One node: under a loaded machine a Redis count may time out (500 ms) and fall back to the node's own
+      // count, which would split the budget between nodes; what this shows is the size-based charge.
+      outcomes.push(await rawRequest(a!.url, 'GET', path, { token, localAddress: ATTACKER }));
     }
     const answered = outcomes.filter((o) => statusOf(o) === 200);
     expect(answered.length).toBeGreaterThan(0);
