@@ -223,6 +223,18 @@ export function bookableRanges(
   return out;
 }
 
+/** The index of the first of `slots` (sorted by start) that starts at or after `t` (`slots.length` when none does). */
+export function firstStartingFrom(slots: readonly { start: number }[], t: number): number {
+  let lo = 0;
+  let hi = slots.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (slots[mid]!.start < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /**
  * A test for many ranges over one resource's slots (sorted by start): true
  * when no seats are taken inside the buffer padding around the range. Some
@@ -241,17 +253,7 @@ function bufferCheck(rules: Rules, slots: SlotRow[]): (range: Range) => boolean 
     const s = slots[i]!;
     latestTakenEnd[i + 1] = s.seatsTaken > 0 ? Math.max(latestTakenEnd[i]!, s.end) : latestTakenEnd[i]!;
   }
-  const startingBefore = (t: number) => {
-    let lo = 0;
-    let hi = slots.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (slots[mid]!.start < t) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-  const takenIn = (a: number, b: number) => latestTakenEnd[startingBefore(b)]! > a;
+  const takenIn = (a: number, b: number) => latestTakenEnd[firstStartingFrom(slots, b)]! > a;
   return (range) => !takenIn(range.start - pad, range.start) && !takenIn(range.end, range.end + pad);
 }
 

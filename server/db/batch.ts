@@ -26,6 +26,10 @@ export interface BatchKind<I, O> {
   compare?(a: I, b: I): number;
 }
 
+/** The order every writer locks slots in: by first resource, then start (for `BatchKind.compare`). */
+export const lockOrder = (a: { resourceIds: string[]; start: Date }, b: { resourceIds: string[]; start: Date }): number =>
+  a.resourceIds[0]! < b.resourceIds[0]! ? -1 : a.resourceIds[0]! > b.resourceIds[0]! ? 1 : a.start.getTime() - b.start.getTime();
+
 interface Waiting<I, O> {
   item: I;
   /** When it was submitted (performance.now()). */

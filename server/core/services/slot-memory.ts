@@ -20,6 +20,7 @@
  * is not kept (the answer then reads exactly its own window, as without this).
  */
 import { LRUCache } from 'lru-cache';
+import { firstStartingFrom } from '../rules';
 import type { AvailabilityRead, AvailabilityResource } from '../store';
 import type { Clock, SlotRow } from '../types';
 import type { ChangeMarks } from './availability-cache';
@@ -61,18 +62,6 @@ const padOf = (r: AvailabilityResource) => (r.rules.bufferBeforeMinutes + r.rule
 const dayFloor = (ms: number) => Math.floor(ms / DAY) * DAY;
 const dayCeil = (ms: number) => Math.ceil(ms / DAY) * DAY;
 
-/** The first index in sorted `slots` whose start is at or after `t`. */
-function firstFrom(slots: SlotRow[], t: number): number {
-  let lo = 0;
-  let hi = slots.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (slots[mid]!.start < t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /**
  * The slots of `slots` (sorted by start) that the one-statement read sends for
  * the padded window [from, to): overlapping it, starting less than the longest
@@ -80,7 +69,7 @@ function firstFrom(slots: SlotRow[], t: number): number {
  */
 function slice(slots: SlotRow[], from: number, to: number): SlotRow[] {
   const out: SlotRow[] = [];
-  for (let i = firstFrom(slots, from - LONGEST_SLOT_MS + 1); i < slots.length; i++) {
+  for (let i = firstStartingFrom(slots, from - LONGEST_SLOT_MS + 1); i < slots.length; i++) {
     const s = slots[i]!;
     if (s.start >= to) break;
     if (s.end > from) out.push(s);

@@ -1,7 +1,7 @@
 /** Bookings and their resources (a junction table, never an array column). */
 import type { BookingRow } from '../../core/types';
 import type pg from 'pg';
-import { LazyConnection, type BatchKind } from '../batch';
+import { LazyConnection, lockOrder, type BatchKind } from '../batch';
 import { named, noteChange, type Queryable } from '../pool';
 import type { BookingFilter, FastResult, MarkedEvent, NewBooking } from '../../core/store';
 import { messageParts } from './events';
@@ -68,7 +68,7 @@ export const fastBookings: BatchKind<FastBooking, FastRow> = {
     if (rows.length !== bs.length) throw new Error(`create_booking_fast batch: ${rows.length} rows for ${bs.length} bookings`);
     return rows;
   },
-  compare: (a, b) => (a.resourceIds[0]! < b.resourceIds[0]! ? -1 : a.resourceIds[0]! > b.resourceIds[0]! ? 1 : a.start.getTime() - b.start.getTime()),
+  compare: lockOrder,
 };
 
 export const bookingRepository = {

@@ -1,7 +1,7 @@
 /** Holds and their resources. */
 import type { HoldRow, HoldStatus } from '../../core/types';
 import type pg from 'pg';
-import { LazyConnection, type BatchKind } from '../batch';
+import { LazyConnection, lockOrder, type BatchKind } from '../batch';
 import { named, noteChange, type Queryable } from '../pool';
 import type { FastResult, MarkedEvent } from '../../core/store';
 import { messageParts } from './events';
@@ -66,7 +66,7 @@ export const fastHolds: BatchKind<FastHold, FastRow> = {
     if (rows.length !== hs.length) throw new Error(`create_hold_fast batch: ${rows.length} rows for ${hs.length} holds`);
     return rows;
   },
-  compare: (a, b) => (a.resourceIds[0]! < b.resourceIds[0]! ? -1 : a.resourceIds[0]! > b.resourceIds[0]! ? 1 : a.start.getTime() - b.start.getTime()),
+  compare: lockOrder,
 };
 
 export const holdRepository = {
