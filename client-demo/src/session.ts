@@ -83,7 +83,9 @@ export interface Connected {
 export function connect(session: Session, onRenewed: (s: Session) => void): Connected {
   let current = session;
   const sw = createSlotwiseClient({ baseUrl: '', token: () => current.token });
-  const live = sw.live();
+  // WebSocket only: one connection per session, so any node behind a load balancer can take it (no sticky sessions
+  // needed; deploy/nginx.conf sends such connections to the least busy node).
+  const live = sw.live({ socket: { transports: ['websocket'] } });
   const stop = live.onStatus(async (status) => {
     if (status !== 'unauthorized') return;
     try {

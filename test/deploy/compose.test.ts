@@ -138,7 +138,9 @@ describe('docker-compose.yml', () => {
     expect(conf).toContain('proxy_http_version 1.1;');
     expect(conf).toContain('proxy_set_header Upgrade $http_upgrade;');
     expect(conf).toContain('proxy_set_header Connection $connection_upgrade;');
-    expect(conf).toMatch(/location \/socket\.io\/ \{[^}]*proxy_pass http:\/\/slotwise_sticky;/);
+    // Socket.IO: sessions that poll stay on their node (sticky); a WebSocket-only connection (no sid) goes anywhere.
+    expect(conf).toMatch(/location \/socket\.io\/ \{[^}]*proxy_pass http:\/\/\$socketio_upstream;/);
+    expect(conf).toMatch(/map "\$arg_transport:\$arg_sid" \$socketio_upstream \{\s*default\s+slotwise_sticky;\s*"websocket:"\s+slotwise;\s*\}/);
     expect(conf).toMatch(/upstream slotwise_sticky \{[^}]*hash \$remote_addr consistent;/);
   });
 });

@@ -1,6 +1,8 @@
 /**
  * The browser demo in a real Chromium (Debian's, driven by playwright-core),
- * two people on two nodes of one cluster: a hold shows up for the other, its
+ * two people on two nodes of one cluster behind nginx (deploy/nginx.conf: the
+ * demo's WebSocket-only live connections go to the least busy node, so the two
+ * land on different nodes): a hold shows up for the other, its
  * countdown runs, its expiry frees the slot again; two organizers edit one
  * group booking, see each other's edits and presence, hold and confirm it.
  * Screenshots go to test-artifacts/ (docs/images/demo.png is one of them).
@@ -11,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDemo, demoBuildStale } from '../../scripts/build-demo';
+import { startNginx, type NginxProcess } from '../helpers/nginx';
 import { futureWeekday, startCluster, waitFor, type TestNode } from '../helpers/node';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -20,6 +23,9 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HOLD_TTL_SECONDS = 20;
 
 let cluster: Awaited<ReturnType<typeof startCluster>>;
+let lb: NginxProcess;
+/** Which node (0 or 1) took each WebSocket upgrade, and its path. */
+const upgrades: { node: number; url: string }[] = [];
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 
@@ -28,7 +34,9 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   if (demoBuildStale()) await buildDemo(true);
   // Development mode (no ADMIN_TOKEN): demo sign-in and the seeded demo resources, on both nodes.
-  cluster = await startCluster(2, { ADMIN_TOKEN: '', HOLD_TTL_SECONDS: String(HOLD_TTL_SECONDS) });
+  cluster = await startCluster(2, { ADMIN_TOKEN: '', HOLD_TTL_SECONDS: String(HOLD_TTL_SECONDS), TRUST_PROXY: '1' });
+  cluster.nodes.forEach((n, i) => (n as TestNode).node.server.prependListener('upgrade', (req: { url?: string }) => upgrades.push({ node: i, url: req.url ?? '' })));
+  lb = await startNginx(cluster.nodes.map((n) => new URL(n.url).host) as [string, string]);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     // playwright-core gives each launch a fresh --user-data-dir of its own.
@@ -39,11 +47,12 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of contexts) await c.close().catch(() => {});
   await browser?.close();
+  await lb?.stop();
   await cluster?.stop();
 });
 
-/** A person in a browser context of their own, signed in on `node`. */
-async function person(node: TestNode, userId: string): Promise<Page> {
+/** A person in a browser context of their own, signed in through the load balancer. */
+async function person(userId: string): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1440, height: 960 }, timezoneId: 'Europe/Berlin', locale: 'en-GB' });
   contexts.push(context);
   context.setDefaultTimeout(10_000);
@@ -51,7 +60,7 @@ async function person(node: TestNode, userId: string): Promise<Page> {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   (page as Page & { errors?: string[] }).errors = errors;
-  await page.goto(node.url + '/');
+  await page.goto(lb.url + '/');
   await page.locator(`button[data-user="${userId}"]`).click();
   await page.locator('[data-testid="live-status"][data-status="online"]').waitFor();
   return page;
@@ -61,11 +70,14 @@ const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ART
 const cell = (page: Page, start: string) => page.locator(`[data-testid="week-grid"] [data-start="${start}"]`);
 const stateOf = (page: Page, start: string) => cell(page, start).getAttribute('data-state');
 
-describe('the browser demo on two nodes', () => {
+describe('the browser demo on two nodes behind nginx', () => {
   it('A holds a slot, B sees it taken; A\'s countdown runs; at expiry B sees it free again', async () => {
-    const [n0, n1] = cluster.nodes as [TestNode, TestNode];
-    const a = await person(n0, 'alice');
-    const b = await person(n1, 'bob');
+    const from = upgrades.length;
+    const a = await person('alice');
+    const b = await person('bob');
+    // Their live connections went through nginx to different nodes: what B sees of A's hold crossed nodes.
+    const live = upgrades.slice(from).filter((u) => u.url.startsWith('/socket.io/'));
+    expect(live.map((u) => u.node).sort()).toEqual([0, 1]);
     for (const p of [a, b]) {
       await p.locator('button[data-resource="Focus booth"]').click();
       // Once a cell shows, the page has picked its first week (next week when nothing is left of this one).
@@ -123,11 +135,11 @@ describe('the browser demo on two nodes', () => {
   }, 90_000);
 
   it('two organizers edit one group booking, see each other\'s edits and presence, hold and confirm it', async () => {
-    const [n0, n1] = cluster.nodes as [TestNode, TestNode];
-    const a = await person(n0, 'alice');
-    const b = await person(n1, 'bob');
+    const a = await person('alice');
+    const b = await person('bob');
+    const from = upgrades.length;
 
-    await a.goto(n0.url + '/#/groups');
+    await a.goto(lb.url + '/#/groups');
     await a.locator('input[name="title"]').fill('Team offsite');
     await a.getByLabel('Role of Bob Baker').selectOption('organizer');
     await a.getByLabel('Role of Dan Diaz').selectOption('');
@@ -141,11 +153,13 @@ describe('the browser demo on two nodes', () => {
     await a.getByRole('button', { name: 'Add', exact: true }).click();
     await a.getByText('dan (participant)').waitFor();
 
-    await b.goto(`${n1.url}/#/groups/${id}`);
+    await b.goto(`${lb.url}/#/groups/${id}`);
     await b.getByTestId('doc-status').filter({ hasText: 'Live' }).waitFor();
     // Presence: each sees the other.
     await a.locator('[data-testid="peers"] li[data-user="bob"]').waitFor();
     await b.locator('[data-testid="peers"] li[data-user="alice"]').waitFor();
+    // Which nodes took the documents' WebSockets (least connections: usually one each; either way Redis joins them).
+    console.log(`e2e: the group's Yjs connections went to nodes ${JSON.stringify(upgrades.slice(from).filter((u) => u.url.startsWith('/yjs/')).map((u) => u.node))}`);
 
     // A edits the title; B sees the edit, and sees A in the title field.
     await a.locator('input[name="title"]').click();
