@@ -296,6 +296,12 @@ export const BookingPatch = z
   .openapi('BookingPatch');
 export type BookingPatch = z.infer<typeof BookingPatch>;
 export const BookingCancel = z.strictObject({ reason: z.string().max(500).optional() }).openapi('BookingCancel');
+/**
+ * A booking's customer as stored: the e-mail may be missing when a group
+ * booking was confirmed without a customer and none of its participants gave a
+ * valid e-mail (every other way of booking requires one).
+ */
+const BookingCustomer = z.object({ name: Name, email: z.email().max(320).optional() }).openapi('BookingCustomer');
 export const Booking = z
   .object({
     id: Id,
@@ -304,7 +310,7 @@ export const Booking = z
     start: Instant,
     end: Instant,
     seats: z.number().int(),
-    customer: Customer,
+    customer: BookingCustomer,
     attendees: Attendees,
     metadata: Metadata,
     holdId: Id.nullable(),

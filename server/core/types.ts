@@ -64,7 +64,7 @@ export interface BookingRow {
   end: number;
   seats: number;
   status: BookingStatus;
-  customer: { name: string; email: string };
+  customer: { name: string; email?: string };
   attendees: { name: string; email?: string }[];
   metadata: Record<string, unknown>;
   version: number;

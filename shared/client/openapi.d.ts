@@ -6167,7 +6167,7 @@ export interface components {
              */
             end: string;
             seats: number;
-            customer: components["schemas"]["Customer"];
+            customer: components["schemas"]["BookingCustomer"];
             attendees: {
                 name: string;
                 /** Format: email */
@@ -6200,10 +6200,10 @@ export interface components {
              */
             updatedAt: string;
         };
-        Customer: {
+        BookingCustomer: {
             name: string;
             /** Format: email */
-            email: string;
+            email?: string;
         };
         HoldConfirm: {
             customer: components["schemas"]["Customer"];
@@ -6220,6 +6220,11 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+        };
+        Customer: {
+            name: string;
+            /** Format: email */
+            email: string;
         };
         BookingCreate: {
             resourceIds: string[];

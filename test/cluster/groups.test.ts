@@ -107,6 +107,30 @@ describe('group bookings across nodes', () => {
     expect(Object.keys(snapshot.body.document.participants)).toHaveLength(3);
   });
 
+  it('confirmed without a customer and with no participant e-mail: the customer is the confirming user, without an e-mail', async () => {
+    const ctx = await setup();
+    const day = futureWeekday(4);
+    const pa = open(ctx.a, ctx.group.docName, ctx.tokens.alice);
+    await pa.synced;
+    pa.doc.transact(() => {
+      pa.doc.getMap('draft').set('start', `${day}T10:00:00Z`);
+      pa.doc.getMap('draft').set('end', `${day}T11:00:00Z`);
+      // Participants with a name and no e-mail.
+      for (const key of ['q1', 'q2']) {
+        const m = new Y.Map();
+        m.set('name', key);
+        pa.doc.getMap('participants').set(key, m);
+      }
+    });
+    await waitFor(async () => (await ctx.asAlice('GET', `/v1/group-bookings/${ctx.group.id}`)).body.document?.participants?.q2 !== undefined, 5000, 'the draft on the server');
+    expect((await ctx.asAlice('POST', `/v1/group-bookings/${ctx.group.id}/hold`)).status).toBe(200);
+    // The answer is checked against /openapi.json by the client: an empty or invalid e-mail would fail it.
+    const conf = await ctx.asAlice('POST', `/v1/group-bookings/${ctx.group.id}/confirm`);
+    expect(conf.status, conf.text).toBe(200);
+    expect(conf.body.booking.customer).toEqual({ name: 'Alice' });
+    expect(conf.body.booking.attendees).toEqual([{ name: 'q1' }, { name: 'q2' }]);
+  });
+
   it('an expired group hold writes expired into the document on every node', async () => {
     const ctx = await setup();
     const { pa, pb } = await fillDraft(ctx, futureWeekday(4));

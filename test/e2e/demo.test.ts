@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDemo, demoBuildStale } from '../../scripts/build-demo';
+import { checkAnswer } from '../helpers/contract';
 import { startNginx, type NginxProcess } from '../helpers/nginx';
 import { futureWeekday, startCluster, waitFor, type TestNode } from '../helpers/node';
 
@@ -27,6 +28,8 @@ let lb: NginxProcess;
 /** Which node (0 or 1) took each WebSocket upgrade, and its path. */
 const upgrades: { node: number; url: string }[] = [];
 let browser: Browser;
+/** Contract checks of the answers the pages received, awaited before a test looks at the pages' errors. */
+const pendingChecks: Promise<void>[] = [];
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
@@ -59,6 +62,17 @@ async function person(userId: string): Promise<Page> {
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  // Every API answer the browser receives is checked against /openapi.json, as the other tests' answers are.
+  page.on('response', (res) => {
+    const url = new URL(res.url());
+    if (!url.pathname.startsWith('/v1/')) return;
+    const method = res.request().method();
+    const check = res.text()
+      .catch(() => '') // a body the browser did not keep (an aborted request)
+      .then((text) => checkAnswer(lb.url, { method, path: url.pathname + url.search, status: res.status(), contentType: res.headers()['content-type'] ?? null, text }))
+      .catch((err: Error) => void errors.push(`contract: ${method} ${url.pathname}: ${err.message}`));
+    pendingChecks.push(check);
+  });
   (page as Page & { errors?: string[] }).errors = errors;
   await page.goto(lb.url + '/');
   await page.locator(`button[data-user="${userId}"]`).click();
@@ -131,6 +145,7 @@ describe('the browser demo on two nodes behind nginx', () => {
     expect(await b.locator('.banner-offline').count()).toBe(0);
 
     writeFileSync(path.join(ARTIFACTS, 'e2e-hold-latency.json'), JSON.stringify({ heldToSeenByOtherNodeMs: latencyMs }, null, 2) + '\n');
+    await Promise.all(pendingChecks);
     for (const p of [a, b]) expect((p as Page & { errors?: string[] }).errors).toEqual([]);
   }, 90_000);
 
@@ -196,6 +211,7 @@ describe('the browser demo on two nodes behind nginx', () => {
     await b.getByRole('button', { name: 'Confirm booking' }).click();
     for (const p of [a, b]) await p.locator('[data-testid="server-status"][data-status="confirmed"]').waitFor();
     await shot(a, 'group-a-confirmed');
+    await Promise.all(pendingChecks);
     for (const p of [a, b]) expect((p as Page & { errors?: string[] }).errors).toEqual([]);
   }, 90_000);
 });

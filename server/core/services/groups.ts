@@ -5,6 +5,7 @@
  * group row (so two organizers holding at once get one hold), and write the
  * outcome into the document's server map.
  */
+import { z } from 'zod';
 import type { EventRow, GroupRole, GroupRow, Unit } from '../store';
 import { docName, groupIdOf } from '../../../shared/doc-names';
 import type { GroupBooking, GroupBookingCreate } from '../../../shared/schemas';
@@ -40,6 +41,9 @@ export function draftRequest(doc: GroupDocContent): { resourceIds: string[]; sta
 }
 
 /** Builds the group booking service. */
+const EMAIL = z.email().max(320);
+const isEmail = (v: unknown): v is string => EMAIL.safeParse(v).success;
+
 export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService) {
   const { store, clock } = deps;
 
@@ -144,9 +148,10 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
     async confirm(p: TenantPrincipal, id: string, cmd: { customer?: { name: string; email: string }; metadata?: Record<string, unknown> }): Promise<GroupBooking> {
       await access(store.primary, p, id, true);
       const doc = await docs.read(id);
+      // A participant's e-mail is kept only when it is one (the document holds what organizers typed).
       const attendees = Object.values(doc.participants).map((x) => ({
         name: typeof x.name === 'string' ? x.name : 'participant',
-        ...(typeof x.email === 'string' ? { email: x.email } : {}),
+        ...(isEmail(x.email) ? { email: x.email } : {}),
       }));
       const { g, changed } = await store.tx(async (q) => {
         const row = await access(q, p, id, true, true);
@@ -155,7 +160,9 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
         const h = await q.holds.get(p.tenantId, row.holdId, true);
         if (!h) throw notFound(`hold ${row.holdId}`);
         holdDecision(h, 'confirm', clock.now());
-        const customer = cmd.customer ?? { name: p.kind === 'user' ? p.name : row.title, email: attendees.find((a) => a.email)?.email ?? '' };
+        // Without a customer: the confirming user (or the title) and the first participant's e-mail, if any has one.
+        const email = attendees.find((a) => a.email)?.email;
+        const customer = cmd.customer ?? { name: p.kind === 'user' ? p.name : row.title, ...(email ? { email } : {}) };
         const b = await confirmHoldIn(q, h, { customer, attendees, metadata: { ...cmd.metadata, groupBookingId: id } }, { groupBookingId: id });
         await q.groups.setState(id, { status: 'confirmed', holdId: h.id, bookingId: b.id });
         return { g: { ...row, status: 'confirmed' as const, bookingId: b.id }, changed: true };

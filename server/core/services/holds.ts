@@ -62,7 +62,7 @@ export async function createHoldIn(q: Unit, p: TenantPrincipal, cmd: CreateHold,
 }
 
 /** Confirms a locked, live hold into a booking inside the caller's transaction. */
-export async function confirmHoldIn(q: Unit, h: HoldRow, cmd: HoldConfirm, extra: Record<string, unknown> = {}): Promise<BookingRow> {
+export async function confirmHoldIn(q: Unit, h: HoldRow, cmd: Omit<HoldConfirm, 'customer'> & { customer: BookingRow['customer'] }, extra: Record<string, unknown> = {}): Promise<BookingRow> {
   // The seats stay taken: they move from the hold to the booking.
   const b = await q.bookings.insert(h.tenantId, {
     holdId: h.id,
