@@ -26,8 +26,21 @@ export interface BatchKind<I, O> {
   compare?(a: I, b: I): number;
 }
 
+/** What every fast-path write names (holds.ts, bookings.ts): resources sorted, their versions in that order. */
+export interface FastWrite {
+  tenantId: string;
+  ownerId: string | null;
+  resourceIds: string[];
+  versions: number[];
+  start: Date;
+  end: Date;
+  seats: number;
+  /** The event message's pieces (events.ts messageParts). */
+  message: string[];
+}
+
 /** The order every writer locks slots in: by first resource, then start (for `BatchKind.compare`). */
-export const lockOrder = (a: { resourceIds: string[]; start: Date }, b: { resourceIds: string[]; start: Date }): number =>
+export const lockOrder = (a: FastWrite, b: FastWrite): number =>
   a.resourceIds[0]! < b.resourceIds[0]! ? -1 : a.resourceIds[0]! > b.resourceIds[0]! ? 1 : a.start.getTime() - b.start.getTime();
 
 interface Waiting<I, O> {

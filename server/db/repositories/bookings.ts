@@ -1,7 +1,7 @@
 /** Bookings and their resources (a junction table, never an array column). */
 import type { BookingRow } from '../../core/types';
 import type pg from 'pg';
-import { LazyConnection, lockOrder, type BatchKind } from '../batch';
+import { LazyConnection, lockOrder, type BatchKind, type FastWrite } from '../batch';
 import { named, noteChange, type Queryable } from '../pool';
 import type { BookingFilter, FastResult, MarkedEvent, NewBooking } from '../../core/store';
 import { messageParts } from './events';
@@ -28,19 +28,11 @@ const toBooking = (r: Record<string, any>): BookingRow => ({
   updatedAt: r.updated_at.getTime(),
 });
 
-/** One fast-path direct booking's parameters (resources sorted, versions in their order; JSON as text). */
-interface FastBooking {
-  tenantId: string;
-  ownerId: string | null;
-  resourceIds: string[];
-  versions: number[];
-  start: Date;
-  end: Date;
-  seats: number;
+/** One fast-path direct booking's parameters (attendees as JSON text). */
+interface FastBooking extends FastWrite {
   customer: unknown;
   attendees: string;
   metadata: unknown;
-  message: string[];
 }
 type FastRow = { o_status: 'ok' | 'conflict' | 'fallback'; o_conflicts: any; o_id: string; o_created_at: Date };
 

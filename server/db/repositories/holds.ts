@@ -1,7 +1,7 @@
 /** Holds and their resources. */
 import type { HoldRow, HoldStatus } from '../../core/types';
 import type pg from 'pg';
-import { LazyConnection, lockOrder, type BatchKind } from '../batch';
+import { LazyConnection, lockOrder, type BatchKind, type FastWrite } from '../batch';
 import { named, noteChange, type Queryable } from '../pool';
 import type { FastResult, MarkedEvent } from '../../core/store';
 import { messageParts } from './events';
@@ -24,17 +24,9 @@ const toHold = (r: Record<string, any>): HoldRow => ({
   createdAt: r.created_at.getTime(),
 });
 
-/** One fast-path hold's parameters (resources sorted, versions in their order). */
-interface FastHold {
-  tenantId: string;
-  ownerId: string | null;
-  resourceIds: string[];
-  versions: number[];
-  start: Date;
-  end: Date;
-  seats: number;
+/** One fast-path hold's parameters. */
+interface FastHold extends FastWrite {
   ttlSeconds: number;
-  message: string[];
 }
 type FastRow = { o_status: 'ok' | 'conflict' | 'fallback'; o_conflicts: any; o_id: string; o_created_at: Date; o_expires_at: Date };
 
