@@ -85,6 +85,11 @@ export class Batcher {
     return this.waiting;
   }
 
+  /** The statements the waiting writes will take (each a connection's turn): what they weigh against the pool's queue. */
+  get queuedStatements(): number {
+    return Math.ceil(this.waiting / this.maxBatch);
+  }
+
   submit<I, O>(kind: BatchKind<I, O>, item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       let queue = this.queues.get(kind);

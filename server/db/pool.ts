@@ -135,9 +135,12 @@ export class Db {
   /** Fast-path holds and direct bookings of concurrent requests, written several to a statement (batch.ts). */
   readonly batcher: Batcher;
 
-  /** True when more requests wait for a connection or a batch than the queue bound (by default twice the pool): new work is refused fast (503) rather than queued for seconds. */
+  /**
+   * True when more requests wait for a connection than the queue bound (by default twice the pool), writes waiting
+   * for a batch counting as the statements they will take: new work is refused fast (503) rather than queued for seconds.
+   */
   saturated(): boolean {
-    return this.queueBound > 0 && this.pool.waitingCount + this.batcher.queued > this.queueBound;
+    return this.queueBound > 0 && this.pool.waitingCount + this.batcher.queuedStatements > this.queueBound;
   }
 
   /** Runs fn in a transaction; joins the ambient one when a request opened it. */
