@@ -19,8 +19,9 @@
  *      emitted is emitted again at most (at least once; clients dedupe by
  *      seq), never with another seq;
  *   3. acknowledges the WAL up to what it stored (Postgres may then recycle
- *      it). A new decoder re-emits what the old one stored but may not have
- *      emitted.
+ *      it), and, when nothing received waits to be stored, up to what the
+ *      server sent. A new decoder re-emits what the old one stored but may not
+ *      have emitted.
  * Nothing is acknowledged before it is stored, so a decoder killed at any
  * point loses nothing: its successor streams again from the last
  * acknowledged position.
@@ -58,6 +59,22 @@ export const lsnValue = (lsn: string): bigint => {
   return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
 };
 
+/** X/Y for an LSN value. */
+const lsnText = (v: bigint): string => `${(v >> 32n).toString(16).toUpperCase()}/${(v & 0xffffffffn).toString(16).toUpperCase()}`;
+
+/**
+ * Tells Postgres the slot may resume at exactly `lsn`. pg-logical-replication's
+ * `acknowledge(x)` reports x + 1 (as if x were the last byte received), but a
+ * commit's end LSN is where the next WAL record starts, and Postgres resumes a
+ * slot by skipping every transaction whose commit record starts before the
+ * reported position: one past a commit's end would skip a transaction whose
+ * commit record comes right after it, losing its events. So it is given lsn - 1.
+ */
+const acknowledgeAt = (service: LogicalReplicationService, lsn: string): Promise<unknown> => {
+  const v = lsnValue(lsn);
+  return v > 0n ? service.acknowledge(lsnText(v - 1n)) : Promise.resolve();
+};
+
 // pg-logical-replication gives commit times as microseconds since 1970 (it converts pgoutput's 2000-based ones).
 const timeOf = (us: bigint | BigInt) => Number((us as bigint) / 1000n);
 
@@ -93,6 +110,8 @@ export class FeedDecoder {
   private storing: Promise<void> | null = null;
   /** The cursor as this decoder last stored it (null until it leads). */
   private cursor: { lsn: string; lastSeq: number } | null = null;
+  /** The WAL position last acknowledged on this stream (the slot resumes there). */
+  private acknowledged = 0n;
   /** Numbered events not emitted yet, oldest first (dropped if they pile up; then read back once stored). */
   private unsent: FeedEvent[] = [];
   /** The last seq numbered: stored, or being stored (ahead of `cursor` while its transaction runs). */
@@ -162,8 +181,17 @@ export class FeedDecoder {
       void service.stop().catch(() => {});
     }));
     service.on('data', (lsn: string, msg: any) => this.receive(msg));
-    service.on('heartbeat', (_lsn: string, _ts: number, respond: boolean) => {
-      if (respond && this.cursor) void service.acknowledge(this.cursor.lsn).catch(() => {});
+    service.on('heartbeat', (lsn: string, _ts: number, respond: boolean) => {
+      if (!this.cursor) return;
+      // Everything the server sent before this keepalive (up to `lsn`) has been received. With nothing of it waiting to
+      // be stored, the rest was WAL without events (the decoder's own cursor updates, other tables, other databases):
+      // acknowledge all of it, so the slot holds no WAL back, and a fast shutdown of Postgres, whose WAL sender waits
+      // for the client to confirm everything sent, does not wait for its timeout.
+      const idle = !this.current && this.pending.length === 0 && !this.storing;
+      const upTo = idle && lsnValue(lsn) > lsnValue(this.cursor.lsn) ? lsn : this.cursor.lsn;
+      if (!respond && lsnValue(upTo) <= this.acknowledged) return;
+      this.acknowledged = lsnValue(upTo);
+      void acknowledgeAt(service, upTo).catch(() => {});
     });
     const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [FEED_PUBLICATION], messages: true });
     try {
@@ -183,6 +211,7 @@ export class FeedDecoder {
   private async took(): Promise<void> {
     const { rows } = await this.opts.pool.query('SELECT lsn::text AS lsn, last_seq, emitted_seq FROM feed_cursor WHERE id');
     this.cursor = { lsn: rows[0].lsn, lastSeq: Number(rows[0].last_seq) };
+    this.acknowledged = 0n;
     this.numbered = this.cursor.lastSeq;
     this.unsent = [];
     this.emitted = this.emittedSaved = Number(rows[0].emitted_seq);
@@ -320,7 +349,10 @@ export class FeedDecoder {
       client.release();
     }
     this.cursor = next;
-    await this.service?.acknowledge(next.lsn).catch(() => {});
+    if (this.service && lsnValue(next.lsn) > this.acknowledged) {
+      this.acknowledged = lsnValue(next.lsn);
+      await acknowledgeAt(this.service, next.lsn).catch(() => {});
+    }
     // Events dropped from memory during an outage are read back now that they are stored.
     if (events.length && this.emitted < next.lastSeq) void this.publish();
   }

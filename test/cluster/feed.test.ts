@@ -156,4 +156,31 @@ describe('the event feed across two nodes', () => {
       lock.release();
     }
   });
+  it('acknowledges the slot exactly at the end of what it stored (never one past it), and past WAL without events once idle', async () => {
+    const [a] = cluster.nodes as [any];
+    const tenant = await newTenant(a);
+    const room = await tenant.newResource({ capacity: 5 });
+    const day = futureWeekday(12);
+    const slot = async () => (await a.pool.query(
+      `SELECT s.confirmed_flush_lsn::text AS acked, (s.confirmed_flush_lsn - '0/0'::pg_lsn) % 8 AS misaligned,
+              s.confirmed_flush_lsn >= c.lsn AS past_cursor
+       FROM pg_replication_slots s, feed_cursor c WHERE s.database = current_database() AND c.id`)).rows[0];
+    const hold = await client(a.url, tenant.key)('POST', '/v1/holds', { resourceIds: [room.id], start: `${day}T09:00:00Z`, end: `${day}T10:00:00Z` });
+    expect(hold.status).toBe(201);
+    await waitFor(async () => (await a.pool.query("SELECT 1 FROM events WHERE type = 'hold.created' AND data->'hold'->>'id' = $1", [hold.body.id])).rowCount, 10_000, 'hold.created stored');
+    await waitFor(async () => (await slot()).past_cursor, 10_000, 'the slot acknowledged up to the stored cursor');
+    // Postgres resumes a slot by skipping every transaction whose commit record starts before the acknowledged
+    // position. A commit's end (what is stored) is where the next record starts, always on an 8-byte boundary: one
+    // byte past it would skip a transaction committed right after, and lose its events after a restart.
+    expect(Number((await slot()).misaligned), 'acknowledged position not on a record boundary').toBe(0);
+
+    // WAL with no event in it (a table the feed does not publish): the idle decoder acknowledges it too, so the slot
+    // keeps no WAL back and a fast shutdown of Postgres (whose WAL sender waits for the client to confirm everything
+    // it sent) does not wait for the sender's timeout.
+    await a.pool.query('CREATE TABLE IF NOT EXISTS feed_ack_probe (n int); INSERT INTO feed_ack_probe VALUES (1)');
+    const { rows } = await a.pool.query('SELECT pg_current_wal_flush_lsn()::text AS lsn');
+    await waitFor(async () => (await a.pool.query('SELECT confirmed_flush_lsn >= $1::pg_lsn AS past FROM pg_replication_slots WHERE database = current_database()', [rows[0].lsn])).rows[0].past,
+      10_000, `the slot acknowledged past ${rows[0].lsn}`);
+    expect(Number((await slot()).misaligned), 'acknowledged position not on a record boundary').toBe(0);
+  });
 });

@@ -85,7 +85,9 @@ describe('Postgres stops and comes back', () => {
         phase = 'up';
         await sleep(800);
         // Down: a fast shutdown (sessions are terminated), then an immediate one (a crash).
+        const stopping = Date.now();
         await postgres!.stop(signal);
+        const stoppedIn = Date.now() - stopping;
         phase = 'down';
         const downFrom = attempts.length;
         await sleep(300);
@@ -122,7 +124,7 @@ describe('Postgres stops and comes back', () => {
         }, 10_000, 'ready again');
         const readyIn = Date.now() - t0;
         await waitFor(() => attempts.some((a, i) => i >= downFrom && a.phase === 'back' && a.outcome.kind === 'response' && a.outcome.status === 201), 10_000, 'a hold succeeds after the restart');
-        stats.push(`${signal}: ${downAttempts.length} requests while down (slowest ${Math.max(...downAttempts.map((a) => a.outcome.ms))} ms), ready ${readyIn} ms and a 201 ${Date.now() - t0} ms after the restart`);
+        stats.push(`${signal}: stopped in ${stoppedIn} ms, ${downAttempts.length} requests while down (slowest ${Math.max(...downAttempts.map((a) => a.outcome.ms))} ms), ready ${readyIn} ms and a 201 ${Date.now() - t0} ms after the restart`);
       }
       await sleep(500);
     } finally {
