@@ -62,6 +62,18 @@ const EnvSchema = z.object({
   YJS_MAX_DOC_KB: int(2_048, 64, 1_048_576),
   YJS_MESSAGES_PER_SECOND: int(50, 1, 100_000_000),
   YJS_UPDATE_KB_PER_MINUTE: int(1_024, 64, 100_000_000),
+
+  // Integrations (docs/integrations.md).
+  WEBHOOK_ALLOW_PRIVATE: z.enum(['0', '1', 'true', 'false']).default('0').transform((v) => v === '1' || v === 'true'),
+  WEBHOOK_TIMEOUT_MS: int(10_000, 100, 120_000),
+  WEBHOOK_MAX_ENDPOINTS: int(20, 1, 1_000),
+  WEBHOOK_RETRY_BASE_MS: int(5_000, 10, 3_600_000),
+  WEBHOOK_RETRY_MAX_MS: int(4 * 3_600_000, 10, 24 * 3_600_000),
+  WEBHOOK_DISABLE_AFTER_MS: int(24 * 3_600_000, 100, 30 * 24 * 3_600_000),
+  WEBHOOK_CONCURRENCY: int(4, 1, 256),
+  INTEGRATION_POLL_MS: int(250, 20, 60_000),
+  JOB_EXPIRE_SECONDS: int(60, 1, 3_600),
+  JOB_MAINTENANCE_SECONDS: int(30, 1, 3_600),
 });
 
 export interface Config {
@@ -84,6 +96,22 @@ export interface Config {
   sweepIntervalMs: number;
   dbPoolSize: number;
   limits: Limits;
+  integrations: IntegrationConfig;
+}
+
+export interface IntegrationConfig {
+  webhooks: {
+    allowPrivate: boolean;
+    timeoutMs: number;
+    maxEndpoints: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    disableAfterMs: number;
+    concurrency: number;
+  };
+  /** How often each node looks for stored events to turn into deliveries, and for deliveries whose retry is due. */
+  pollMs: number;
+  jobs: { expireSeconds: number; maintenanceSeconds: number };
 }
 
 /** Thrown with every problem in the environment listed, so start-up fails once and clearly. */
@@ -142,6 +170,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       db: { statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS, idleInTransactionTimeoutMs: e.DB_IDLE_TX_TIMEOUT_MS, queueMax: e.DB_QUEUE_MAX ?? 2 * e.DB_POOL_SIZE },
       yjs: { maxDocBytes: e.YJS_MAX_DOC_KB * 1024, messagesPerSecond: e.YJS_MESSAGES_PER_SECOND, updateBytesPerMinute: e.YJS_UPDATE_KB_PER_MINUTE * 1024 },
       answers: { availabilityMaxSlots: e.AVAILABILITY_MAX_SLOTS, availabilityCacheBytes: e.AVAILABILITY_CACHE_MB * 1024 * 1024, feedMaxBytes: e.EVENTS_FEED_MAX_MB * 1024 * 1024 },
+    },
+    integrations: {
+      webhooks: {
+        allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+        timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+        maxEndpoints: e.WEBHOOK_MAX_ENDPOINTS,
+        retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+        retryMaxMs: Math.max(e.WEBHOOK_RETRY_BASE_MS, e.WEBHOOK_RETRY_MAX_MS),
+        disableAfterMs: e.WEBHOOK_DISABLE_AFTER_MS,
+        concurrency: e.WEBHOOK_CONCURRENCY,
+      },
+      pollMs: e.INTEGRATION_POLL_MS,
+      jobs: { expireSeconds: e.JOB_EXPIRE_SECONDS, maintenanceSeconds: e.JOB_MAINTENANCE_SECONDS },
     },
   };
 }

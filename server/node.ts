@@ -37,6 +37,9 @@ import type { YjsLimits } from './realtime/yjs/limits';
 import { DocRegistry } from './realtime/yjs/registry';
 import { groupService } from './core/services/groups';
 import { startWorkers, type Workers } from './workers';
+import { PgJobQueue } from './db/jobs';
+import { webhookTransport } from './http/outbound';
+import { DELIVER_JOB, webhookService } from './core/services/webhooks';
 
 export const VERSION = '0.1.0';
 const AVAILABILITY_CHANNEL = 'availability:invalidate';
@@ -151,6 +154,18 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const unsubscribeInvalidations = await bus.subscribe(AVAILABILITY_CHANNEL, (env) => {
     if (Array.isArray(env.payload)) invalidateHere(env.payload as Invalidation[]);
   });
+  // Integrations: the job queue on the database, webhooks delivered by its jobs (docs/integrations.md).
+  const integrations = config.integrations;
+  const jobs = new PgJobQueue({ pool: db.integrationPool, log, expireSeconds: integrations.jobs.expireSeconds, maintenanceSeconds: integrations.jobs.maintenanceSeconds, pollingSeconds: 0.5 });
+  const transport = webhookTransport({ allowPrivate: integrations.webhooks.allowPrivate, timeoutMs: integrations.webhooks.timeoutMs, userAgent: `Slotwise-Webhooks/${VERSION}` });
+  const webhookSettings = {
+    maxEndpoints: integrations.webhooks.maxEndpoints, retryBaseMs: integrations.webhooks.retryBaseMs, retryMaxMs: integrations.webhooks.retryMaxMs,
+    disableAfterMs: integrations.webhooks.disableAfterMs, concurrency: integrations.webhooks.concurrency,
+    attemptTimeoutMs: integrations.webhooks.timeoutMs,
+  };
+  const webhooks = webhookService({ ...deps, jobs, transport }, webhookSettings);
+  // Dispatch and delivery run on the integrations' own connections.
+  const webhookWork = webhookService({ ...deps, store: new PgStore(db, 'integrations'), jobs, transport }, webhookSettings);
   const docs = new DocRegistry({ store: pgDocumentStore(db), bus, log, limits: { ...yjsLimitsOf(limits), ...opts.yjsLimits } });
   const holds = holdService(deps);
   const resources = resourceService(deps);
@@ -167,6 +182,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     events: eventService(deps, { feedMaxBytes: limits.answers.feedMaxBytes }),
     groups: groupService(deps, groupDocs(docs), holds),
     demo: demoService({ deps, resources, credentials, dev: secrets.dev }),
+    webhooks,
   };
   // Development mode: the dev tenant gets demo resources on its first start, so the browser demo is not empty.
   await services.demo.seedIfEmpty();
@@ -204,6 +220,26 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       const { hits, misses } = slotMemory.stats();
       this.set({ result: 'hit' }, hits);
       this.set({ result: 'miss' }, misses);
+    },
+  });
+  // Read at scrape time, from the database: every node reports the cluster's figures (a failed read leaves the last ones).
+  new Gauge({
+    name: 'slotwise_jobs', help: 'Jobs of the job queue by queue and state (created, retry, active, completed, failed, cancelled), cluster-wide', labelNames: ['queue', 'state'], registers: [registry],
+    async collect() {
+      const stats = await jobs.stats().catch(() => null);
+      if (!stats) return;
+      this.reset();
+      for (const x of stats.byState) this.set({ queue: x.queue, state: x.state }, x.count);
+    },
+  });
+  new Gauge({
+    name: 'slotwise_webhooks', help: 'Webhook deliveries pending, and endpoints failing (their last attempt failed) or disabled, cluster-wide', labelNames: ['what'], registers: [registry],
+    async collect() {
+      const w = await webhookWork.stats().catch(() => null);
+      if (!w) return;
+      this.set({ what: 'pending' }, w.pending);
+      this.set({ what: 'endpoints_failing' }, w.endpointsFailing);
+      this.set({ what: 'endpoints_disabled' }, w.endpointsDisabled);
     },
   });
   let draining = false;
@@ -259,7 +295,10 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       if (!opts.breakPublish) feed.start();
       // Background work runs on the background pool, which requests cannot exhaust.
       const background = new PgStore(db, 'background');
-      workers = startWorkers({ db, background, resources: resourceService({ ...deps, store: background }), log, sweepMs: config.sweepIntervalMs });
+      workers = startWorkers({
+        db, background, resources: resourceService({ ...deps, store: background }), log, sweepMs: config.sweepIntervalMs,
+        integrations: { jobs, webhooks: webhookWork, pollMs: integrations.pollMs, deliverJob: DELIVER_JOB, concurrency: integrations.webhooks.concurrency },
+      });
       return (server.address() as AddressInfo).port;
     },
     async stop(opts = {}) {
@@ -279,6 +318,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
         clearTimeout(force);
       }
       await workers?.stop();
+      await jobs.stop();
       await feed.stop();
       // Documents are saved before the pool closes.
       await realtime.close();

@@ -3,7 +3,8 @@
  * and key purging. Each is safe to run on all nodes at once (row locks with
  * SKIP LOCKED), so no leader election is needed.
  */
-import type { Logger } from './core/ports';
+import type { JobQueue, Logger } from './core/ports';
+import type { WebhookService } from './core/services/webhooks';
 import { expireDueHolds } from './core/services/seats';
 import type { ResourceService } from './core/services/resources';
 import type { Store } from './core/store';
@@ -52,8 +53,22 @@ function loop(name: string, everyMs: number, fn: () => Promise<unknown>, log: Lo
   };
 }
 
-/** Starts the sweeper (every `sweepMs`), the horizon extension and the key purge (hourly). */
-export function startWorkers(opts: { db: Db; background: Store; resources: ResourceService; log: Logger; sweepMs: number }): Workers {
+export interface IntegrationWork {
+  jobs: JobQueue & { start(): Promise<unknown> };
+  webhooks: WebhookService;
+  /** How often stored events are looked for (and turned into deliveries), and due retries. */
+  pollMs: number;
+  deliverJob: string;
+  concurrency: number;
+}
+
+/**
+ * Starts the sweeper (every `sweepMs`), the horizon extension and the key
+ * purge (hourly), and the integrations: the webhook dispatcher and retry
+ * sweep (every `pollMs`, on whichever node gets the cursor) and this node's
+ * delivery workers.
+ */
+export function startWorkers(opts: { db: Db; background: Store; resources: ResourceService; log: Logger; sweepMs: number; integrations?: IntegrationWork }): Workers {
   const { db, background, resources, log } = opts;
   const sweep = async () => {
     // Drain in batches: a burst of expiries is cleared in one tick.
@@ -75,5 +90,28 @@ export function startWorkers(opts: { db: Db; background: Store; resources: Resou
     loop('idempotency-purge', HOUR, () => idempotencyRepository.purge(db.backgroundPool), log),
     loop('token-purge', HOUR, () => userTokenRepository.purgeExpired(db.backgroundPool), log),
   ];
+  const i = opts.integrations;
+  if (i) {
+    let working: Promise<void> | null = null;
+    // The queue's tables are made on first start; until then (or while the database is away) this keeps trying.
+    const ensureWorkers = () => (working ??= (async () => {
+      await i.jobs.start();
+      await i.jobs.work(i.deliverJob, i.concurrency, async (data) => {
+        if (typeof data.endpointId === 'string') await i.webhooks.deliver(data.endpointId);
+      });
+    })().catch((err) => {
+      working = null;
+      throw err;
+    }));
+    stops.push(loop('webhook-dispatch', i.pollMs, async () => {
+      await ensureWorkers();
+      // Drain: a burst of events is turned into deliveries in one tick.
+      while ((await i.webhooks.dispatch(1000)) === 1000);
+    }, log));
+    stops.push(loop('webhook-retries', Math.max(i.pollMs, 1000), async () => {
+      await ensureWorkers();
+      await i.webhooks.sweep();
+    }, log));
+  }
   return { stop: async () => void (await Promise.all(stops.map((s) => s()))) };
 }

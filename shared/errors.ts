@@ -36,6 +36,7 @@ export const errorCatalogue = {
   'limit-exceeded': { status: 422, title: 'The request exceeds a server limit' },
   'last-api-key': { status: 409, title: 'A tenant must keep one live API key' },
   'api-key-inactive': { status: 409, title: 'The API key is revoked or expired' },
+  'webhook-url-refused': { status: 422, title: 'Webhooks cannot be delivered to this URL' },
   'rate-limited': { status: 429, title: 'Too many requests' },
   'too-many-concurrent': { status: 429, title: 'Too many requests in progress' },
   'too-many-connections': { status: 429, title: 'Too many connections' },

@@ -389,3 +389,68 @@ export const GroupBooking = z
   })
   .openapi('GroupBooking');
 export type GroupBooking = z.infer<typeof GroupBooking>;
+
+// ---------------------------------------------------------------------------
+// Webhooks (docs/integrations.md)
+
+const WebhookUrl = z.string().trim().min(1).max(2048).openapi({ description: 'http or https; private and loopback addresses are refused unless the server allows them (WEBHOOK_ALLOW_PRIVATE)' });
+const EventTypeName = z.string().regex(/^[a-z][a-z-]*(\.[a-z][a-z-]*)+$/, 'must be an event type such as booking.confirmed');
+const WebhookEventTypes = z.array(EventTypeName).max(50).openapi({ description: 'The event types sent; empty or absent: every type' });
+export const WebhookCreate = z
+  .strictObject({ url: WebhookUrl, description: z.string().max(500).default(''), eventTypes: WebhookEventTypes.default([]) })
+  .openapi('WebhookCreate');
+export type WebhookCreate = z.infer<typeof WebhookCreate>;
+export const WebhookPatch = z
+  .strictObject({
+    url: WebhookUrl.optional(),
+    description: z.string().max(500).optional(),
+    eventTypes: WebhookEventTypes.optional(),
+    enabled: z.boolean().optional().openapi({ description: 'true re-enables a disabled endpoint: everything it missed is delivered, in order' }),
+  })
+  .openapi('WebhookPatch');
+export type WebhookPatch = z.infer<typeof WebhookPatch>;
+export const Webhook = z
+  .object({
+    id: Id,
+    url: z.string(),
+    description: z.string(),
+    eventTypes: z.array(z.string()),
+    enabled: z.boolean(),
+    disabledReason: z.string().nullable(),
+    failingSince: Instant.nullable().openapi({ description: 'When the current run of failed attempts began; null while deliveries succeed' }),
+    failures: z.number().int().openapi({ description: 'Attempts failed in a row' }),
+    nextAttemptAt: Instant,
+    pending: z.number().int().openapi({ description: 'Deliveries not yet made' }),
+    createdAt: Instant,
+  })
+  .openapi('Webhook');
+export type Webhook = z.infer<typeof Webhook>;
+const WebhookSecretValue = z.string().nullable().openapi({
+  description: 'The signing secret (whsec_…, Standard Webhooks), shown only in this answer; null in an idempotent replay of it',
+});
+export const WebhookWithSecret = Webhook.extend({ secret: WebhookSecretValue }).openapi('WebhookWithSecret');
+export const WebhookRotate = z
+  .strictObject({ overlapSeconds: z.number().int().min(0).max(7 * 86_400).default(86_400).openapi({ description: 'How long the old secret signs too (both signatures are sent)' }) })
+  .openapi('WebhookRotate');
+export const WebhookDelivery = z
+  .object({
+    id: Id,
+    seq: z.number().int().openapi({ description: 'The event\'s position in the feed (GET /v1/events)' }),
+    eventType: z.string(),
+    webhookId: z.string().openapi({ description: 'The webhook-id header it is sent with: the same for every attempt and redelivery of the event' }),
+    redeliveryOf: Id.nullable(),
+    status: z.enum(['pending', 'delivered']),
+    attempts: z.number().int(),
+    lastStatus: z.number().int().nullable(),
+    lastError: z.string().nullable(),
+    lastAttemptAt: Instant.nullable(),
+    deliveredAt: Instant.nullable(),
+    createdAt: Instant,
+  })
+  .openapi('WebhookDelivery');
+export const WebhookAttempt = z
+  .object({ at: Instant, status: z.number().int().nullable(), error: z.string().nullable(), durationMs: z.number().int() })
+  .openapi('WebhookAttempt');
+export const WebhookDeliveryDetail = WebhookDelivery.extend({ attemptLog: z.array(WebhookAttempt).openapi({ description: 'The latest attempts, newest first (at most 50)' }) })
+  .openapi('WebhookDeliveryDetail');
+export const WebhookDeliveryQuery = ListQuery.extend({ status: z.enum(['pending', 'delivered']).optional() }).strict();

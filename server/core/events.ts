@@ -43,9 +43,23 @@ export interface EventData {
   'api-key.created': Record<string, unknown>;
   'api-key.rotated': Record<string, unknown>;
   'api-key.revoked': Record<string, unknown>;
+  'webhook.disabled': { webhook: { id: string; url: string; reason: string; failingSince: string | null; failures: number } };
 }
 
 export type EventType = keyof EventData;
+
+/** Every event type (webhook endpoints filter by them). */
+export const EVENT_TYPES = [
+  'hold.created', 'hold.extended', 'hold.released', 'hold.expired',
+  'booking.confirmed', 'booking.cancelled', 'booking.rescheduled', 'booking.updated',
+  'block.created', 'block.deleted', 'schedule.updated', 'resource.created', 'resource.updated', 'resource.archived',
+  'group.created', 'group.member.added', 'group.member.removed', 'group.cancelled',
+  'tenant.created', 'token.issued', 'token.revoked', 'api-key.created', 'api-key.rotated', 'api-key.revoked', 'webhook.disabled',
+] as const satisfies readonly EventType[];
+// Each type listed once and none missing: a type added to EventData must be added above (this fails to compile otherwise).
+type Missing = Exclude<EventType, (typeof EVENT_TYPES)[number]>;
+const everyType: [Missing] extends [never] ? true : Missing = true;
+void everyType;
 
 /** An event as its service builds it. */
 export type DomainEvent<T extends EventType = EventType> = {

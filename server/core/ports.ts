@@ -39,6 +39,35 @@ export interface ClusterChannel {
   onReconnect?(handler: () => void): () => void;
 }
 
+/** The job queue: post-commit work that must not be lost (server/db/jobs.ts implements it on Postgres with pg-boss). */
+export interface JobQueue {
+  /**
+   * Enqueues a job. With `key`, at most one job of that key waits: sending
+   * while one waits is a no-op (the waiting one will do the work). Jobs of a
+   * key may still run side by side: a handler that must run alone takes a
+   * lock or lease of its own.
+   */
+  send(name: string, data: object, opts?: { key?: string }): Promise<void>;
+  /** Runs jobs of `name` on this node, `concurrency` at a time; a handler that throws is retried; a node that dies mid-job leaves it to be retried. */
+  work(name: string, concurrency: number, handler: (data: Record<string, unknown>) => Promise<void>): Promise<void>;
+}
+
+/** What one outbound webhook request did. */
+export interface OutboundResult {
+  /** The HTTP status, or null when none came (refused address, connection error, timeout). */
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+/** Outbound HTTP for webhooks (server/http/outbound.ts): refuses private and loopback addresses unless configured to allow them. */
+export interface WebhookTransport {
+  /** Why this URL cannot be delivered to (scheme, credentials, an address it resolves to), or null when it can. */
+  check(url: string): Promise<string | null>;
+  /** POSTs the body; never throws. */
+  post(url: string, body: string, headers: Record<string, string>): Promise<OutboundResult>;
+}
+
 export interface Logger {
   info(obj: object | string, msg?: string): void;
   warn(obj: object | string, msg?: string): void;

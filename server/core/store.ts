@@ -452,6 +452,94 @@ export interface SettingsRepository {
   get<T>(key: string): Promise<T | null>;
 }
 
+/** A tenant's webhook endpoint. */
+export interface WebhookEndpointRow {
+  id: string;
+  tenantId: string;
+  url: string;
+  description: string;
+  /** Empty: every type. */
+  eventTypes: string[];
+  secret: string;
+  /** The secret before the last rotation, still signing until `previousExpiresAt`. */
+  previousSecret: string | null;
+  previousExpiresAt: number | null;
+  enabled: boolean;
+  disabledReason: string | null;
+  failingSince: number | null;
+  failures: number;
+  nextAttemptAt: number;
+  createdAt: number;
+  /** Deliveries not made yet. */
+  pending: number;
+}
+export type WebhookEndpointChange = Partial<Pick<WebhookEndpointRow, 'url' | 'description' | 'eventTypes' | 'enabled'>>;
+/** One event for one endpoint (or a manual redelivery of one). */
+export interface WebhookDeliveryRow {
+  id: string;
+  endpointId: string;
+  seq: number;
+  eventType: string;
+  redeliveryOf: string | null;
+  status: 'pending' | 'delivered';
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  lastAttemptAt: number | null;
+  deliveredAt: number | null;
+  createdAt: number;
+}
+export interface WebhookAttemptRow {
+  at: number;
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+}
+/** What an attempt did: delivered (2xx), or failed with the status or error. */
+export interface AttemptOutcome {
+  ok: boolean;
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+}
+export interface WebhookRepository {
+  create(tenantId: string, e: { url: string; description: string; eventTypes: string[]; secret: string }): Promise<WebhookEndpointRow>;
+  count(tenantId: string): Promise<number>;
+  get(tenantId: string, id: string, lock?: boolean): Promise<WebhookEndpointRow | null>;
+  /** An endpoint by id alone (the sender's read). */
+  byId(id: string): Promise<WebhookEndpointRow | null>;
+  page(tenantId: string, after: { createdAt: number; id: string } | null, limit: number): Promise<WebhookEndpointRow[]>;
+  update(id: string, change: WebhookEndpointChange): Promise<WebhookEndpointRow>;
+  /** Enabled again: the run of failures forgotten, the next attempt due now. */
+  enable(id: string): Promise<WebhookEndpointRow>;
+  disable(id: string, reason: string): Promise<WebhookEndpointRow>;
+  rotate(id: string, secret: string, previousExpiresAt: number): Promise<WebhookEndpointRow>;
+  delete(id: string): Promise<void>;
+  /**
+   * Turns the stored feed after the dispatcher's cursor into deliveries (one
+   * per matching endpoint and event committed after the endpoint was made, at
+   * most `limit` events) and moves the
+   * cursor, in one statement; null when another node holds the cursor.
+   * Returns the endpoints that got deliveries.
+   */
+  dispatch(limit: number): Promise<{ events: number; endpoints: string[] } | null>;
+  /** Takes (or renews) the endpoint's sending lease for `ms`; null when another sender holds it. */
+  lease(id: string, owner: string, ms: number): Promise<WebhookEndpointRow | null>;
+  release(id: string, owner: string): Promise<void>;
+  /** Enabled endpoints, not leased, with a pending delivery whose next attempt is due. */
+  due(limit: number): Promise<string[]>;
+  /** The endpoint's next pending delivery with its event (the event as the REST feed shows it). */
+  nextPending(endpointId: string): Promise<{ delivery: WebhookDeliveryRow; event: { seq: number; type: string; resourceIds: string[]; data: Record<string, unknown>; at: number } } | null>;
+  /** Records an attempt of a delivery and its outcome on the delivery (and on the endpoint: its run of failures and next attempt). */
+  recordAttempt(deliveryId: string, endpointId: string, outcome: AttemptOutcome, nextAttemptAt: number | null): Promise<WebhookEndpointRow>;
+  deliveries(endpointId: string, before: number | null, limit: number, status?: 'pending' | 'delivered'): Promise<(WebhookDeliveryRow & { position: number })[]>;
+  delivery(endpointId: string, id: string): Promise<WebhookDeliveryRow | null>;
+  attempts(deliveryId: string, limit: number): Promise<WebhookAttemptRow[]>;
+  redeliver(endpointId: string, of: WebhookDeliveryRow): Promise<WebhookDeliveryRow>;
+  /** Pending deliveries, in all and those due, and attempts that failed since start (for /metrics). */
+  stats(): Promise<{ pending: number; endpointsFailing: number; endpointsDisabled: number }>;
+}
+
 /** The persisted updates of Yjs documents: an append-only log per document, compacted now and then. */
 
 /** The repositories of one unit of work, each bound to its transaction (or to the pool, for plain reads). */
@@ -469,6 +557,7 @@ export interface Unit {
   groups: GroupRepository;
   events: EventRepository;
   idempotency: IdempotencyRepository;
+  webhooks: WebhookRepository;
 }
 
 type AfterCommit = () => void | Promise<void>;

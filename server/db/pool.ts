@@ -98,6 +98,13 @@ export class Db {
   readonly backgroundPool: pg.Pool;
   /** The Store of background work: transactions on `backgroundPool`, never joining a request's. */
   readonly background: { tx: Db['tx']; autocommit: Db['autocommit']; pool: pg.Pool; readPool: pg.Pool };
+  /**
+   * Connections of the integrations (the job queue, webhook dispatch and
+   * delivery): their own, so a backlog of deliveries neither delays expiry
+   * on the background pool nor takes connections from requests.
+   */
+  readonly integrationPool: pg.Pool;
+  readonly integrations: Db['background'];
 
   constructor(url: string, opts: DbOptions = {}) {
     const statement = opts.statementTimeoutMs ?? 5_000;
@@ -112,23 +119,25 @@ export class Db {
     this.relayPool = new pg.Pool({ connectionString: url, ...common, max: 2, options: guard(slow) });
     this.asyncCommitPool = new pg.Pool({ connectionString: url, ...common, max: 4, options: `-c synchronous_commit=off ${guard(slow)}` });
     this.backgroundPool = new pg.Pool({ connectionString: url, ...common, max: 3, options: guard(slow) });
+    this.integrationPool = new pg.Pool({ connectionString: url, ...common, max: 4, options: guard(slow) });
     this.queueBound = opts.queueMax ?? 2 * common.max;
     this.batcher = new Batcher(this.pool);
     const onError = opts.onError ?? (() => {});
-    const pools = new Set([this.pool, this.readPool, this.relayPool, this.asyncCommitPool, this.backgroundPool]);
+    const pools = new Set([this.pool, this.readPool, this.relayPool, this.asyncCommitPool, this.backgroundPool, this.integrationPool]);
     // An idle client losing its connection must not crash the process. Nor may a checked-out one between
     // two queries (the pool only listens to idle clients): its next query fails instead, and the transaction with it.
     for (const p of pools) {
       p.on('error', onError);
       p.on('connect', (client) => client.on('error', onError));
     }
-    const bg = this.backgroundPool;
-    this.background = {
-      tx: (fn, afterCommit) => this.retrying(() => this.ownTx(bg, fn), afterCommit),
-      autocommit: (fn, afterCommit) => this.autocommitOn(bg, fn, afterCommit),
-      pool: bg,
-      readPool: bg,
-    };
+    const runnerOn = (own: pg.Pool): Db['background'] => ({
+      tx: (fn, afterCommit) => this.retrying(() => this.ownTx(own, fn), afterCommit),
+      autocommit: (fn, afterCommit) => this.autocommitOn(own, fn, afterCommit),
+      pool: own,
+      readPool: own,
+    });
+    this.background = runnerOn(this.backgroundPool);
+    this.integrations = runnerOn(this.integrationPool);
   }
 
   private readonly queueBound: number;
@@ -261,6 +270,7 @@ export class Db {
     await endPool(this.relayPool);
     await endPool(this.asyncCommitPool);
     await endPool(this.backgroundPool);
+    await endPool(this.integrationPool);
     await endPool(this.pool);
     if (this.readPool !== this.pool) await endPool(this.readPool);
   }

@@ -17,6 +17,7 @@ import { idempotencyRepository } from './repositories/idempotency';
 import { blockRepository, resourceRepository, scheduleRepository } from './repositories/resources';
 import { slotRepository } from './repositories/slots';
 import { settingsRepository, tenantRepository } from './repositories/tenants';
+import { webhookRepository } from './repositories/webhooks';
 import { yjsRepository } from './repositories/yjs';
 
 /** A repository whose methods take the connection first, with the connection given. */
@@ -44,6 +45,7 @@ class PgUnit implements Unit {
   #groups?: Unit['groups'];
   #events?: Unit['events'];
   #idempotency?: Unit['idempotency'];
+  #webhooks?: Unit['webhooks'];
   get tenants() { return (this.#tenants ??= bind(tenantRepository, this.q)); }
   get settings(): Unit['settings'] {
     const q = this.q;
@@ -69,6 +71,7 @@ class PgUnit implements Unit {
     });
   }
   get idempotency() { return (this.#idempotency ??= bind(idempotencyRepository, this.q)); }
+  get webhooks() { return (this.#webhooks ??= bind(webhookRepository, this.q)); }
 }
 
 // One unit per connection: the statements of a request's ambient transaction share it.
@@ -82,14 +85,14 @@ const unitOf = (q: Queryable): Unit => {
 /** What runs transactions: the node's request pools, or its background ones. */
 type Runner = Pick<Db, 'tx' | 'autocommit'> & { pool: Queryable; readPool: Queryable };
 
-/** The Store port over a Db: request work (the default) or background work (`db.background`). */
+/** The Store port over a Db: request work (the default), background work (`db.background`) or the integrations' (`db.integrations`). */
 export class PgStore implements Store {
   readonly primary: Unit;
   readonly replica: Unit;
   private readonly runner: Runner;
 
-  constructor(private readonly db: Db, which: 'requests' | 'background' = 'requests') {
-    this.runner = which === 'requests' ? db : db.background;
+  constructor(private readonly db: Db, which: 'requests' | 'background' | 'integrations' = 'requests') {
+    this.runner = which === 'requests' ? db : which === 'background' ? db.background : db.integrations;
     this.primary = unitOf(this.runner.pool);
     this.replica = unitOf(this.runner.readPool);
   }

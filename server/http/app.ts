@@ -14,6 +14,7 @@ import { httpMetrics } from './middleware/metrics';
 import { sendProblem, toProblem } from './problem';
 import { bookingRoutes } from './routes/booking';
 import { credentialRoutes } from './routes/credentials';
+import { webhookRoutes } from './routes/webhooks';
 import { devRoutes } from './routes/dev';
 import { eventRoutes } from './routes/events';
 import { groupRoutes } from './routes/groups';
@@ -75,6 +76,7 @@ export function createHttpApp(deps: HttpDeps) {
   credentialRoutes(app, deps.services);
   eventRoutes(app, deps.services);
   groupRoutes(app, deps.services);
+  webhookRoutes(app, deps.services);
   devRoutes(app, deps.services);
   systemRoutes(app, deps);
   demoPage(app);

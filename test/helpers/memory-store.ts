@@ -50,6 +50,7 @@ function unitOver(state: () => State, clock: Clock): Unit {
     schedules: absent('schedules'),
     blocks: absent('blocks'),
     groups: absent('groups'),
+    webhooks: absent('webhooks'),
     resources: partial<Unit['resources']>('resources', {
       async byIds(tenantId: string, ids: string[]) {
         return ids.map((id) => s().resources.get(id)).filter((r): r is ResourceRow => r?.tenantId === tenantId);

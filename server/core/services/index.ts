@@ -11,6 +11,7 @@ import type { HoldService } from './holds';
 import type { ProtectionService } from './protection';
 import type { ResourceService } from './resources';
 import type { TenantService } from './tenants';
+import type { WebhookService } from './webhooks';
 
 export interface Services {
   /** parse → authorize → once per Idempotency-Key → result or problem, for every edge. */
@@ -28,4 +29,6 @@ export interface Services {
   groups: GroupService;
   /** Development mode's demo users and resources (refuses outside it). */
   demo: DemoService;
+  /** Webhook endpoints and their delivery log (delivery itself runs in the workers). */
+  webhooks: WebhookService;
 }

@@ -9,11 +9,15 @@ const KEPT_HEADERS = ['content-type', 'etag', 'location'];
  * An API key is shown once and stored only as a hash, so a stored response
  * that carries one (POST /v1/tenants, /v1/api-keys, /v1/api-keys/:id/rotate)
  * keeps `apiKey: null`: a retry still makes no second key, and no key sits in
- * plain text in the table.
+ * plain text in the table. A webhook's signing secret (POST /v1/webhooks,
+ * …/rotate-secret) is shown once too: the stored copy keeps `secret: null`.
  */
-function withoutApiKey(body: string): string {
-  if (!body.includes('"apiKey"')) return body;
-  return JSON.stringify({ ...(JSON.parse(body) as Record<string, unknown>), apiKey: null });
+const SHOWN_ONCE = ['apiKey', 'secret'];
+function withoutSecrets(body: string): string {
+  if (!SHOWN_ONCE.some((k) => body.includes(`"${k}"`))) return body;
+  const parsed = JSON.parse(body) as Record<string, unknown>;
+  for (const k of SHOWN_ONCE) if (k in parsed) parsed[k] = null;
+  return JSON.stringify(parsed);
 }
 
 /** Wraps POST/PATCH requests that carry Idempotency-Key in one transaction with their stored response. */
@@ -31,7 +35,7 @@ export function idempotency(pipeline: Pipeline): MiddlewareHandler<AuthEnv> {
         if (v) headers[h] = v;
       }
       const body = c.res.status < 400 ? await c.res.clone().text() : '';
-      return { status: c.res.status, headers, body: withoutApiKey(body) };
+      return { status: c.res.status, headers, body: withoutSecrets(body) };
     });
     if (replayed) c.res = new Response(outcome.body, { status: outcome.status, headers: { ...outcome.headers, 'Idempotent-Replayed': 'true' } });
   };
