@@ -269,6 +269,9 @@ describe('tenant isolation', () => {
       'DELETE /v1/tokens/:id', 'DELETE /v1/users/:userId/tokens', 'POST /v1/group-bookings', 'GET /v1/group-bookings/:id',
       'POST /v1/group-bookings/:id/members', 'DELETE /v1/group-bookings/:id/members/:userId', 'POST /v1/group-bookings/:id/hold',
       'POST /v1/group-bookings/:id/confirm', 'POST /v1/group-bookings/:id/cancel',
+      'POST /v1/webhooks', 'GET /v1/webhooks', 'GET /v1/webhooks/:id', 'PATCH /v1/webhooks/:id', 'DELETE /v1/webhooks/:id',
+      'POST /v1/webhooks/:id/rotate-secret', 'GET /v1/webhooks/:id/deliveries', 'GET /v1/webhooks/:id/deliveries/:deliveryId',
+      'POST /v1/webhooks/:id/deliveries/:deliveryId/redeliver',
       // Development sign-in: refused outside development mode, and it reaches only the dev tenant (test/integration/dev-sign-in.test.ts).
       'GET /v1/dev/users', 'POST /v1/dev/tokens',
     ]);

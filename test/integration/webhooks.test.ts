@@ -316,6 +316,22 @@ describe('webhooks', () => {
     expect((await t.api('GET', `/v1/webhooks/${made.body.id}`)).status).toBe(200);
   });
 
+  it('by default refuses endpoints on private and loopback addresses (422 webhook-url-refused) and stores nothing', async () => {
+    const strict = await startCluster(1);
+    try {
+      const t = await newTenant(strict.nodes[0]!, 'strict');
+      for (const url of ['http://127.0.0.1:8080/hook', 'http://localhost/hook', 'http://[::1]/hook', 'http://169.254.169.254/latest', 'http://10.0.0.5/hook']) {
+        const r = await t.api('POST', '/v1/webhooks', { url });
+        expect([r.status, r.body.code], url).toEqual([422, 'webhook-url-refused']);
+      }
+      expect((await t.api('GET', '/v1/webhooks')).body.items).toEqual([]);
+      // A public address is taken (the owner's request works: the refusals above are the address check).
+      expect((await t.api('POST', '/v1/webhooks', { url: 'https://93.184.215.14/hook' })).status).toBe(201);
+    } finally {
+      await strict.stop();
+    }
+  });
+
   it('shows the job queue and the webhooks in /metrics', async () => {
     const res = await fetch(`${a.url}/metrics`);
     const text = await res.text();

@@ -68,7 +68,7 @@ let pat: User; // A, participant of A's group (a member token)
 let patOrganizerToken: User; // the same participant with an organizer-role token: the group role is what counts
 let carol: User; // A, no member of the group
 let bob: User; // B
-interface Ids { resource: string; hold: string; booking: string; block: string; group: string; apiKey: string; token: string }
+interface Ids { resource: string; hold: string; booking: string; block: string; group: string; apiKey: string; token: string; webhook: string; delivery: string }
 let a: Ids;
 
 beforeAll(async () => {
@@ -81,6 +81,11 @@ beforeAll(async () => {
   patOrganizerToken = await newUser(A, 'pat', 'organizer');
   carol = await newUser(A, 'carol', 'member');
   bob = await newUser(B, 'bob', 'organizer');
+  // A webhook endpoint first, so the changes below give it deliveries. A public address (never connected to here:
+  // the delivery fails and waits for its retry, which is all the routes below need).
+  const webhook = await A.api('POST', '/v1/webhooks', { url: 'https://93.184.215.14/hook', description: 'sweep' });
+  expect(webhook.status, webhook.text).toBe(201);
+  secrets.add(webhook.body.secret);
   const hold = await alice.call('POST', '/v1/holds', { resourceIds: [A.resource], start: at('09:00'), end: at('10:00'), ttlSeconds: 900 });
   const booking = await alice.call('POST', '/v1/bookings', { resourceIds: [A.resource], start: at('10:00'), end: at('11:00'), customer });
   const block = await A.api('POST', `/v1/resources/${A.resource}/blocks`, { start: at('22:00'), end: at('23:00'), reason: 'cleaning' });
@@ -89,7 +94,11 @@ beforeAll(async () => {
   for (const r of [hold, booking, block, group, spare]) expect(r.status, r.text).toBe(201);
   secrets.add(spare.body.apiKey);
   keys.set(spare.body.apiKey, 1);
-  a = { resource: A.resource, hold: hold.body.id, booking: booking.body.id, block: block.body.id, group: group.body.id, apiKey: spare.body.id, token: carol.tokenId };
+  const delivery = await waitFor(async () => (await A.api('GET', `/v1/webhooks/${webhook.body.id}/deliveries?limit=1`)).body.items[0], 10_000, 'a webhook delivery');
+  a = {
+    resource: A.resource, hold: hold.body.id, booking: booking.body.id, block: block.body.id, group: group.body.id, apiKey: spare.body.id, token: carol.tokenId,
+    webhook: webhook.body.id, delivery: delivery.id,
+  };
   // B has data of its own, so its lists are not trivially empty.
   expect((await B.api('POST', '/v1/bookings', { resourceIds: [B.resource], start: at('09:00'), end: at('10:00'), customer })).status).toBe(201);
 });
@@ -111,6 +120,9 @@ async function snapshot(tenantId: string) {
     members: 'SELECT count(*) FROM group_booking_members m JOIN group_bookings g ON g.id = m.group_booking_id WHERE g.tenant_id = $1',
     live_keys: 'SELECT count(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at IS NULL',
     revoked_tokens: 'SELECT count(*) FROM user_tokens WHERE tenant_id = $1 AND revoked_at IS NOT NULL',
+    webhooks: 'SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1',
+    webhooks_changed: 'SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1 AND (previous_secret IS NOT NULL OR description <> \'sweep\' OR NOT enabled)',
+    redeliveries: 'SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND redelivery_of IS NOT NULL',
   };
   const out: Record<string, number> = {};
   for (const [k, q] of Object.entries(sql)) out[k] = Number(Object.values((await t.pool.query(q, [tenantId])).rows[0])[0]);
@@ -168,6 +180,15 @@ const route: Record<string, RouteCase> = {
   'DELETE /v1/api-keys/:id': { kind: 'key', req: (i) => ({ method: 'DELETE', path: `/v1/api-keys/${i.apiKey}` }) },
   'DELETE /v1/tokens/:id': { kind: 'key', req: (i) => ({ method: 'DELETE', path: `/v1/tokens/${i.token}` }) },
   'DELETE /v1/users/:userId/tokens': { kind: 'key', req: () => ({ method: 'DELETE', path: '/v1/users/carol/tokens' }) },
+  'POST /v1/webhooks': { kind: 'key', req: () => ({ method: 'POST', path: '/v1/webhooks', body: { url: 'https://93.184.215.14/mine' } }) },
+  'GET /v1/webhooks': { kind: 'key', list: true, req: () => ({ method: 'GET', path: '/v1/webhooks?limit=200' }) },
+  'GET /v1/webhooks/:id': { kind: 'key', req: (i) => ({ method: 'GET', path: `/v1/webhooks/${i.webhook}` }) },
+  'PATCH /v1/webhooks/:id': { kind: 'key', req: (i) => ({ method: 'PATCH', path: `/v1/webhooks/${i.webhook}`, body: { description: 'pwned', enabled: false } }) },
+  'DELETE /v1/webhooks/:id': { kind: 'key', req: (i) => ({ method: 'DELETE', path: `/v1/webhooks/${i.webhook}` }) },
+  'POST /v1/webhooks/:id/rotate-secret': { kind: 'key', req: (i) => ({ method: 'POST', path: `/v1/webhooks/${i.webhook}/rotate-secret`, body: { overlapSeconds: 0 } }) },
+  'GET /v1/webhooks/:id/deliveries': { kind: 'key', req: (i) => ({ method: 'GET', path: `/v1/webhooks/${i.webhook}/deliveries` }) },
+  'GET /v1/webhooks/:id/deliveries/:deliveryId': { kind: 'key', req: (i) => ({ method: 'GET', path: `/v1/webhooks/${i.webhook}/deliveries/${i.delivery}` }) },
+  'POST /v1/webhooks/:id/deliveries/:deliveryId/redeliver': { kind: 'key', req: (i) => ({ method: 'POST', path: `/v1/webhooks/${i.webhook}/deliveries/${i.delivery}/redeliver` }) },
   'GET /v1/dev/users': { kind: 'dev', req: () => ({ method: 'GET', path: '/v1/dev/users' }) },
   'POST /v1/dev/tokens': { kind: 'dev', req: () => ({ method: 'POST', path: '/v1/dev/tokens', body: { userId: 'alice' } }) },
   'GET /healthz': { kind: 'public', req: () => ({ method: 'GET', path: '/healthz' }) },
@@ -182,7 +203,10 @@ const route: Record<string, RouteCase> = {
 };
 const v1 = Object.entries(route).filter(([name]) => name.includes(' /v1/'));
 const send = (call: Call, r: Req) => call(r.method, r.path, r.body, r.headers);
-const randomIds = (): Ids => ({ resource: randomUUID(), hold: randomUUID(), booking: randomUUID(), block: randomUUID(), group: randomUUID(), apiKey: randomUUID(), token: randomUUID() });
+const randomIds = (): Ids => ({
+  resource: randomUUID(), hold: randomUUID(), booking: randomUUID(), block: randomUUID(), group: randomUUID(), apiKey: randomUUID(), token: randomUUID(),
+  webhook: randomUUID(), delivery: randomUUID(),
+});
 
 /** A refusal: 401/403/404 problem+json naming no id of A beyond those the request named. */
 function expectRefused(r: Reply, req: Req, statuses: number[], where: string) {
@@ -230,6 +254,11 @@ describe('every route', () => {
           secrets.add(r.body.apiKey);
           keys.set(r.body.apiKey, 1);
           expect((await client(t.url, r.body.apiKey)('GET', '/v1/api-keys?limit=200')).text).toContain(r.body.id);
+        } else if (name === 'POST /v1/webhooks' && who === 'B key') {
+          // Makes an endpoint of B's own tenant.
+          expect(r.status, where).toBe(201);
+          secrets.add(r.body.secret);
+          expect((await B.api('GET', '/v1/webhooks?limit=200')).text).toContain(r.body.id);
         } else if (name === 'DELETE /v1/users/:userId/tokens' && who === 'B key') {
           // B's own users named carol (it has none): nothing of A's carol is touched (the snapshot checks).
           expect(r.status, where).toBe(200);
@@ -611,6 +640,16 @@ describe('injection strings in every text field', () => {
         ok(await A.api('DELETE', `/v1/api-keys/${r.body.id}`), `revoke api key ${tag}`);
       }
       ok(await A.api('DELETE', `/v1/users/${enc(s)}/tokens`), `revoke user tokens ${tag}`);
+
+      // Webhooks: description (kept verbatim), URL and event types (refused unless a URL / a type).
+      r = await A.api('POST', '/v1/webhooks', { url: 'https://93.184.215.14/x', description: s });
+      if (ok(r, `webhook description ${tag}`, [201])) {
+        secrets.add(r.body.secret);
+        same((await A.api('GET', `/v1/webhooks/${r.body.id}`)).body.description, s, `webhook description ${tag}`);
+        ok(await A.api('DELETE', `/v1/webhooks/${r.body.id}`), `delete webhook ${tag}`, [204]);
+      }
+      ok(await A.api('POST', '/v1/webhooks', { url: s }), `webhook url ${tag}`, []);
+      ok(await A.api('POST', '/v1/webhooks', { url: `https://93.184.215.14/${enc(s)}`, eventTypes: [s] }), `webhook event type ${tag}`, []);
 
       // Resources: name, kind, metadata key and value; PATCH; read back.
       r = await A.api('POST', '/v1/resources', { name: s, kind: s, metadata: { [s]: s, nested: { value: s } } });

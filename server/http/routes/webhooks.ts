@@ -17,7 +17,7 @@ export function webhookRoutes(app: App, s: Services): void {
     method: 'post', path: '/v1/webhooks', tag, auth,
     summary: 'Add an endpoint: every event of the tenant (or of the listed types) is POSTed to it, signed per Standard Webhooks; its secret is shown only in this answer',
     body: WebhookCreate, answers: { 201: { schema: WebhookWithSecret, description: 'The endpoint with its signing secret', headers: { Location: LOCATION } } },
-    errors: { 422: `webhook-url-refused (not http(s), or a private or loopback address), or limit-exceeded (${s.webhooks.settings.maxEndpoints} endpoints)` },
+    errors: { 422: `webhook-url-refused (not http(s), or a private or loopback address), or limit-exceeded (more endpoints than WEBHOOK_MAX_ENDPOINTS, 20 by default)` },
   }, async (c) => {
     const tenantId = requireTenantKey(c);
     const made = await s.webhooks.create(tenantId, await body(c, WebhookCreate));
