@@ -59,6 +59,8 @@ const EnvSchema = z.object({
   AVAILABILITY_MAX_SLOTS: int(20_000, 100, 10_000_000),
   AVAILABILITY_CACHE_MB: int(32, 1, 65_536),
   EVENTS_FEED_MAX_MB: int(4, 1, 1_024),
+  CALENDAR_MAX_EVENTS: int(2_000, 1, 100_000),
+  CALENDAR_MAX_FEEDS: int(500, 1, 1_000_000),
   YJS_MAX_DOC_KB: int(2_048, 64, 1_048_576),
   YJS_MESSAGES_PER_SECOND: int(50, 1, 100_000_000),
   YJS_UPDATE_KB_PER_MINUTE: int(1_024, 64, 100_000_000),
@@ -170,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       db: { statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS, idleInTransactionTimeoutMs: e.DB_IDLE_TX_TIMEOUT_MS, queueMax: e.DB_QUEUE_MAX ?? 2 * e.DB_POOL_SIZE },
       yjs: { maxDocBytes: e.YJS_MAX_DOC_KB * 1024, messagesPerSecond: e.YJS_MESSAGES_PER_SECOND, updateBytesPerMinute: e.YJS_UPDATE_KB_PER_MINUTE * 1024 },
       answers: { availabilityMaxSlots: e.AVAILABILITY_MAX_SLOTS, availabilityCacheBytes: e.AVAILABILITY_CACHE_MB * 1024 * 1024, feedMaxBytes: e.EVENTS_FEED_MAX_MB * 1024 * 1024 },
+      calendar: { maxEvents: e.CALENDAR_MAX_EVENTS, feedsPerTenant: e.CALENDAR_MAX_FEEDS },
     },
     integrations: {
       webhooks: {

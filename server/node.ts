@@ -40,6 +40,7 @@ import { startWorkers, type Workers } from './workers';
 import { PgJobQueue } from './db/jobs';
 import { webhookTransport } from './http/outbound';
 import { DELIVER_JOB, webhookService } from './core/services/webhooks';
+import { calendarFeedService } from './core/services/calendar-feeds';
 
 export const VERSION = '0.1.0';
 const AVAILABILITY_CHANNEL = 'availability:invalidate';
@@ -183,6 +184,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     groups: groupService(deps, groupDocs(docs), holds),
     demo: demoService({ deps, resources, credentials, dev: secrets.dev }),
     webhooks,
+    calendarFeeds: calendarFeedService(deps, { maxEvents: limits.calendar.maxEvents, feedsPerTenant: limits.calendar.feedsPerTenant }),
   };
   // Development mode: the dev tenant gets demo resources on its first start, so the browser demo is not empty.
   await services.demo.seedIfEmpty();

@@ -454,3 +454,40 @@ export const WebhookAttempt = z
 export const WebhookDeliveryDetail = WebhookDelivery.extend({ attemptLog: z.array(WebhookAttempt).openapi({ description: 'The latest attempts, newest first (at most 50)' }) })
   .openapi('WebhookDeliveryDetail');
 export const WebhookDeliveryQuery = ListQuery.extend({ status: z.enum(['pending', 'delivered']).optional() }).strict();
+
+// ---------------------------------------------------------------------------
+// Calendar feeds (docs/integrations.md#calendar-feeds)
+
+export const CalendarFeedCreate = z
+  .strictObject({
+    resourceId: Id.optional().openapi({ description: "A resource's feed: its bookings (tenant API key only)" }),
+    userId: UserId.optional().openapi({ description: "A user's feed: the bookings the user made (a user token may ask only for its own)" }),
+    timezone: TimeZone.optional().openapi({ description: "A user feed's time zone (default UTC); a resource feed uses the resource's" }),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.resourceId === undefined) === (v.userId === undefined)) ctx.addIssue({ code: 'custom', path: ['resourceId'], message: 'give exactly one of resourceId and userId' });
+    if (v.resourceId !== undefined && v.timezone !== undefined) ctx.addIssue({ code: 'custom', path: ['timezone'], message: "a resource feed uses the resource's time zone" });
+  })
+  .openapi('CalendarFeedCreate');
+export type CalendarFeedCreate = z.infer<typeof CalendarFeedCreate>;
+export const CalendarFeed = z
+  .object({
+    id: Id,
+    kind: z.enum(['resource', 'user']),
+    resourceId: Id.nullable(),
+    userId: z.string().nullable(),
+    timezone: z.string(),
+    path: z.string().openapi({ description: 'The feed\'s path without its token (add ?token=… to subscribe)' }),
+    createdAt: Instant,
+  })
+  .openapi('CalendarFeed');
+export type CalendarFeed = z.infer<typeof CalendarFeed>;
+export const CalendarFeedWithToken = CalendarFeed.extend({
+  token: z.string().nullable().openapi({ description: 'The feed token, shown only in this answer (only its hash is kept); null in an idempotent replay of it' }),
+  url: z.string().nullable().openapi({ description: 'The URL to subscribe to, token included; null in an idempotent replay' }),
+}).openapi('CalendarFeedWithToken');
+/** A feed's query: the feed token, for calendar apps that cannot send headers. Other parameters are ignored (apps add their own). */
+export const CalendarQuery = z.object({
+  token: z.string().min(1).max(200).optional().openapi({ description: 'A feed token from POST /v1/calendar-feeds (instead of Authorization)' }),
+});
+export const CalendarFeedListQuery = ListQuery.strict();

@@ -53,4 +53,6 @@ export interface Limits {
   yjs: { maxDocBytes: number; messagesPerSecond: number; updateBytesPerMinute: number };
   /** How much one answer (and the availability cache) may hold. */
   answers: { availabilityMaxSlots: number; availabilityCacheBytes: number; feedMaxBytes: number };
+  /** Calendar feeds: events one feed answer holds (the soonest), and feeds one tenant may have. */
+  calendar: { maxEvents: number; feedsPerTenant: number };
 }

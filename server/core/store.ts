@@ -66,6 +66,17 @@ export interface BookingRepository {
   } | null, limit: number): Promise<BookingRow[]>;
   /** Confirmed bookings on a resource ending after `from` (for archive checks). */
   liveOn(resourceId: string, from: number): Promise<number>;
+  /** A calendar feed's bookings (calendar-feeds.ts): see CalendarWindow; by start, at most `limit`. */
+  forCalendar(tenantId: string, w: CalendarWindow, limit: number): Promise<BookingRow[]>;
+}
+
+/** Which bookings a calendar feed shows: one resource's or one user's, starting in [from, to); cancelled ones only if cancelled since `cancelledSince`. */
+export interface CalendarWindow {
+  resourceId?: string;
+  ownerId?: string;
+  from: number;
+  to: number;
+  cancelledSince: number;
 }
 
 /** API keys (stored as SHA-256 hashes) and the ids of issued user tokens. */
@@ -540,6 +551,27 @@ export interface WebhookRepository {
   stats(): Promise<{ pending: number; endpointsFailing: number; endpointsDisabled: number }>;
 }
 
+/** A calendar feed (migration 009): a resource's or a user's bookings behind a token whose hash alone is kept. */
+export interface CalendarFeedRow {
+  id: string;
+  tenantId: string;
+  resourceId: string | null;
+  userId: string | null;
+  timezone: string;
+  createdBy: string;
+  createdAt: number;
+}
+export interface CalendarFeedRepository {
+  insert(tenantId: string, f: { resourceId: string | null; userId: string | null; timezone: string; tokenHash: Buffer; createdBy: string }): Promise<CalendarFeedRow>;
+  /** How many feeds a tenant has. */
+  count(tenantId: string): Promise<number>;
+  byTokenHash(tokenHash: Buffer): Promise<CalendarFeedRow | null>;
+  get(tenantId: string, id: string): Promise<CalendarFeedRow | null>;
+  /** One page in creation order; only the user's feeds when `userId` is given. */
+  page(tenantId: string, userId: string | null, after: { createdAt: number; id: string } | null, limit: number): Promise<CalendarFeedRow[]>;
+  delete(id: string): Promise<void>;
+}
+
 /** The persisted updates of Yjs documents: an append-only log per document, compacted now and then. */
 
 /** The repositories of one unit of work, each bound to its transaction (or to the pool, for plain reads). */
@@ -558,6 +590,7 @@ export interface Unit {
   events: EventRepository;
   idempotency: IdempotencyRepository;
   webhooks: WebhookRepository;
+  calendarFeeds: CalendarFeedRepository;
 }
 
 type AfterCommit = () => void | Promise<void>;

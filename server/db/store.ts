@@ -9,6 +9,7 @@ import type { EventType, EventData } from '../core/events';
 import type { DocumentStore, Store, Unit } from '../core/store';
 import { lostRace, type Db, type Queryable } from './pool';
 import { bookingRepository } from './repositories/bookings';
+import { calendarFeedRepository } from './repositories/calendar-feeds';
 import { apiKeyRepository, userTokenRepository } from './repositories/credentials';
 import { eventRepository } from './repositories/events';
 import { groupRepository } from './repositories/groups';
@@ -46,6 +47,7 @@ class PgUnit implements Unit {
   #events?: Unit['events'];
   #idempotency?: Unit['idempotency'];
   #webhooks?: Unit['webhooks'];
+  #calendarFeeds?: Unit['calendarFeeds'];
   get tenants() { return (this.#tenants ??= bind(tenantRepository, this.q)); }
   get settings(): Unit['settings'] {
     const q = this.q;
@@ -72,6 +74,7 @@ class PgUnit implements Unit {
   }
   get idempotency() { return (this.#idempotency ??= bind(idempotencyRepository, this.q)); }
   get webhooks() { return (this.#webhooks ??= bind(webhookRepository, this.q)); }
+  get calendarFeeds() { return (this.#calendarFeeds ??= bind(calendarFeedRepository, this.q)); }
 }
 
 // One unit per connection: the statements of a request's ambient transaction share it.

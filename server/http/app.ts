@@ -13,6 +13,7 @@ import { idempotency } from './middleware/idempotency';
 import { httpMetrics } from './middleware/metrics';
 import { sendProblem, toProblem } from './problem';
 import { bookingRoutes } from './routes/booking';
+import { calendarRoutes } from './routes/calendar';
 import { credentialRoutes } from './routes/credentials';
 import { webhookRoutes } from './routes/webhooks';
 import { devRoutes } from './routes/dev';
@@ -77,6 +78,7 @@ export function createHttpApp(deps: HttpDeps) {
   eventRoutes(app, deps.services);
   groupRoutes(app, deps.services);
   webhookRoutes(app, deps.services);
+  calendarRoutes(app, deps.services);
   devRoutes(app, deps.services);
   systemRoutes(app, deps);
   demoPage(app);

@@ -3,6 +3,7 @@ import type { HoldCommands } from '../commands';
 import type { Pipeline } from '../pipeline';
 import type { AvailabilityService } from './availability';
 import type { BookingService } from './bookings';
+import type { CalendarFeedService } from './calendar-feeds';
 import type { CredentialService } from './credentials';
 import type { DemoService } from './demo';
 import type { EventService } from './events';
@@ -31,4 +32,6 @@ export interface Services {
   demo: DemoService;
   /** Webhook endpoints and their delivery log (delivery itself runs in the workers). */
   webhooks: WebhookService;
+  /** Calendar feeds (iCalendar) and their tokens. */
+  calendarFeeds: CalendarFeedService;
 }

@@ -3,7 +3,7 @@ import type { BookingRow } from '../../core/types';
 import type pg from 'pg';
 import { LazyConnection, lockOrder, type BatchKind, type FastWrite } from '../batch';
 import { named, noteChange, type Queryable } from '../pool';
-import type { BookingFilter, FastResult, MarkedEvent, NewBooking } from '../../core/store';
+import type { BookingFilter, CalendarWindow, FastResult, MarkedEvent, NewBooking } from '../../core/store';
 import { messageParts } from './events';
 
 const SELECT = `SELECT b.*, ARRAY(SELECT br.resource_id FROM booking_resources br WHERE br.booking_id = b.id ORDER BY br.resource_id) AS resource_ids
@@ -171,5 +171,19 @@ export const bookingRepository = {
       [resourceId, new Date(from)],
     );
     return rows[0].n;
+  },
+
+  /** A calendar feed's bookings, by start: one resource's or one owner's, in the window, cancelled ones only if cancelled recently. */
+  async forCalendar(q: Queryable, tenantId: string, w: CalendarWindow, limit: number): Promise<BookingRow[]> {
+    const { rows } = await q.query(
+      `${SELECT} WHERE b.tenant_id = $1
+         AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM booking_resources x WHERE x.booking_id = b.id AND x.resource_id = $2))
+         AND ($3::text IS NULL OR b.owner_id = $3)
+         AND b.start_at >= $4 AND b.start_at < $5
+         AND (b.status = 'confirmed' OR b.updated_at >= $6)
+       ORDER BY b.start_at, b.id LIMIT $7`,
+      [tenantId, w.resourceId ?? null, w.ownerId ?? null, new Date(w.from), new Date(w.to), new Date(w.cancelledSince), limit],
+    );
+    return rows.map(toBooking);
   },
 };

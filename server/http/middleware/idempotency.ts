@@ -11,12 +11,17 @@ const KEPT_HEADERS = ['content-type', 'etag', 'location'];
  * keeps `apiKey: null`: a retry still makes no second key, and no key sits in
  * plain text in the table. A webhook's signing secret (POST /v1/webhooks,
  * …/rotate-secret) is shown once too: the stored copy keeps `secret: null`.
+ * So is a calendar feed's token (POST /v1/calendar-feeds): `token` and the
+ * `url` that carries it are kept as null, on that path only (other answers
+ * have a `url` or `token` that is not a secret).
  */
 const SHOWN_ONCE = ['apiKey', 'secret'];
-function withoutSecrets(body: string): string {
-  if (!SHOWN_ONCE.some((k) => body.includes(`"${k}"`))) return body;
+const SHOWN_ONCE_AT: Record<string, string[]> = { '/v1/calendar-feeds': ['token', 'url'] };
+function withoutSecrets(body: string, path: string): string {
+  const keys = [...SHOWN_ONCE, ...(SHOWN_ONCE_AT[path] ?? [])];
+  if (!keys.some((k) => body.includes(`"${k}"`))) return body;
   const parsed = JSON.parse(body) as Record<string, unknown>;
-  for (const k of SHOWN_ONCE) if (k in parsed) parsed[k] = null;
+  for (const k of keys) if (k in parsed) parsed[k] = null;
   return JSON.stringify(parsed);
 }
 
@@ -35,7 +40,7 @@ export function idempotency(pipeline: Pipeline): MiddlewareHandler<AuthEnv> {
         if (v) headers[h] = v;
       }
       const body = c.res.status < 400 ? await c.res.clone().text() : '';
-      return { status: c.res.status, headers, body: withoutSecrets(body) };
+      return { status: c.res.status, headers, body: withoutSecrets(body, c.req.path) };
     });
     if (replayed) c.res = new Response(outcome.body, { status: outcome.status, headers: { ...outcome.headers, 'Idempotent-Replayed': 'true' } });
   };
