@@ -6512,6 +6512,654 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/resources/{id}/calendar.ics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The resource's bookings as iCalendar: from 30 days back to the slot horizon, cancelled ones (STATUS:CANCELLED) if cancelled in the last 30 days, at most CALENDAR_MAX_EVENTS (2,000), soonest first
+         * @description Credential: tenant API key or user token, or a feed token in `?token=`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description A feed token from POST /v1/calendar-feeds (instead of Authorization) */
+                    token?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The calendar */
+                200: {
+                    headers: {
+                        /** @description `private, max-age=300`: calendar apps poll; nothing shared caches it */
+                        "Cache-Control"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/calendar": string;
+                    };
+                };
+                /** @description Invalid request: a path, query, header or body value fails validation, or the body is not valid JSON (`errors` lists each) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No credential, or the feed token is unknown, revoked or not this feed's; or Missing, invalid, expired or revoked credential */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The credential may not read this feed (a user token reads only its own user feed); or The credential may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description request-timeout: the request head or body was not received in time */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A rate, concurrency or quota limit was hit (the problem names it in `limit`; Retry-After says when to retry) */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying */
+                        "Retry-After"?: number;
+                        /** @description The tightest budget: `"<policy>";r=<remaining>;t=<seconds to reset>` */
+                        RateLimit?: string;
+                        /** @description That budget: `"<policy>";q=<requests>;w=<window seconds>` */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description headers-too-large: the request line and headers are larger than 16 KiB */
+                431: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Overloaded, past a deadline, or the database is unreachable (Retry-After) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying */
+                        "Retry-After"?: number;
+                        /** @description The tightest budget: `"<policy>";r=<remaining>;t=<seconds to reset>` */
+                        RateLimit?: string;
+                        /** @description That budget: `"<policy>";q=<requests>;w=<window seconds>` */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{userId}/calendar.ics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The bookings a user made as iCalendar (same window and bounds as a resource feed; times in the feed's time zone, UTC without a feed token)
+         * @description Credential: tenant API key, the user's own token, or a feed token in `?token=`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description A feed token from POST /v1/calendar-feeds (instead of Authorization) */
+                    token?: string;
+                };
+                header?: never;
+                path: {
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The calendar */
+                200: {
+                    headers: {
+                        /** @description `private, max-age=300`: calendar apps poll; nothing shared caches it */
+                        "Cache-Control"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/calendar": string;
+                    };
+                };
+                /** @description Invalid request: a path, query, header or body value fails validation, or the body is not valid JSON (`errors` lists each) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No credential, or the feed token is unknown, revoked or not this feed's; or Missing, invalid, expired or revoked credential */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The credential may not read this feed (a user token reads only its own user feed); or The credential may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description request-timeout: the request head or body was not received in time */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A rate, concurrency or quota limit was hit (the problem names it in `limit`; Retry-After says when to retry) */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying */
+                        "Retry-After"?: number;
+                        /** @description The tightest budget: `"<policy>";r=<remaining>;t=<seconds to reset>` */
+                        RateLimit?: string;
+                        /** @description That budget: `"<policy>";q=<requests>;w=<window seconds>` */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description headers-too-large: the request line and headers are larger than 16 KiB */
+                431: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Overloaded, past a deadline, or the database is unreachable (Retry-After) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying */
+                        "Retry-After"?: number;
+                        /** @description The tightest budget: `"<policy>";r=<remaining>;t=<seconds to reset>` */
+                        RateLimit?: string;
+                        /** @description That budget: `"<policy>";q=<requests>;w=<window seconds>` */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/calendar-feeds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List feeds (never their tokens), oldest first
+         * @description Credential: tenant API key, or a user token (its own feeds).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of feeds */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["CalendarFeed"][];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid request: a path, query, header or body value fails validation, or the body is not valid JSON (`errors` lists each) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, invalid, expired or revoked credential */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The credential may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description request-timeout: the request head or body was not received in time */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A rate, concurrency or quota limit was hit (the problem names it in `limit`; Retry-After says when to retry) */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying */
+                        "Retry-After"?: number;
+                        /** @description The tightest budget: `"<policy>";r=<remaining>;t=<seconds to reset>` */
+                        RateLimit?: string;
+                        /** @description That budget: `"<policy>";q=<requests>;w=<window seconds>` */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description headers-too-large: the request line and headers are larger than 16 KiB */
+                431: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Overloaded, past a deadline, or the database is unreachable (Retry-After) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying */
+                        "Retry-After"?: number;
+                        /** @description The tightest budget: `"<policy>";r=<remaining>;t=<seconds to reset>` */
+                        RateLimit?: string;
+                        /** @description That budget: `"<policy>";q=<requests>;w=<window seconds>` */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Make a feed URL for a resource or a user; its token is shown only in this answer
+         * @description Credential: tenant API key (a user token: its own user feed only).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Retries with the same key and body replay the first answer (kept 24 h); another body with the same key is 422. */
+                    "Idempotency-Key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CalendarFeedCreate"];
+                };
+            };
+            responses: {
+                /** @description The feed with its token and URL */
+                201: {
+                    headers: {
+                        /** @description Where the created object can be read */
+                        Location?: string;
+                        /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                        "Idempotent-Replayed"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CalendarFeedWithToken"];
+                    };
+                };
+                /** @description Invalid request: a path, query, header or body value fails validation, or the body is not valid JSON (`errors` lists each) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, invalid, expired or revoked credential */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The credential may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The resource is not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description request-timeout: the request head or body was not received in time */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request body is larger than 64 KiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description limit-exceeded (`calendar-feeds.tenant`): more feeds than CALENDAR_MAX_FEEDS (500); or idempotency-key-reuse: the Idempotency-Key was used with another request */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A rate, concurrency or quota limit was hit (the problem names it in `limit`; Retry-After says when to retry) */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying */
+                        "Retry-After"?: number;
+                        /** @description The tightest budget: `"<policy>";r=<remaining>;t=<seconds to reset>` */
+                        RateLimit?: string;
+                        /** @description That budget: `"<policy>";q=<requests>;w=<window seconds>` */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description headers-too-large: the request line and headers are larger than 16 KiB */
+                431: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Overloaded, past a deadline, or the database is unreachable (Retry-After) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying */
+                        "Retry-After"?: number;
+                        /** @description The tightest budget: `"<policy>";r=<remaining>;t=<seconds to reset>` */
+                        RateLimit?: string;
+                        /** @description That budget: `"<policy>";q=<requests>;w=<window seconds>` */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/calendar-feeds/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a feed: its URL answers 401 from now on
+         * @description Credential: tenant API key, or a user token (its own feeds).
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Revoked */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Invalid request: a path, query, header or body value fails validation, or the body is not valid JSON (`errors` lists each) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, invalid, expired or revoked credential */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The credential may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description request-timeout: the request head or body was not received in time */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request body is larger than 64 KiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A rate, concurrency or quota limit was hit (the problem names it in `limit`; Retry-After says when to retry) */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying */
+                        "Retry-After"?: number;
+                        /** @description The tightest budget: `"<policy>";r=<remaining>;t=<seconds to reset>` */
+                        RateLimit?: string;
+                        /** @description That budget: `"<policy>";q=<requests>;w=<window seconds>` */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description headers-too-large: the request line and headers are larger than 16 KiB */
+                431: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Overloaded, past a deadline, or the database is unreachable (Retry-After) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying */
+                        "Retry-After"?: number;
+                        /** @description The tightest budget: `"<policy>";r=<remaining>;t=<seconds to reset>` */
+                        RateLimit?: string;
+                        /** @description That budget: `"<policy>";q=<requests>;w=<window seconds>` */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/dev/users": {
         parameters: {
             query?: never;
@@ -7747,6 +8395,47 @@ export interface components {
             status: number | null;
             error: string | null;
             durationMs: number;
+        };
+        CalendarFeedWithToken: components["schemas"]["CalendarFeed"] & {
+            /** @description The feed token, shown only in this answer (only its hash is kept); null in an idempotent replay of it */
+            token: string | null;
+            /** @description The URL to subscribe to, token included; null in an idempotent replay */
+            url: string | null;
+        };
+        CalendarFeed: {
+            /**
+             * Format: uuid
+             * @example 0b6f3c2e-8d0a-4c1e-9b1f-2f8a6c1d9e01
+             */
+            id: string;
+            /** @enum {string} */
+            kind: "resource" | "user";
+            /**
+             * Format: uuid
+             * @example 0b6f3c2e-8d0a-4c1e-9b1f-2f8a6c1d9e01
+             */
+            resourceId: string | null;
+            userId: string | null;
+            timezone: string;
+            /** @description The feed's path without its token (add ?token=… to subscribe) */
+            path: string;
+            /**
+             * Format: date-time
+             * @example 2027-01-12T09:00:00Z
+             */
+            createdAt: string;
+        };
+        CalendarFeedCreate: {
+            /**
+             * Format: uuid
+             * @description A resource's feed: its bookings (tenant API key only)
+             * @example 0b6f3c2e-8d0a-4c1e-9b1f-2f8a6c1d9e01
+             */
+            resourceId?: string;
+            /** @description A user's feed: the bookings the user made (a user token may ask only for its own) */
+            userId?: string;
+            /** @description A user feed's time zone (default UTC); a resource feed uses the resource's */
+            timezone?: string;
         };
         DemoUsers: {
             /**
