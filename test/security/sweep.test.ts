@@ -68,7 +68,7 @@ let pat: User; // A, participant of A's group (a member token)
 let patOrganizerToken: User; // the same participant with an organizer-role token: the group role is what counts
 let carol: User; // A, no member of the group
 let bob: User; // B
-interface Ids { resource: string; hold: string; booking: string; block: string; group: string; apiKey: string; token: string; webhook: string; delivery: string }
+interface Ids { resource: string; hold: string; booking: string; block: string; group: string; apiKey: string; token: string; webhook: string; delivery: string; calendarFeed: string }
 let a: Ids;
 
 beforeAll(async () => {
@@ -94,10 +94,15 @@ beforeAll(async () => {
   for (const r of [hold, booking, block, group, spare]) expect(r.status, r.text).toBe(201);
   secrets.add(spare.body.apiKey);
   keys.set(spare.body.apiKey, 1);
+  const calendarFeed = await A.api('POST', '/v1/calendar-feeds', { resourceId: A.resource });
+  expect(calendarFeed.status, calendarFeed.text).toBe(201);
+  secrets.add(calendarFeed.body.token);
+  // Read once with its token, so the log check below covers a token in a query string.
+  expect((await client(t.url)('GET', `/v1/resources/${A.resource}/calendar.ics?token=${calendarFeed.body.token}`)).status).toBe(200);
   const delivery = await waitFor(async () => (await A.api('GET', `/v1/webhooks/${webhook.body.id}/deliveries?limit=1`)).body.items[0], 10_000, 'a webhook delivery');
   a = {
     resource: A.resource, hold: hold.body.id, booking: booking.body.id, block: block.body.id, group: group.body.id, apiKey: spare.body.id, token: carol.tokenId,
-    webhook: webhook.body.id, delivery: delivery.id,
+    webhook: webhook.body.id, delivery: delivery.id, calendarFeed: calendarFeed.body.id,
   };
   // B has data of its own, so its lists are not trivially empty.
   expect((await B.api('POST', '/v1/bookings', { resourceIds: [B.resource], start: at('09:00'), end: at('10:00'), customer })).status).toBe(201);
@@ -123,6 +128,7 @@ async function snapshot(tenantId: string) {
     webhooks: 'SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1',
     webhooks_changed: 'SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1 AND (previous_secret IS NOT NULL OR description <> \'sweep\' OR NOT enabled)',
     redeliveries: 'SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND redelivery_of IS NOT NULL',
+    calendar_feeds: 'SELECT count(*) FROM calendar_feeds WHERE tenant_id = $1',
   };
   const out: Record<string, number> = {};
   for (const [k, q] of Object.entries(sql)) out[k] = Number(Object.values((await t.pool.query(q, [tenantId])).rows[0])[0]);
@@ -189,6 +195,12 @@ const route: Record<string, RouteCase> = {
   'GET /v1/webhooks/:id/deliveries': { kind: 'key', req: (i) => ({ method: 'GET', path: `/v1/webhooks/${i.webhook}/deliveries` }) },
   'GET /v1/webhooks/:id/deliveries/:deliveryId': { kind: 'key', req: (i) => ({ method: 'GET', path: `/v1/webhooks/${i.webhook}/deliveries/${i.delivery}` }) },
   'POST /v1/webhooks/:id/deliveries/:deliveryId/redeliver': { kind: 'key', req: (i) => ({ method: 'POST', path: `/v1/webhooks/${i.webhook}/deliveries/${i.delivery}/redeliver` }) },
+  'GET /v1/resources/:id/calendar.ics': { kind: 'tenant', req: (i) => ({ method: 'GET', path: `/v1/resources/${i.resource}/calendar.ics` }) },
+  // A user's own feed (bob's, for B): answers with the caller's tenant's bookings only.
+  'GET /v1/users/:userId/calendar.ics': { kind: 'tenant', list: true, req: () => ({ method: 'GET', path: '/v1/users/bob/calendar.ics' }) },
+  'POST /v1/calendar-feeds': { kind: 'key', req: (i) => ({ method: 'POST', path: '/v1/calendar-feeds', body: { resourceId: i.resource } }) },
+  'GET /v1/calendar-feeds': { kind: 'tenant', list: true, req: () => ({ method: 'GET', path: '/v1/calendar-feeds?limit=200' }) },
+  'DELETE /v1/calendar-feeds/:id': { kind: 'tenant', req: (i) => ({ method: 'DELETE', path: `/v1/calendar-feeds/${i.calendarFeed}` }) },
   'GET /v1/dev/users': { kind: 'dev', req: () => ({ method: 'GET', path: '/v1/dev/users' }) },
   'POST /v1/dev/tokens': { kind: 'dev', req: () => ({ method: 'POST', path: '/v1/dev/tokens', body: { userId: 'alice' } }) },
   'GET /healthz': { kind: 'public', req: () => ({ method: 'GET', path: '/healthz' }) },
@@ -205,7 +217,7 @@ const v1 = Object.entries(route).filter(([name]) => name.includes(' /v1/'));
 const send = (call: Call, r: Req) => call(r.method, r.path, r.body, r.headers);
 const randomIds = (): Ids => ({
   resource: randomUUID(), hold: randomUUID(), booking: randomUUID(), block: randomUUID(), group: randomUUID(), apiKey: randomUUID(), token: randomUUID(),
-  webhook: randomUUID(), delivery: randomUUID(),
+  webhook: randomUUID(), delivery: randomUUID(), calendarFeed: randomUUID(),
 });
 
 /** A refusal: 401/403/404 problem+json naming no id of A beyond those the request named. */
@@ -640,6 +652,18 @@ describe('injection strings in every text field', () => {
         ok(await A.api('DELETE', `/v1/api-keys/${r.body.id}`), `revoke api key ${tag}`);
       }
       ok(await A.api('DELETE', `/v1/users/${enc(s)}/tokens`), `revoke user tokens ${tag}`);
+
+      // Calendar feeds: a user id (body and path), a time zone, a feed token in the query.
+      r = await A.api('POST', '/v1/calendar-feeds', { userId: s });
+      if (ok(r, `calendar feed ${tag}`, [201])) {
+        secrets.add(r.body.token);
+        same(r.body.userId, trimmed, `calendar feed user ${tag}`);
+        ok(await client(t.url)('GET', `${r.body.path}?token=${r.body.token}`), `calendar feed by token ${tag}`, [200]);
+        ok(await A.api('DELETE', `/v1/calendar-feeds/${r.body.id}`), `revoke calendar feed ${tag}`, [204]);
+      }
+      ok(await A.api('GET', `/v1/users/${enc(s)}/calendar.ics`), `user calendar ${tag}`, [200]);
+      ok(await A.api('POST', '/v1/calendar-feeds', { userId: 'u', timezone: s }), `calendar feed timezone ${tag}`, []);
+      ok(await client(t.url)('GET', `/v1/resources/${A.resource}/calendar.ics?token=${enc(s)}`), `calendar feed token ${tag}`, []);
 
       // Webhooks: description (kept verbatim), URL and event types (refused unless a URL / a type).
       r = await A.api('POST', '/v1/webhooks', { url: 'https://93.184.215.14/x', description: s });
