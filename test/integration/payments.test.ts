@@ -43,6 +43,12 @@ describe('prices', () => {
       expect(patch.status).toBe(400);
     }
     expect((await tenant.api('GET', `/v1/resources/${room.id}`)).body.price).toEqual(PRICE);
+    const repriced = await tenant.api('PATCH', `/v1/resources/${room.id}`, { price: { amount: 990, currency: 'USD' } });
+    expect(repriced.status).toBe(200);
+    expect(repriced.body.price).toEqual({ amount: 990, currency: 'USD' });
+    const renamed = await tenant.api('PATCH', `/v1/resources/${room.id}`, { name: 'Renamed' });
+    expect(renamed.body.price).toEqual({ amount: 990, currency: 'USD' });
+    expect((await tenant.api('PATCH', `/v1/resources/${room.id}`, { price: null })).body.price).toBeNull();
     const free = await tenant.newResource();
     expect((await tenant.api('GET', `/v1/resources/${free.id}`)).body.price).toBeNull();
   });
@@ -195,9 +201,21 @@ describe('confirm with payment', () => {
     expect(row.capture_calls).toBeGreaterThanOrEqual(2);
   });
 
+  it('resources priced in different currencies cannot be paid together: 422, nothing authorized', async () => {
+    const tenant = await newTenant(t);
+    const a = await tenant.newResource({ price: { amount: 1000, currency: 'EUR' } });
+    const b = await tenant.newResource({ price: { amount: 1000, currency: 'USD' } });
+    const hold = await tenant.api('POST', '/v1/holds', { resourceIds: [a.id, b.id], ...range(21) });
+    const r = await tenant.api('POST', `/v1/holds/${hold.body.id}/confirm`, { customer, payment: { token: 'tok_approve' } });
+    expect(r.status).toBe(422);
+    expect(r.body.code).toBe('payment-required');
+    expect(await ledger(tenant.id, hold.body.id, 'tok_approve')).toHaveLength(0);
+    expect(await bookings(tenant.id)).toHaveLength(0);
+  });
+
   it('a free resource needs no payment (the token is ignored)', async () => {
     const { tenant, hold } = await pricedHold(20, null);
-    const r = await tenant.api('POST', `/v1/holds/${hold.id}/confirm`, { customer });
+    const r = await tenant.api('POST', `/v1/holds/${hold.id}/confirm`, { customer, payment: { token: 'tok_decline' } });
     expect(r.status).toBe(201);
     expect(r.body.payment).toBeNull();
   });
