@@ -1,7 +1,10 @@
 /** Payments (docs/integrations.md "Payments"): authorize → book → capture, or void; with the test provider over HTTP. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { WebsocketProvider } from 'y-websocket';
+import * as Y from 'yjs';
 import { providerKey } from '../../server/core/services/payments';
-import { futureWeekday, newTenant, startNode, waitFor, type TestNode } from '../helpers/node';
+import { client, futureWeekday, newTenant, startNode, waitFor, type TestNode } from '../helpers/node';
 
 let t: TestNode;
 beforeAll(async () => {
@@ -260,6 +263,41 @@ describe('direct booking with payment', () => {
     const r = await tenant.api('POST', '/v1/bookings', { resourceIds: [room.id], ...range(11), customer });
     expect(r.status).toBe(201);
     expect(r.body.payment).toBeNull();
+  });
+});
+
+describe('group bookings', () => {
+  it('a group confirm of priced resources is refused with 422 payment-required; the hold stays', async () => {
+    const tenant = await newTenant(t);
+    const room = await tenant.newResource({ capacity: 5, price: PRICE });
+    const alice = await tenant.api('POST', '/v1/tokens', { userId: 'alice', name: 'Alice', role: 'organizer' });
+    const asAlice = client(t.url, alice.body.token);
+    const group = await asAlice('POST', '/v1/group-bookings', { title: 'Paid offsite', resourceIds: [room.id], members: [] });
+    expect(group.status).toBe(201);
+    const doc = new Y.Doc();
+    const provider = new WebsocketProvider(t.url.replace('http', 'ws') + '/yjs', group.body.docName, doc, {
+      params: { token: alice.body.token }, WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket, disableBc: true,
+    });
+    try {
+      await waitFor(() => provider.synced, 5_000, 'sync');
+      doc.transact(() => {
+        doc.getMap('draft').set('start', range(15).start);
+        doc.getMap('draft').set('end', range(15).end);
+        const m = new Y.Map();
+        m.set('name', 'p1');
+        doc.getMap('participants').set('p1', m);
+      });
+      await waitFor(async () => (await asAlice('GET', `/v1/group-bookings/${group.body.id}`)).body.document?.participants?.p1 !== undefined, 5_000, 'draft');
+      const held = await asAlice('POST', `/v1/group-bookings/${group.body.id}/hold`);
+      expect(held.status).toBe(200);
+      const conf = await asAlice('POST', `/v1/group-bookings/${group.body.id}/confirm`);
+      expect(conf.status).toBe(422);
+      expect(conf.body.code).toBe('payment-required');
+      expect(await bookings(tenant.id)).toHaveLength(0);
+      expect((await tenant.api('GET', `/v1/holds/${held.body.holdId}`)).body.status).toBe('held');
+    } finally {
+      provider.destroy();
+    }
   });
 });
 
