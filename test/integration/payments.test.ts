@@ -8,7 +8,7 @@ import { client, futureWeekday, newTenant, startNode, waitFor, type TestNode } f
 
 let t: TestNode;
 beforeAll(async () => {
-  t = await startNode({ PAYMENT_PROVIDER: 'test', PAYMENT_CAPTURE_RETRY_MS: '100' });
+  t = await startNode({ PAYMENT_PROVIDER: 'test', PAYMENT_CAPTURE_RETRY_MS: '1000' });
 });
 afterAll(async () => t.stop());
 
