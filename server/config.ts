@@ -76,6 +76,10 @@ const EnvSchema = z.object({
   INTEGRATION_POLL_MS: int(250, 20, 60_000),
   JOB_EXPIRE_SECONDS: int(60, 1, 3_600),
   JOB_MAINTENANCE_SECONDS: int(30, 1, 3_600),
+
+  // Payments (docs/integrations.md "Payments").
+  PAYMENT_PROVIDER: z.enum(['none', 'test']).default('none'),
+  PAYMENT_CAPTURE_RETRY_MS: int(5_000, 50, 3_600_000),
 });
 
 export interface Config {
@@ -99,6 +103,8 @@ export interface Config {
   dbPoolSize: number;
   limits: Limits;
   integrations: IntegrationConfig;
+  /** Payments: the provider (none: no payment step) and how old an uncaptured payment must be before the sweep retries it. */
+  payments: { provider: 'none' | 'test'; captureRetryMs: number };
 }
 
 export interface IntegrationConfig {
@@ -187,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollMs: e.INTEGRATION_POLL_MS,
       jobs: { expireSeconds: e.JOB_EXPIRE_SECONDS, maintenanceSeconds: e.JOB_MAINTENANCE_SECONDS },
     },
+    payments: { provider: e.PAYMENT_PROVIDER, captureRetryMs: e.PAYMENT_CAPTURE_RETRY_MS },
   };
 }
 

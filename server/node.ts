@@ -37,6 +37,8 @@ import type { YjsLimits } from './realtime/yjs/limits';
 import { DocRegistry } from './realtime/yjs/registry';
 import { groupService } from './core/services/groups';
 import { startWorkers, type Workers } from './workers';
+import { TestPaymentProvider } from './db/payments';
+import { paymentFlow } from './core/services/payments';
 import { PgJobQueue } from './db/jobs';
 import { webhookTransport } from './http/outbound';
 import { DELIVER_JOB, webhookService } from './core/services/webhooks';
@@ -108,6 +110,8 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     },
     log,
     resourceCache,
+    // Payments: PAYMENT_PROVIDER=none leaves it out (no payment step).
+    payments: config.payments?.provider === 'test' ? new TestPaymentProvider(db.pool) : undefined,
   };
   const secrets = await resolveSecrets(deps, { adminToken: config.adminToken, jwtSecret: config.jwtSecret });
   const credentials = credentialService(deps, secrets);
@@ -300,6 +304,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       workers = startWorkers({
         db, background, resources: resourceService({ ...deps, store: background }), log, sweepMs: config.sweepIntervalMs,
         integrations: { jobs, webhooks: webhookWork, pollMs: integrations.pollMs, deliverJob: DELIVER_JOB, concurrency: integrations.webhooks.concurrency },
+        payments: { flow: paymentFlow(deps.payments, log), retryMs: config.payments?.captureRetryMs ?? 5_000 },
       });
       return (server.address() as AddressInfo).port;
     },

@@ -8,6 +8,7 @@ import type { WebhookService } from './core/services/webhooks';
 import { expireDueHolds } from './core/services/seats';
 import type { ResourceService } from './core/services/resources';
 import type { Store } from './core/store';
+import { capturePending, type PaymentFlow } from './core/services/payments';
 import type { Db } from './db/pool';
 import { userTokenRepository } from './db/repositories/credentials';
 import { idempotencyRepository } from './db/repositories/idempotency';
@@ -68,7 +69,11 @@ export interface IntegrationWork {
  * sweep (every `pollMs`, on whichever node gets the cursor) and this node's
  * delivery workers.
  */
-export function startWorkers(opts: { db: Db; background: Store; resources: ResourceService; log: Logger; sweepMs: number; integrations?: IntegrationWork }): Workers {
+export function startWorkers(opts: {
+  db: Db; background: Store; resources: ResourceService; log: Logger; sweepMs: number; integrations?: IntegrationWork;
+  /** Payments: the capture sweep (absent: PAYMENT_PROVIDER=none). */
+  payments?: { flow: PaymentFlow; retryMs: number };
+}): Workers {
   const { db, background, resources, log } = opts;
   const sweep = async () => {
     // Drain in batches: a burst of expiries is cleared in one tick.
@@ -90,6 +95,14 @@ export function startWorkers(opts: { db: Db; background: Store; resources: Resou
     loop('idempotency-purge', HOUR, () => idempotencyRepository.purge(db.backgroundPool), log),
     loop('token-purge', HOUR, () => userTokenRepository.purgeExpired(db.backgroundPool), log),
   ];
+  // Payments: captures that failed (capture_pending) or never ran (a node died after commit) are retried.
+  const pay = opts.payments;
+  if (pay?.flow.enabled) {
+    stops.push(loop('payment-captures', Math.max(50, Math.floor(pay.retryMs / 2)), async () => {
+      const n = await capturePending(background.primary, pay.flow, pay.retryMs);
+      if (n > 0) log.info({ bookings: n }, 'payment captures retried');
+    }, log));
+  }
   const i = opts.integrations;
   if (i) {
     let working: Promise<void> | null = null;

@@ -44,6 +44,10 @@ export const errorCatalogue = {
   'unavailable': { status: 503, title: 'The service is temporarily unavailable' },
   'overloaded': { status: 503, title: 'The server is busy; retry shortly' },
   'deadline-exceeded': { status: 503, title: 'The request did not finish in time' },
+  // Payments (docs/api.md "Payments").
+  'payment-required': { status: 422, title: 'This booking has a price: send payment.token' },
+  'payment-declined': { status: 402, title: 'The payment was declined' },
+  'payment-failed': { status: 502, title: 'The payment provider failed; nothing was booked' },
   'internal': { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -110,6 +110,33 @@ export const ApiKey = z
 export type ApiKey = z.infer<typeof ApiKey>;
 export const ApiKeyWithSecret = ApiKey.extend({ apiKey: ShownOnce }).openapi('ApiKeyWithSecret');
 
+
+// ---- payments (docs/api.md "Payments")
+/** A price per booking in minor units (cents) of an ISO 4217 currency. */
+export const Price = z
+  .strictObject({
+    amount: z.number().int().min(0).max(100_000_000),
+    currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as EUR'),
+  })
+  .openapi('Price');
+export type Price = z.infer<typeof Price>;
+/** What the client pays with: a card token of the payment provider. */
+export const PaymentInput = z
+  .strictObject({ token: z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be visible ASCII') })
+  .openapi('PaymentInput');
+export type PaymentInput = z.infer<typeof PaymentInput>;
+/** A booking's payment: authorized, captured, capture_pending (captured later by a sweep) or voided. */
+export const BookingPayment = z
+  .object({
+    status: z.enum(['authorized', 'captured', 'capture_pending', 'voided']),
+    amount: z.number().int(),
+    currency: z.string(),
+    reference: z.string(),
+  })
+  .openapi('BookingPayment');
+export type BookingPayment = z.infer<typeof BookingPayment>;
+// ---- end payments
+
 export const ResourceCreate = z
   .strictObject({
     name: Name,
@@ -120,6 +147,7 @@ export const ResourceCreate = z
     slotMinutes: SlotMinutes.default(30),
     rules: Rules.default({ minNoticeMinutes: 0, maxAdvanceDays: 365, bufferBeforeMinutes: 0, bufferAfterMinutes: 0 }),
     metadata: Metadata.default({}),
+    price: Price.nullable().optional(), // payments
   })
   .openapi('ResourceCreate');
 export type ResourceCreate = z.infer<typeof ResourceCreate>;
@@ -134,6 +162,7 @@ export const ResourcePatch = z
     slotMinutes: SlotMinutes.optional(),
     rules: RulesPatch.optional(),
     metadata: Metadata.optional(),
+    price: Price.nullable().optional(), // payments
   })
   .openapi('ResourcePatch');
 export type ResourcePatch = z.infer<typeof ResourcePatch>;
@@ -151,6 +180,7 @@ export const Resource = z
     metadata: Metadata,
     version: z.number().int(),
     archivedAt: Instant.nullable(),
+    price: Price.nullable(), // payments
     createdAt: Instant,
     updatedAt: Instant,
   })
@@ -267,7 +297,7 @@ export type Hold = z.infer<typeof Hold>;
 const Customer = z.strictObject({ name: Name, email: z.email().max(320) }).openapi('Customer');
 const Attendees = z.array(z.strictObject({ name: Name, email: z.email().max(320).optional() })).max(500);
 export const HoldConfirm = z
-  .strictObject({ customer: Customer, attendees: Attendees.optional(), metadata: Metadata.optional() })
+  .strictObject({ customer: Customer, attendees: Attendees.optional(), metadata: Metadata.optional(), payment: PaymentInput.optional() })
   .openapi('HoldConfirm');
 export type HoldConfirm = z.infer<typeof HoldConfirm>;
 
@@ -280,6 +310,7 @@ export const BookingCreate = z
     customer: Customer,
     attendees: Attendees.optional(),
     metadata: Metadata.optional(),
+    payment: PaymentInput.optional(), // payments
   })
   .superRefine((v, ctx) => rangeOk(v, MAX_BOOKING_DAYS, ctx))
   .openapi('BookingCreate');
@@ -317,6 +348,7 @@ export const Booking = z
     ownerId: z.string().nullable(),
     version: z.number().int(),
     cancelReason: z.string().nullable(),
+    payment: BookingPayment.nullable(), // payments
     createdAt: Instant,
     updatedAt: Instant,
   })

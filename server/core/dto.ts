@@ -36,6 +36,7 @@ export function bookingDto(b: BookingRow): Booking {
     ownerId: b.ownerId,
     version: b.version,
     cancelReason: b.cancelReason,
+    payment: b.payment ?? null,
     createdAt: iso(b.createdAt),
     updatedAt: iso(b.updatedAt),
   };
@@ -55,6 +56,7 @@ export function resourceDto(r: ResourceRow): Resource {
     metadata: r.metadata,
     version: r.version,
     archivedAt: r.archivedAt === null ? null : iso(r.archivedAt),
+    price: r.price ?? null,
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
   };

@@ -75,6 +75,26 @@ export interface Logger {
   debug(obj: object | string, msg?: string): void;
 }
 
+// ---- payments (docs/integrations.md "Payments")
+/** What an authorization attempt came to. */
+export type AuthorizeResult =
+  | { outcome: 'authorized'; reference: string }
+  | { outcome: 'declined'; reason: string }
+  | { outcome: 'failed'; reason: string };
+
+/**
+ * A payment provider. `authorize` honours `idempotencyKey`: the same key
+ * answers the same authorization (one hold, one card, one charge at most).
+ * `capture` and `void` are idempotent and throw when the provider fails.
+ */
+export interface PaymentProvider {
+  readonly name: string;
+  authorize(amount: number, currency: string, token: string, idempotencyKey: string): Promise<AuthorizeResult>;
+  capture(reference: string): Promise<void>;
+  void(reference: string): Promise<void>;
+}
+// ---- end payments
+
 export interface CoreDeps {
   store: Store;
   /** Other nodes (absent or a no-op when the node runs alone). */
@@ -84,6 +104,8 @@ export interface CoreDeps {
   log: Logger;
   /** The resources this node remembers for the fast paths (a cache of its own when absent). */
   resourceCache?: ResourceCache;
+  /** Payments: the provider, or absent (PAYMENT_PROVIDER=none: no payment step). */
+  payments?: PaymentProvider;
 }
 
 export type GroupStatus = 'draft' | 'held' | 'confirmed' | 'cancelled' | 'expired';

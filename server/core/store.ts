@@ -9,7 +9,7 @@ import type { Problem } from '../../shared/errors';
 import type { Rules } from '../../shared/schemas';
 import type { DomainEvent, EventData, EventType, FeedEvent } from './events';
 import type { GroupStatus } from './ports';
-import type { BookingRow, HoldRow, HoldStatus, ResourceRow, SlotRow } from './types';
+import type { BookingPaymentState, BookingRow, HoldRow, HoldStatus, ResourceRow, SlotRow } from './types';
 
 /** A stored event (the feed's row). */
 export type EventRow = FeedEvent;
@@ -31,7 +31,7 @@ export interface MarkedEvent {
 }
 
 /** What a new booking is made of (the store gives it its id, status, version and times). */
-export type NewBooking = Pick<BookingRow, 'holdId' | 'ownerId' | 'resourceIds' | 'start' | 'end' | 'seats' | 'customer' | 'attendees' | 'metadata'>;
+export type NewBooking = Pick<BookingRow, 'holdId' | 'ownerId' | 'resourceIds' | 'start' | 'end' | 'seats' | 'customer' | 'attendees' | 'metadata' | 'payment'>;
 export interface BookingFilter {
   ownerId?: string;
   resourceId?: string;
@@ -68,6 +68,10 @@ export interface BookingRepository {
   liveOn(resourceId: string, from: number): Promise<number>;
   /** A calendar feed's bookings (calendar-feeds.ts): see CalendarWindow; by start, at most `limit`. */
   forCalendar(tenantId: string, w: CalendarWindow, limit: number): Promise<BookingRow[]>;
+  /** Payments: writes a booking's payment state (no version bump: the booking itself did not change). */
+  setPayment(id: string, payment: BookingPaymentState): Promise<void>;
+  /** Payments: bookings whose payment is authorized or capture_pending and older than `olderThanMs`, oldest first. */
+  pendingCaptures(olderThanMs: number, limit: number): Promise<BookingRow[]>;
 }
 
 /** Which bookings a calendar feed shows: one resource's or one user's, starting in [from, to); cancelled ones only if cancelled since `cancelledSince`. */
@@ -319,6 +323,8 @@ export interface NewResource {
   slotMinutes: number;
   rules: Rules;
   metadata: Record<string, unknown>;
+  /** Payments: the price per booking, or null (free). */
+  price?: { amount: number; currency: string } | null;
 }
 export interface ScheduleRow {
   resourceId: string;

@@ -24,6 +24,8 @@ export interface ResourceRow {
   metadata: Record<string, unknown>;
   version: number;
   archivedAt: number | null;
+  /** The price per booking (payments), or null/absent: free. */
+  price?: { amount: number; currency: string } | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -69,8 +71,18 @@ export interface BookingRow {
   metadata: Record<string, unknown>;
   version: number;
   cancelReason: string | null;
+  /** The payment of the booking (payments), or null/absent: none. */
+  payment?: BookingPaymentState | null;
   createdAt: number;
   updatedAt: number;
+}
+
+/** A booking's payment as stored on the booking. */
+export interface BookingPaymentState {
+  status: 'authorized' | 'captured' | 'capture_pending' | 'voided';
+  amount: number;
+  currency: string;
+  reference: string;
 }
 
 /** A request for seats on several resources over one range. */

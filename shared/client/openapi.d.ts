@@ -2411,6 +2411,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description payment-declined: the card was declined; the hold stays active until it expires (retry with another card) */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description The credential may not do this */
                 403: {
                     headers: {
@@ -2474,7 +2483,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description idempotency-key-reuse: the Idempotency-Key was used with another request */
+                /** @description payment-required: the hold is priced and payment.token is missing (or the price changed meanwhile); or idempotency-key-reuse: the Idempotency-Key was used with another request */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -2500,6 +2509,15 @@ export interface paths {
                 };
                 /** @description headers-too-large: the request line and headers are larger than 16 KiB */
                 431: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description payment-failed: the payment provider failed; nothing was booked or charged */
+                502: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2700,6 +2718,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description payment-declined: the card was declined; nothing was booked */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description The credential may not do this */
                 403: {
                     headers: {
@@ -2754,7 +2781,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Rule broken; or idempotency-key-reuse: the Idempotency-Key was used with another request */
+                /** @description Rule broken, or payment-required (priced resources, payment.token missing); or idempotency-key-reuse: the Idempotency-Key was used with another request */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -2780,6 +2807,15 @@ export interface paths {
                 };
                 /** @description headers-too-large: the request line and headers are larger than 16 KiB */
                 431: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description payment-failed: the payment provider failed; nothing was booked or charged */
+                502: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -5085,7 +5121,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description idempotency-key-reuse: the Idempotency-Key was used with another request */
+                /** @description payment-required: the resources are priced (group bookings take no payment; docs/api.md "Payments"); or idempotency-key-reuse: the Idempotency-Key was used with another request */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -7738,6 +7774,7 @@ export interface components {
              * @example 2027-01-12T09:00:00Z
              */
             archivedAt: string | null;
+            price: components["schemas"]["Price"];
             /**
              * Format: date-time
              * @example 2027-01-12T09:00:00Z
@@ -7759,6 +7796,10 @@ export interface components {
             /** @default 0 */
             bufferAfterMinutes?: number;
         };
+        Price: {
+            amount: number;
+            currency: string;
+        } | null;
         ResourceCreate: {
             name: string;
             /** @default resource */
@@ -7784,6 +7825,7 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            price?: components["schemas"]["Price"];
         };
         ResourcePatch: {
             name?: string;
@@ -7805,6 +7847,7 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            price?: components["schemas"]["Price"];
         };
         RulesPatch: {
             minNoticeMinutes?: number;
@@ -8047,6 +8090,7 @@ export interface components {
             ownerId: string | null;
             version: number;
             cancelReason: string | null;
+            payment: components["schemas"]["BookingPayment"];
             /**
              * Format: date-time
              * @example 2027-01-12T09:00:00Z
@@ -8063,6 +8107,13 @@ export interface components {
             /** Format: email */
             email?: string;
         };
+        BookingPayment: {
+            /** @enum {string} */
+            status: "authorized" | "captured" | "capture_pending" | "voided";
+            amount: number;
+            currency: string;
+            reference: string;
+        } | null;
         HoldConfirm: {
             customer: components["schemas"]["Customer"];
             attendees?: {
@@ -8078,11 +8129,15 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            payment?: components["schemas"]["PaymentInput"];
         };
         Customer: {
             name: string;
             /** Format: email */
             email: string;
+        };
+        PaymentInput: {
+            token: string;
         };
         BookingCreate: {
             resourceIds: string[];
@@ -8112,6 +8167,7 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            payment?: components["schemas"]["PaymentInput"];
         };
         BookingPatch: {
             /**

@@ -5,7 +5,9 @@ import { bookingDto } from '../dto';
 import { DomainError, notFound } from '../errors';
 import type { CoreDeps } from '../ports';
 import { bookingDecision } from '../rules';
-import type { BookingRow, TenantPrincipal } from '../types';
+import type { BookingPaymentState, BookingRow, TenantPrincipal } from '../types';
+import { randomUUID } from 'node:crypto';
+import { amountOf, paymentFlow, providerKey } from './payments';
 import { mayAccess, ownerOf } from './holds';
 import { ResourceCache } from './resource-cache';
 import { changeSeats, checkRequestTiming, liveResources, returnSeats, takeSeatsFast } from './seats';
@@ -19,6 +21,8 @@ export interface CreateBooking {
   customer: { name: string; email: string };
   attendees?: { name: string; email?: string }[];
   metadata?: Record<string, unknown>;
+  /** Payments: the card token, needed when the resources are priced. */
+  payment?: { token: string };
 }
 
 export interface Reschedule {
@@ -38,7 +42,8 @@ export async function cancelBookingIn(q: Unit, cur: BookingRow, reason: string |
 }
 
 /** Builds the booking service over the core's ports. */
-export function bookingService({ store, clock, config, resourceCache = new ResourceCache() }: CoreDeps) {
+export function bookingService({ store, clock, config, log, payments: provider, resourceCache = new ResourceCache() }: CoreDeps) {
+  const payments = paymentFlow(provider, log);
 
   async function visible(q: Unit, p: TenantPrincipal, id: string, lock: boolean): Promise<BookingRow> {
     const b = await q.bookings.get(p.tenantId, id, lock);
@@ -46,10 +51,47 @@ export function bookingService({ store, clock, config, resourceCache = new Resou
     return b;
   }
 
+  /** The general path of a priced direct booking (payments). */
+  async function createPaid(p: TenantPrincipal, cmd: CreateBooking, due: { amount: number; currency: string }, requestKey: string | undefined, now: number): Promise<Booking> {
+    const token = cmd.payment?.token;
+    const authorized: BookingPaymentState = await payments.authorize(due, token, providerKey(p.tenantId, `booking:${requestKey ?? randomUUID()}`, token ?? ''));
+    let made: BookingRow | null = null;
+    let committed = false;
+    try {
+      await store.tx(async (q) => {
+        const resources = await liveResources(q, p.tenantId, cmd.resourceIds);
+        payments.check(authorized, resources);
+        checkRequestTiming(resources, cmd, now);
+        await changeSeats(q, p.tenantId, resources, cmd);
+        made = await q.bookings.insert(p.tenantId, {
+          holdId: null, ownerId: ownerOf(p), resourceIds: cmd.resourceIds, start: cmd.start, end: cmd.end, seats: cmd.seats,
+          customer: cmd.customer, attendees: cmd.attendees ?? [], metadata: cmd.metadata ?? {}, payment: authorized,
+        });
+        await q.events.append(p.tenantId, 'booking.confirmed', made.resourceIds, { booking: bookingDto(made), holdId: null });
+      }, async () => {
+        committed = true;
+        if (made) made = await payments.capture(store.primary, made).catch(() => made);
+      });
+    } catch (err) {
+      if (!committed) await payments.release(authorized);
+      throw err;
+    }
+    return bookingDto(made!);
+  }
+
   return {
-    /** Books seats directly, without a hold, in one transaction. */
-    async create(p: TenantPrincipal, cmd: CreateBooking): Promise<Booking> {
+    /**
+     * Books seats directly, without a hold, in one transaction. Priced
+     * resources (payments) take the general path: authorize, book, capture
+     * (void when the booking fails); `requestKey` (the Idempotency-Key) makes
+     * a retry reuse the same authorization.
+     */
+    async create(p: TenantPrincipal, cmd: CreateBooking, requestKey?: string): Promise<Booking> {
       const now = clock.now();
+      if (payments.enabled) {
+        const due = amountOf(await store.primary.resources.byIds(p.tenantId, cmd.resourceIds));
+        if (due) return createPaid(p, cmd, due, requestKey, now);
+      }
       const fields = {
         holdId: null,
         ownerId: ownerOf(p),

@@ -16,6 +16,7 @@ import { holdDecision } from '../rules';
 import type { Principal, TenantPrincipal } from '../types';
 import { cancelBookingIn } from './bookings';
 import { confirmHoldIn, createHoldIn, releaseHoldIn, type HoldService } from './holds';
+import { amountOf } from './payments';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -160,6 +161,12 @@ export function groupService(deps: CoreDeps, docs: GroupDocs, holds: HoldService
         const h = await q.holds.get(p.tenantId, row.holdId, true);
         if (!h) throw notFound(`hold ${row.holdId}`);
         holdDecision(h, 'confirm', clock.now());
+        // Payments: group bookings have no payment step; one of priced resources is refused (docs/api.md "Payments").
+        if (deps.payments && amountOf(await q.resources.byIds(p.tenantId, h.resourceIds))) {
+          throw new DomainError('payment-required', 'a group booking cannot be paid: its resources are priced; book them through a hold confirm with payment', {
+            errors: [{ path: 'draft.resourceIds', message: 'priced resources cannot be confirmed as a group booking' }],
+          });
+        }
         // Without a customer: the confirming user (or the title) and the first participant's e-mail, if any has one.
         const email = attendees.find((a) => a.email)?.email;
         const customer = cmd.customer ?? { name: p.kind === 'user' ? p.name : row.title, ...(email ? { email } : {}) };

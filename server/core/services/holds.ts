@@ -5,7 +5,8 @@ import { bookingDto, holdDto } from '../dto';
 import { DomainError, notFound } from '../errors';
 import type { CoreConfig, CoreDeps } from '../ports';
 import { extendedExpiry, holdDecision } from '../rules';
-import type { BookingRow, HoldRow, TenantPrincipal } from '../types';
+import type { BookingPaymentState, BookingRow, HoldRow, TenantPrincipal } from '../types';
+import { amountOf, paymentFlow, providerKey } from './payments';
 import { ResourceCache } from './resource-cache';
 import { changeSeats, checkRequestTiming, liveResources, returnSeats, takeSeatsFast } from './seats';
 
@@ -62,7 +63,8 @@ export async function createHoldIn(q: Unit, p: TenantPrincipal, cmd: CreateHold,
 }
 
 /** Confirms a locked, live hold into a booking inside the caller's transaction. */
-export async function confirmHoldIn(q: Unit, h: HoldRow, cmd: Omit<HoldConfirm, 'customer'> & { customer: BookingRow['customer'] }, extra: Record<string, unknown> = {}): Promise<BookingRow> {
+export async function confirmHoldIn(q: Unit, h: HoldRow, cmd: Omit<HoldConfirm, 'customer' | 'payment'> & { customer: BookingRow['customer'] }, extra: Record<string, unknown> = {},
+  payment: BookingPaymentState | null = null): Promise<BookingRow> {
   // The seats stay taken: they move from the hold to the booking.
   const b = await q.bookings.insert(h.tenantId, {
     holdId: h.id,
@@ -74,6 +76,7 @@ export async function confirmHoldIn(q: Unit, h: HoldRow, cmd: Omit<HoldConfirm, 
     customer: cmd.customer,
     attendees: cmd.attendees ?? [],
     metadata: cmd.metadata ?? {},
+    payment,
   });
   await q.holds.setStatus(h.id, 'confirmed', b.id);
   await q.events.append(h.tenantId, 'booking.confirmed', b.resourceIds, { booking: bookingDto(b), holdId: h.id, ...extra });
@@ -90,7 +93,8 @@ export async function releaseHoldIn(q: Unit, h: HoldRow, extra: Record<string, u
 }
 
 /** Builds the hold service over the core's ports. */
-export function holdService({ store, clock, config, resourceCache = new ResourceCache() }: CoreDeps) {
+export function holdService({ store, clock, config, log, payments: provider, resourceCache = new ResourceCache() }: CoreDeps) {
+  const payments = paymentFlow(provider, log);
 
   /** Reads a hold the principal may see, optionally locked. */
   async function visibleHold(q: Unit, p: TenantPrincipal, id: string, lock: boolean): Promise<HoldRow> {
@@ -158,17 +162,49 @@ export function holdService({ store, clock, config, resourceCache = new Resource
       return holdDto(hold);
     },
 
-    /** Converts a live hold into a booking atomically; a retry returns the same booking. */
+    /**
+     * Converts a live hold into a booking atomically; a retry returns the same booking.
+     * A priced hold (payments) is authorized first, outside the transaction; the
+     * booking records the authorization, which is captured once the booking is
+     * committed, or voided when the transaction fails (docs/integrations.md "Payments").
+     */
     async confirm(p: TenantPrincipal, id: string, cmd: HoldConfirm): Promise<{ booking: Booking; created: boolean }> {
-      return store.tx(async (q) => {
-        const h = await visibleHold(q, p, id, true);
-        if (holdDecision(h, 'confirm', clock.now()) === 'replay') {
-          const existing = await q.bookings.byHold(h.id);
-          if (!existing) throw new DomainError('hold-not-active', 'the hold is confirmed but its booking is gone');
-          return { booking: bookingDto(existing), created: false };
+      const { payment: paymentInput, ...fields } = cmd;
+      let authorized: BookingPaymentState | null = null;
+      if (payments.enabled) {
+        // Outside any transaction: a slow provider holds no row lock. A hold that cannot be confirmed is refused before charging.
+        const h0 = await visibleHold(store.primary, p, id, false);
+        if (holdDecision(h0, 'confirm', clock.now()) !== 'replay') {
+          const due = amountOf(await store.primary.resources.byIds(p.tenantId, h0.resourceIds));
+          if (due) authorized = await payments.authorize(due, paymentInput?.token, providerKey(p.tenantId, `hold:${h0.id}`, paymentInput?.token ?? ''));
         }
-        return { booking: bookingDto(await confirmHoldIn(q, h, cmd)), created: true };
-      });
+      }
+      let made: BookingRow | null = null;
+      let committed = false;
+      try {
+        const answer = await store.tx(async (q) => {
+          const h = await visibleHold(q, p, id, true);
+          if (holdDecision(h, 'confirm', clock.now()) === 'replay') {
+            const existing = await q.bookings.byHold(h.id);
+            if (!existing) throw new DomainError('hold-not-active', 'the hold is confirmed but its booking is gone');
+            return { booking: existing, created: false };
+          }
+          if (payments.enabled) payments.check(authorized, await q.resources.byIds(p.tenantId, h.resourceIds));
+          made = await confirmHoldIn(q, h, fields, {}, authorized);
+          return { booking: made, created: true };
+        }, async () => {
+          // Committed: capture now (a failure leaves capture_pending, or authorized, for the sweep).
+          committed = true;
+          if (made?.payment) made = await payments.capture(store.primary, made).catch(() => made);
+        });
+        // An authorization a replay did not use (another card, or a retry that lost the race) is voided.
+        if (!answer.created && authorized && answer.booking.payment?.reference !== authorized.reference) await payments.release(authorized);
+        const booking = answer.created && made ? made : answer.booking;
+        return { booking: bookingDto(booking), created: answer.created };
+      } catch (err) {
+        if (!committed) await payments.release(authorized);
+        throw err;
+      }
     },
   };
 }

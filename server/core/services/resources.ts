@@ -67,6 +67,7 @@ export function resourceService({ store, clock, config }: CoreDeps) {
           slotMinutes: patch.slotMinutes ?? cur.slotMinutes,
           rules: { ...cur.rules, ...patch.rules },
           metadata: patch.metadata ?? cur.metadata,
+          price: patch.price === undefined ? (cur.price ?? null) : patch.price, // payments
         };
         const row = await q.resources.update(next);
         const slotsMove = next.capacity !== cur.capacity || next.timezone !== cur.timezone || next.slotMinutes !== cur.slotMinutes || next.parentId !== cur.parentId;

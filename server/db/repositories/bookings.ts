@@ -1,5 +1,5 @@
 /** Bookings and their resources (a junction table, never an array column). */
-import type { BookingRow } from '../../core/types';
+import type { BookingPaymentState, BookingRow } from '../../core/types';
 import type pg from 'pg';
 import { LazyConnection, lockOrder, type BatchKind, type FastWrite } from '../batch';
 import { named, noteChange, type Queryable } from '../pool';
@@ -24,6 +24,7 @@ const toBooking = (r: Record<string, any>): BookingRow => ({
   metadata: r.metadata,
   version: r.version,
   cancelReason: r.cancel_reason,
+  payment: r.payment ?? null,
   createdAt: r.created_at.getTime(),
   updatedAt: r.updated_at.getTime(),
 });
@@ -94,14 +95,14 @@ export const bookingRepository = {
   async insert(q: Queryable, tenantId: string, b: NewBooking): Promise<BookingRow> {
     const { rows } = await q.query(named('bookings.insert',
       `WITH b AS (
-         INSERT INTO bookings (tenant_id, hold_id, owner_id, start_at, end_at, seats, status, customer, attendees, metadata)
-         VALUES ($1, $2, $3, $4, $5, $6, 'confirmed', $7, $8, $9) RETURNING *
+         INSERT INTO bookings (tenant_id, hold_id, owner_id, start_at, end_at, seats, status, customer, attendees, metadata, payment)
+         VALUES ($1, $2, $3, $4, $5, $6, 'confirmed', $7, $8, $9, $11) RETURNING *
        ), br AS (
          INSERT INTO booking_resources (booking_id, resource_id) SELECT b.id, unnest($10::uuid[]) FROM b
        )
        SELECT b.*, $10::uuid[] AS resource_ids FROM b`,
       [tenantId, b.holdId, b.ownerId, new Date(b.start), new Date(b.end), b.seats, b.customer, JSON.stringify(b.attendees), b.metadata,
-        [...b.resourceIds].sort()],
+        [...b.resourceIds].sort(), b.payment ? JSON.stringify(b.payment) : null],
     ));
     return toBooking(rows[0]);
   },
@@ -183,6 +184,22 @@ export const bookingRepository = {
          AND (b.status = 'confirmed' OR b.updated_at >= $6)
        ORDER BY b.start_at, b.id LIMIT $7`,
       [tenantId, w.resourceId ?? null, w.ownerId ?? null, new Date(w.from), new Date(w.to), new Date(w.cancelledSince), limit],
+    );
+    return rows.map(toBooking);
+  },
+
+  // ---- payments
+  /** Writes a booking's payment state (no version bump: the booking itself did not change). */
+  async setPayment(q: Queryable, id: string, payment: BookingPaymentState): Promise<void> {
+    await q.query('UPDATE bookings SET payment = $2 WHERE id = $1', [id, JSON.stringify(payment)]);
+  },
+
+  /** Bookings whose payment is authorized or capture_pending and older than `olderThanMs`, oldest first. */
+  async pendingCaptures(q: Queryable, olderThanMs: number, limit: number): Promise<BookingRow[]> {
+    const { rows } = await q.query(
+      `${SELECT} WHERE b.payment->>'status' IN ('authorized', 'capture_pending') AND b.created_at < now() - make_interval(secs => $1)
+       ORDER BY b.created_at LIMIT $2`,
+      [olderThanMs / 1000, limit],
     );
     return rows.map(toBooking);
   },

@@ -5,7 +5,7 @@ import { named, type Queryable } from '../pool';
 import type { BlockRow, NewResource, RowLock, ScheduleRow } from '../../core/store';
 
 const COLUMNS = `id, tenant_id, parent_id, name, kind, capacity, timezone, slot_minutes, min_notice_minutes, max_advance_days,
-  buffer_before_minutes, buffer_after_minutes, metadata, version, archived_at, created_at, updated_at`;
+  buffer_before_minutes, buffer_after_minutes, metadata, version, archived_at, created_at, updated_at, price`;
 
 /** Maps a resources row to the domain shape. */
 function toResource(r: Record<string, any>): ResourceRow {
@@ -27,6 +27,7 @@ function toResource(r: Record<string, any>): ResourceRow {
     metadata: r.metadata,
     version: r.version,
     archivedAt: r.archived_at?.getTime() ?? null,
+    price: r.price ?? null,
     createdAt: r.created_at.getTime(),
     updatedAt: r.updated_at.getTime(),
   };
@@ -57,10 +58,10 @@ export const resourceRepository = {
   async insert(q: Queryable, tenantId: string, r: NewResource): Promise<ResourceRow> {
     const { rows } = await q.query(
       `INSERT INTO resources (tenant_id, parent_id, name, kind, capacity, timezone, slot_minutes, min_notice_minutes,
-         max_advance_days, buffer_before_minutes, buffer_after_minutes, metadata)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING ${COLUMNS}`,
+         max_advance_days, buffer_before_minutes, buffer_after_minutes, metadata, price)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING ${COLUMNS}`,
       [tenantId, r.parentId, r.name, r.kind, r.capacity, r.timezone, r.slotMinutes, r.rules.minNoticeMinutes,
-        r.rules.maxAdvanceDays, r.rules.bufferBeforeMinutes, r.rules.bufferAfterMinutes, r.metadata],
+        r.rules.maxAdvanceDays, r.rules.bufferBeforeMinutes, r.rules.bufferAfterMinutes, r.metadata, r.price ? JSON.stringify(r.price) : null],
     );
     return toResource(rows[0]);
   },
@@ -70,11 +71,11 @@ export const resourceRepository = {
     const { rows } = await q.query(
       `UPDATE resources SET parent_id=$3, name=$4, kind=$5, capacity=$6, timezone=$7, slot_minutes=$8, min_notice_minutes=$9,
          max_advance_days=$10, buffer_before_minutes=$11, buffer_after_minutes=$12, metadata=$13,
-         archived_at=$14, version = version + 1, updated_at = now()
+         archived_at=$14, price=$15, version = version + 1, updated_at = now()
        WHERE tenant_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
       [r.tenantId, r.id, r.parentId, r.name, r.kind, r.capacity, r.timezone, r.slotMinutes, r.rules.minNoticeMinutes,
         r.rules.maxAdvanceDays, r.rules.bufferBeforeMinutes, r.rules.bufferAfterMinutes, r.metadata,
-        r.archivedAt === null ? null : new Date(r.archivedAt)],
+        r.archivedAt === null ? null : new Date(r.archivedAt), r.price ? JSON.stringify(r.price) : null],
     );
     return toResource(rows[0]);
   },

@@ -103,7 +103,13 @@ export function bookingRoutes(app: App, s: Services): void {
       201: { schema: Booking, description: 'The booking, made now', headers: { ETag: ETAG, Location: LOCATION } },
       200: { schema: Booking, description: 'The hold was already confirmed: the same booking', headers: { ETag: ETAG, Location: LOCATION } },
     },
-    errors: { 409: 'Released', 410: 'hold-expired' },
+    errors: {
+      409: 'Released', 410: 'hold-expired',
+      // payments (docs/api.md "Payments")
+      402: 'payment-declined: the card was declined; the hold stays active until it expires (retry with another card)',
+      422: 'payment-required: the hold is priced and payment.token is missing (or the price changed meanwhile)',
+      502: 'payment-failed: the payment provider failed; nothing was booked or charged',
+    },
   }, async (c) => {
     requireTenantOrUser(c);
     const id = idParam(c);
@@ -114,11 +120,15 @@ export function bookingRoutes(app: App, s: Services): void {
   route(app, {
     method: 'post', path: '/v1/bookings', tag: 'Bookings', auth: anyone, summary: 'Book directly, without a hold (atomic)',
     body: BookingCreate, answers: { 201: { schema: Booking, description: 'The booking', headers: { ETag: ETAG, Location: LOCATION } } },
-    errors: { 404: 'A resource was not found', 409: 'slot-unavailable, with conflicts', 422: 'Rule broken' },
+    errors: {
+      404: 'A resource was not found', 409: 'slot-unavailable, with conflicts', 422: 'Rule broken, or payment-required (priced resources, payment.token missing)',
+      // payments (docs/api.md "Payments")
+      402: 'payment-declined: the card was declined; nothing was booked', 502: 'payment-failed: the payment provider failed; nothing was booked or charged',
+    },
   }, async (c) => {
     const p = requireTenantOrUser(c);
     const b = await body(c, BookingCreate);
-    const booking = await s.bookings.create(p, { ...b, start: ms(b.start), end: ms(b.end) });
+    const booking = await s.bookings.create(p, { ...b, start: ms(b.start), end: ms(b.end) }, c.req.header('Idempotency-Key'));
     return c.json(booking, 201, { ETag: `"${booking.version}"`, Location: `/v1/bookings/${booking.id}` });
   });
 

@@ -60,7 +60,7 @@ export function groupRoutes(app: App, s: Services): void {
   route(app, {
     method: 'post', path: '/v1/group-bookings/{id}/confirm', tag: 'Group bookings', auth: organizers,
     summary: "Confirm the group's hold into a booking", body: GroupConfirm, bodyRequired: false, answers: ok,
-    errors: { 404: 'Not found', 409: 'Not held', 410: 'The hold expired' },
+    errors: { 404: 'Not found', 409: 'Not held', 410: 'The hold expired', 422: 'payment-required: the resources are priced (group bookings take no payment; docs/api.md "Payments")' },
   }, async (c) => {
     const p = requireTenantOrUser(c);
     const id = idParam(c);

@@ -1,0 +1,117 @@
+/**
+ * Payments around a booking (docs/integrations.md "Payments"): the amount of a
+ * booking is the sum of its resources' prices; a booking with amount 0, or a
+ * node without a provider, has no payment step. The flow: authorize (outside
+ * any transaction) → the booking transaction records the authorization →
+ * capture after commit; a failed transaction voids the authorization; a failed
+ * capture leaves the booking with `capture_pending` for the sweep to retry.
+ */
+import { createHash } from 'node:crypto';
+import { DomainError } from '../errors';
+import type { Logger, PaymentProvider } from '../ports';
+import type { Unit } from '../store';
+import type { BookingPaymentState, BookingRow, ResourceRow } from '../types';
+
+/** What a booking costs: null when nothing (free resources). Mixed currencies are refused. */
+export function amountOf(resources: Pick<ResourceRow, 'price'>[]): { amount: number; currency: string } | null {
+  let amount = 0;
+  let currency: string | null = null;
+  for (const r of resources) {
+    if (!r.price || r.price.amount === 0) continue;
+    if (currency !== null && currency !== r.price.currency) {
+      throw new DomainError('payment-required', 'the resources are priced in different currencies; book them separately', {
+        errors: [{ path: 'body.resourceIds', message: 'resources priced in different currencies' }],
+      });
+    }
+    currency = r.price.currency;
+    amount += r.price.amount;
+  }
+  return currency === null || amount === 0 ? null : { amount, currency };
+}
+
+/** The provider's idempotency key: one per tenant, what is paid for (hold or request key) and card. */
+export const providerKey = (tenantId: string, subject: string, token: string) =>
+  createHash('sha256').update(`${tenantId}\n${subject}\n${token}`).digest('base64url');
+
+export interface PaymentFlow {
+  /** True when this node takes payments at all. */
+  enabled: boolean;
+  /** Authorizes `due`; throws 422 payment-required (no token), 402 payment-declined or 502 payment-failed. */
+  authorize(due: { amount: number; currency: string }, token: string | undefined, key: string): Promise<BookingPaymentState>;
+  /** Inside the booking transaction: the amount must still be what was authorized (a price changed meanwhile: 409-like refusal). */
+  check(authorized: BookingPaymentState | null, resources: ResourceRow[]): void;
+  /** Voids an authorization the booking did not use (logged, never throws). */
+  release(state: BookingPaymentState | null): Promise<void>;
+  /** Captures a committed booking's payment and records the outcome on it (captured, or capture_pending). */
+  capture(q: Unit, b: BookingRow): Promise<BookingRow>;
+}
+
+/** Builds the flow over the provider (absent: no payment step). */
+export function paymentFlow(provider: PaymentProvider | undefined, log: Logger): PaymentFlow {
+  return {
+    enabled: provider !== undefined,
+    async authorize(due, token, key) {
+      if (!provider) throw new Error('no payment provider');
+      if (token === undefined) {
+        throw new DomainError('payment-required', `this booking costs ${due.amount} ${due.currency} (minor units): send payment.token`, {
+          amount: due.amount, currency: due.currency, errors: [{ path: 'body.payment', message: 'required: the booking has a price' }],
+        });
+      }
+      let r;
+      try {
+        r = await provider.authorize(due.amount, due.currency, token, key);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'payment provider failed on authorize');
+        r = { outcome: 'failed' as const, reason: 'the provider did not answer' };
+      }
+      if (r.outcome === 'declined') throw new DomainError('payment-declined', `the card was declined (${r.reason}); the hold stays until it expires: retry with another card`);
+      if (r.outcome === 'failed') throw new DomainError('payment-failed', `the payment provider failed (${r.reason}); nothing was booked or charged`);
+      return { status: 'authorized', amount: due.amount, currency: due.currency, reference: r.reference };
+    },
+    check(authorized, resources) {
+      const now = amountOf(resources);
+      const same = now === null ? authorized === null : authorized !== null && authorized.amount === now.amount && authorized.currency === now.currency;
+      if (!same) {
+        throw new DomainError('payment-required', 'the price of a resource changed while paying; retry the request', {
+          errors: [{ path: 'body.payment', message: 'the price changed' }],
+        });
+      }
+    },
+    async release(state) {
+      if (!provider || !state) return;
+      try {
+        await provider.void(state.reference);
+      } catch (err) {
+        // An authorization nobody captures lapses at the provider; logged for the operator.
+        log.warn({ err: (err as Error).message, reference: state.reference }, 'payment void failed');
+      }
+    },
+    async capture(q, b) {
+      if (!provider || !b.payment || (b.payment.status !== 'authorized' && b.payment.status !== 'capture_pending')) return b;
+      let status: BookingPaymentState['status'] = 'captured';
+      try {
+        await provider.capture(b.payment.reference);
+      } catch (err) {
+        log.warn({ err: (err as Error).message, booking: b.id }, 'payment capture failed; the sweep retries it');
+        status = 'capture_pending';
+      }
+      const payment = { ...b.payment, status };
+      await q.bookings.setPayment(b.id, payment);
+      return { ...b, payment };
+    },
+  };
+}
+
+/**
+ * The capture sweep (server/workers.ts): retries the capture of bookings whose
+ * payment is still `authorized` or `capture_pending` after `olderThanMs`
+ * (a failed capture, or a node that died between commit and capture).
+ * Captures are idempotent at the provider, so nodes sweeping at once capture
+ * nothing twice. Returns how many bookings it tried.
+ */
+export async function capturePending(q: Unit, flow: PaymentFlow, olderThanMs: number, limit = 100): Promise<number> {
+  if (!flow.enabled) return 0;
+  const due = await q.bookings.pendingCaptures(olderThanMs, limit);
+  for (const b of due) await flow.capture(q, b);
+  return due.length;
+}
