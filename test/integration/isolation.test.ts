@@ -272,6 +272,9 @@ describe('tenant isolation', () => {
       'POST /v1/webhooks', 'GET /v1/webhooks', 'GET /v1/webhooks/:id', 'PATCH /v1/webhooks/:id', 'DELETE /v1/webhooks/:id',
       'POST /v1/webhooks/:id/rotate-secret', 'GET /v1/webhooks/:id/deliveries', 'GET /v1/webhooks/:id/deliveries/:deliveryId',
       'POST /v1/webhooks/:id/deliveries/:deliveryId/redeliver',
+      // Calendar feeds: sweep.test.ts, and their own isolation cases in test/integration/calendar-feeds.test.ts.
+      'GET /v1/resources/:id/calendar.ics', 'GET /v1/users/:userId/calendar.ics', 'POST /v1/calendar-feeds', 'GET /v1/calendar-feeds',
+      'DELETE /v1/calendar-feeds/:id',
       // Development sign-in: refused outside development mode, and it reaches only the dev tenant (test/integration/dev-sign-in.test.ts).
       'GET /v1/dev/users', 'POST /v1/dev/tokens',
     ]);
