@@ -547,8 +547,8 @@ export interface WebhookRepository {
   due(limit: number): Promise<string[]>;
   /** The endpoint's next pending delivery with its event (the event as the REST feed shows it). */
   nextPending(endpointId: string): Promise<{ delivery: WebhookDeliveryRow; event: { seq: number; type: string; resourceIds: string[]; data: Record<string, unknown>; at: number } } | null>;
-  /** Records an attempt of a delivery and its outcome on the delivery (and on the endpoint: its run of failures and next attempt). */
-  recordAttempt(deliveryId: string, endpointId: string, outcome: AttemptOutcome, nextAttemptAt: number | null): Promise<WebhookEndpointRow>;
+  /** Records an attempt of a delivery and its outcome on the delivery (and on the endpoint: its run of failures and next attempt), if `owner` still holds the lease; else nothing (null). */
+  recordAttempt(deliveryId: string, endpointId: string, owner: string, outcome: AttemptOutcome, nextAttemptAt: number | null): Promise<WebhookEndpointRow | null>;
   deliveries(endpointId: string, before: number | null, limit: number, status?: 'pending' | 'delivered'): Promise<(WebhookDeliveryRow & { position: number })[]>;
   delivery(endpointId: string, id: string): Promise<WebhookDeliveryRow | null>;
   attempts(deliveryId: string, limit: number): Promise<WebhookAttemptRow[]>;

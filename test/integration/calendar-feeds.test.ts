@@ -62,9 +62,10 @@ describe('resource feeds', () => {
       { uid: `${b.body.id}@slotwise`, status: 'CANCELLED', sequence: 1, tzid: 'Europe/Berlin', start: at(day, '11:00'), end: at(day, '12:00'), summary: 'Blue room: Ada' },
     ]);
 
-    // A user token of the tenant reads it as other resource reads.
+    // Not a user token: the feed names every customer on the resource, and a user sees only their own bookings.
     const member = await tenant.userToken('mia');
-    expect((await member('GET', `/v1/resources/${room.id}/calendar.ics`)).status).toBe(200);
+    const refused = await member('GET', `/v1/resources/${room.id}/calendar.ics`);
+    expect([refused.status, refused.body.code]).toEqual([403, 'forbidden']);
 
     const made = await tenant.api('POST', '/v1/calendar-feeds', { resourceId: room.id });
     expect(made.status).toBe(201);

@@ -195,7 +195,7 @@ const route: Record<string, RouteCase> = {
   'GET /v1/webhooks/:id/deliveries': { kind: 'key', req: (i) => ({ method: 'GET', path: `/v1/webhooks/${i.webhook}/deliveries` }) },
   'GET /v1/webhooks/:id/deliveries/:deliveryId': { kind: 'key', req: (i) => ({ method: 'GET', path: `/v1/webhooks/${i.webhook}/deliveries/${i.delivery}` }) },
   'POST /v1/webhooks/:id/deliveries/:deliveryId/redeliver': { kind: 'key', req: (i) => ({ method: 'POST', path: `/v1/webhooks/${i.webhook}/deliveries/${i.delivery}/redeliver` }) },
-  'GET /v1/resources/:id/calendar.ics': { kind: 'tenant', req: (i) => ({ method: 'GET', path: `/v1/resources/${i.resource}/calendar.ics` }) },
+  'GET /v1/resources/:id/calendar.ics': { kind: 'key', req: (i) => ({ method: 'GET', path: `/v1/resources/${i.resource}/calendar.ics` }) },
   // A user's own feed (bob's, for B): answers with the caller's tenant's bookings only.
   'GET /v1/users/:userId/calendar.ics': { kind: 'tenant', list: true, req: () => ({ method: 'GET', path: '/v1/users/bob/calendar.ics' }) },
   'POST /v1/calendar-feeds': { kind: 'key', req: (i) => ({ method: 'POST', path: '/v1/calendar-feeds', body: { resourceId: i.resource } }) },

@@ -127,7 +127,7 @@ export function webhookService(deps: CoreDeps & { jobs: JobQueue; transport: Web
     jobs.send(DELIVER_JOB, { endpointId }, { key: endpointId }).catch((err) => log.warn({ err: (err as Error).message, endpointId }, 'webhook job not queued; the sweep will queue it'));
 
   /** Signs and sends one delivery; records the attempt, schedules the retry or disables the endpoint. Returns true when delivered. */
-  async function attempt(e: WebhookEndpointRow): Promise<'delivered' | 'failed' | 'none'> {
+  async function attempt(e: WebhookEndpointRow, owner: string): Promise<'delivered' | 'failed' | 'none'> {
     const next = await store.primary.webhooks.nextPending(e.id);
     if (!next) return 'none';
     const { delivery, event } = next;
@@ -144,13 +144,12 @@ export function webhookService(deps: CoreDeps & { jobs: JobQueue; transport: Web
     const result = await transport.post(e.url, body, { 'webhook-id': id, 'webhook-timestamp': String(at.getTime() / 1000), 'webhook-signature': signature });
     const ok = result.status !== null && result.status >= 200 && result.status < 300;
     const outcome = { ok, status: result.status, error: result.error ?? (ok ? null : `answered ${result.status}`), durationMs: result.durationMs };
-    if (ok) {
-      await store.primary.webhooks.recordAttempt(delivery.id, e.id, outcome, now);
-      return 'delivered';
-    }
+    if (ok) return (await store.primary.webhooks.recordAttempt(delivery.id, e.id, owner, outcome, now)) ? 'delivered' : 'none';
     const failures = e.failures + 1;
     const failingSince = e.failingSince ?? now;
-    const updated = await store.primary.webhooks.recordAttempt(delivery.id, e.id, outcome, now + retryDelay(failures, settings));
+    const updated = await store.primary.webhooks.recordAttempt(delivery.id, e.id, owner, outcome, now + retryDelay(failures, settings));
+    // The lease ran out during the attempt: whoever holds it now decides.
+    if (!updated) return 'none';
     if (now - failingSince >= settings.disableAfterMs) {
       const reason = `every attempt failed for ${Math.round((now - failingSince) / 60_000)} minutes (${failures} attempts); the last: ${outcome.error}`;
       await store.tx(async (q) => {
@@ -279,7 +278,7 @@ export function webhookService(deps: CoreDeps & { jobs: JobQueue; transport: Web
         for (;;) {
           const e = await store.primary.webhooks.lease(endpointId, owner, leaseMs);
           if (!e || !e.enabled || e.nextAttemptAt > clock.now()) return;
-          const r = await attempt(e);
+          const r = await attempt(e, owner);
           if (r !== 'delivered') return;
           if (clock.now() >= until) {
             await kick(endpointId);

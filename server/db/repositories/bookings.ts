@@ -197,7 +197,7 @@ export const bookingRepository = {
   /** Bookings whose payment is authorized or capture_pending and older than `olderThanMs`, oldest first. */
   async pendingCaptures(q: Queryable, olderThanMs: number, limit: number): Promise<BookingRow[]> {
     const { rows } = await q.query(
-      `${SELECT} WHERE b.payment->>'status' IN ('authorized', 'capture_pending') AND b.created_at < now() - make_interval(secs => $1)
+      `${SELECT} WHERE b.status = 'confirmed' AND b.payment->>'status' IN ('authorized', 'capture_pending') AND b.created_at < now() - make_interval(secs => $1)
        ORDER BY b.created_at LIMIT $2`,
       [olderThanMs / 1000, limit],
     );

@@ -38,9 +38,12 @@ const toDelivery = (r: Record<string, any>): WebhookDeliveryRow & { position: nu
   createdAt: r.created_at.getTime(),
 });
 
-const ENDPOINT = `id, tenant_id, url, description, event_types, secret, previous_secret, previous_expires_at, enabled, disabled_reason,
-  failing_since, failures, next_attempt_at, created_at,
+const ENDPOINT_BASE = `id, tenant_id, url, description, event_types, secret, previous_secret, previous_expires_at, enabled, disabled_reason,
+  failing_since, failures, next_attempt_at, created_at`;
+const ENDPOINT = `${ENDPOINT_BASE},
   (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = webhook_endpoints.id AND d.status = 'pending')::int AS pending`;
+/** The endpoint's columns without the pending count (the sender's reads: counting a long backlog on every attempt would cost more than the attempt). */
+const ENDPOINT_PLAIN = ENDPOINT_BASE + ', 0 AS pending';
 const DELIVERY = `position, id, endpoint_id, seq, event_type, redelivery_of, status, attempts, last_status, last_error, last_attempt_at, delivered_at, created_at`;
 
 export const webhookRepository = {
@@ -141,7 +144,7 @@ export const webhookRepository = {
   async lease(q: Queryable, id: string, owner: string, ms: number): Promise<WebhookEndpointRow | null> {
     const { rows } = await q.query(named('webhooks.lease', `
       UPDATE webhook_endpoints SET lease_owner = $2, lease_until = now() + $3 * interval '1 millisecond'
-      WHERE id = $1 AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $2) RETURNING ${ENDPOINT}`, [id, owner, ms]));
+      WHERE id = $1 AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $2) RETURNING ${ENDPOINT_PLAIN}`, [id, owner, ms]));
     return rows[0] ? toEndpoint(rows[0]) : null;
   },
 
@@ -171,21 +174,24 @@ export const webhookRepository = {
     };
   },
 
-  async recordAttempt(q: Queryable, deliveryId: string, endpointId: string, o: AttemptOutcome, nextAttemptAt: number | null): Promise<WebhookEndpointRow> {
+  async recordAttempt(q: Queryable, deliveryId: string, endpointId: string, owner: string, o: AttemptOutcome, nextAttemptAt: number | null): Promise<WebhookEndpointRow | null> {
+    // Only while the caller still holds the endpoint's lease: a sender whose lease ran out (and whose delivery another
+    // sender may have made meanwhile) records nothing.
     const { rows } = await q.query(named('webhooks.attempt', `
-      WITH a AS (INSERT INTO webhook_attempts (delivery_id, status, error, duration_ms) VALUES ($1, $3, $4, $5)),
+      WITH own AS (SELECT id FROM webhook_endpoints WHERE id = $2 AND lease_owner = $8 AND lease_until > now() FOR UPDATE),
+      a AS (INSERT INTO webhook_attempts (delivery_id, status, error, duration_ms) SELECT $1, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM own)),
       d AS (
         UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $3, last_error = $4, last_attempt_at = now(),
           status = CASE WHEN $6 THEN 'delivered' ELSE status END, delivered_at = CASE WHEN $6 THEN now() ELSE delivered_at END
-        WHERE id = $1
+        WHERE id = $1 AND EXISTS (SELECT 1 FROM own)
       )
       UPDATE webhook_endpoints SET
         failures = CASE WHEN $6 THEN 0 ELSE failures + 1 END,
         failing_since = CASE WHEN $6 THEN NULL ELSE coalesce(failing_since, now()) END,
         next_attempt_at = coalesce($7, now())
-      WHERE id = $2 RETURNING ${ENDPOINT}`,
-    [deliveryId, endpointId, o.status, o.error, Math.round(o.durationMs), o.ok, nextAttemptAt === null ? null : new Date(nextAttemptAt)]));
-    return toEndpoint(rows[0]);
+      WHERE id IN (SELECT id FROM own) RETURNING ${ENDPOINT_PLAIN}`,
+    [deliveryId, endpointId, o.status, o.error, Math.round(o.durationMs), o.ok, nextAttemptAt === null ? null : new Date(nextAttemptAt), owner]));
+    return rows[0] ? toEndpoint(rows[0]) : null;
   },
 
   async deliveries(q: Queryable, endpointId: string, before: number | null, limit: number, status?: 'pending' | 'delivered') {

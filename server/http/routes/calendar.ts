@@ -10,7 +10,7 @@ import { CalendarFeed, CalendarFeedCreate, CalendarFeedListQuery, CalendarFeedWi
 import { DomainError } from '../../core/errors';
 import { parseInput } from '../../core/pipeline';
 import type { CalendarFeedRow } from '../../core/store';
-import { requireTenantOrUser, type AuthEnv } from '../middleware/auth';
+import { requireTenantKey, requireTenantOrUser, type AuthEnv } from '../middleware/auth';
 import { body, header, idParam, LOCATION, query, route, UserIdParam, userIdParam } from '../openapi';
 import type { App, Services } from './types';
 
@@ -24,7 +24,7 @@ const icsAnswer = (description: string) => ({
 });
 const TOKEN_ERRORS = {
   401: 'No credential, or the feed token is unknown, revoked or not this feed\'s',
-  403: 'The credential may not read this feed (a user token reads only its own user feed)',
+  403: 'The credential may not read this feed (a user token reads only its own user feed, never a resource feed)',
 };
 
 /** The feed a `?token=` opens, or null without one; an unknown token is a failed authentication of the address. */
@@ -32,6 +32,8 @@ async function tokenFeed(c: Context<AuthEnv>, s: Services): Promise<CalendarFeed
   // Read directly, not through query(): its memo would keep tokens in memory.
   const q = parseInput(CalendarQuery, { token: c.req.query('token') }, 'query');
   if (q.token === undefined) return null;
+  // An address past its failed-authentication budget is refused before the token is even looked at, as with headers.
+  s.protection.checkAuthAllowed(c.get('ip'));
   const feed = await s.calendarFeeds.feedOf(q.token);
   if (!feed) {
     await s.protection.authFailed(c.get('ip'));
@@ -47,7 +49,7 @@ export function calendarRoutes(app: App, s: Services): void {
   const tag = 'Calendar feeds';
 
   route(app, {
-    method: 'get', path: '/v1/resources/{id}/calendar.ics', tag, auth: 'tenant API key or user token, or a feed token in `?token=`',
+    method: 'get', path: '/v1/resources/{id}/calendar.ics', tag, auth: 'tenant API key, or a feed token in `?token=`',
     summary: "The resource's bookings as iCalendar: from 30 days back to the slot horizon, cancelled ones (STATUS:CANCELLED) if cancelled in the last 30 days, at most CALENDAR_MAX_EVENTS (2,000), soonest first",
     query: CalendarQuery, answers: icsAnswer('The calendar'), errors: TOKEN_ERRORS,
   }, async (c) => {
@@ -57,8 +59,9 @@ export function calendarRoutes(app: App, s: Services): void {
       if (feed.resourceId !== id) throw new DomainError('unauthorized', 'the feed token is not this feed\'s');
       return ics(c, await s.calendarFeeds.resourceCalendar(feed.tenantId, id));
     }
-    const p = requireTenantOrUser(c);
-    return ics(c, await s.calendarFeeds.resourceCalendar(p.tenantId, id));
+    // Every booking on the resource, with its customer's name: the tenant key only (a user sees only their own bookings).
+    const tenantId = requireTenantKey(c);
+    return ics(c, await s.calendarFeeds.resourceCalendar(tenantId, id));
   });
 
   route(app, {
