@@ -6557,7 +6557,7 @@ export interface paths {
         };
         /**
          * The resource's bookings as iCalendar: from 30 days back to the slot horizon, cancelled ones (STATUS:CANCELLED) if cancelled in the last 30 days, at most CALENDAR_MAX_EVENTS (2,000), soonest first
-         * @description Credential: tenant API key or user token, or a feed token in `?token=`.
+         * @description Credential: tenant API key, or a feed token in `?token=`.
          */
         get: {
             parameters: {
@@ -6602,7 +6602,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The credential may not read this feed (a user token reads only its own user feed); or The credential may not do this */
+                /** @description The credential may not read this feed (a user token reads only its own user feed, never a resource feed); or The credential may not do this */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6732,7 +6732,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The credential may not read this feed (a user token reads only its own user feed); or The credential may not do this */
+                /** @description The credential may not read this feed (a user token reads only its own user feed, never a resource feed); or The credential may not do this */
                 403: {
                     headers: {
                         [name: string]: unknown;
