@@ -7,7 +7,7 @@ import type { CoreDeps } from '../ports';
 import { bookingDecision } from '../rules';
 import type { BookingPaymentState, BookingRow, TenantPrincipal } from '../types';
 import { randomUUID } from 'node:crypto';
-import { amountOf, paymentFlow, providerKey } from './payments';
+import { amountOf, authorizationKey, paymentFlow } from './payments';
 import { mayAccess, ownerOf } from './holds';
 import { ResourceCache } from './resource-cache';
 import { changeSeats, checkRequestTiming, liveResources, returnSeats, takeSeatsFast } from './seats';
@@ -54,7 +54,7 @@ export function bookingService({ store, clock, config, log, payments: provider, 
   /** The general path of a priced direct booking (payments). */
   async function createPaid(p: TenantPrincipal, cmd: CreateBooking, due: { amount: number; currency: string }, requestKey: string | undefined, now: number): Promise<Booking> {
     const token = cmd.payment?.token;
-    const authorized: BookingPaymentState = await payments.authorize(due, token, providerKey(p.tenantId, `booking:${requestKey ?? randomUUID()}`, token ?? ''));
+    const authorized: BookingPaymentState = await payments.authorize(due, token, authorizationKey(p.tenantId, `booking:${requestKey ?? randomUUID()}`, token ?? '', due));
     let made: BookingRow | null = null;
     let committed = false;
     try {

@@ -6,7 +6,7 @@ import { DomainError, notFound } from '../errors';
 import type { CoreConfig, CoreDeps } from '../ports';
 import { extendedExpiry, holdDecision } from '../rules';
 import type { BookingPaymentState, BookingRow, HoldRow, TenantPrincipal } from '../types';
-import { amountOf, paymentFlow, providerKey } from './payments';
+import { amountOf, authorizationKey, paymentFlow } from './payments';
 import { ResourceCache } from './resource-cache';
 import { changeSeats, checkRequestTiming, liveResources, returnSeats, takeSeatsFast } from './seats';
 
@@ -176,7 +176,7 @@ export function holdService({ store, clock, config, log, payments: provider, res
         const h0 = await visibleHold(store.primary, p, id, false);
         if (holdDecision(h0, 'confirm', clock.now()) !== 'replay') {
           const due = amountOf(await store.primary.resources.byIds(p.tenantId, h0.resourceIds));
-          if (due) authorized = await payments.authorize(due, paymentInput?.token, providerKey(p.tenantId, `hold:${h0.id}`, paymentInput?.token ?? ''));
+          if (due) authorized = await payments.authorize(due, paymentInput?.token, authorizationKey(p.tenantId, `hold:${h0.id}`, paymentInput?.token ?? '', due));
         }
       }
       let made: BookingRow | null = null;

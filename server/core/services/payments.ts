@@ -6,7 +6,7 @@
  * capture after commit; a failed transaction voids the authorization; a failed
  * capture leaves the booking with `capture_pending` for the sweep to retry.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { DomainError } from '../errors';
 import type { Logger, PaymentProvider } from '../ports';
 import type { Unit } from '../store';
@@ -29,9 +29,21 @@ export function amountOf(resources: Pick<ResourceRow, 'price'>[]): { amount: num
   return currency === null || amount === 0 ? null : { amount, currency };
 }
 
-/** The provider's idempotency key: one per tenant, what is paid for (hold or request key) and card. */
+/** What the provider idempotency keys of one tenant, subject (hold or request key) and card start with. */
 export const providerKey = (tenantId: string, subject: string, token: string) =>
   createHash('sha256').update(`${tenantId}\n${subject}\n${token}`).digest('base64url');
+
+/**
+ * The provider idempotency key of one authorization: the tenant, subject and
+ * card (providerKey), the amount, and a nonce of the request. Requests never
+ * share an authorization: one that fails voids only its own, never one that
+ * a concurrent request's booking holds, and a retry after a price change
+ * authorizes the new amount. Retries of one request with one Idempotency-Key
+ * do not authorize again: the key replays the first answer without running
+ * the request.
+ */
+export const authorizationKey = (tenantId: string, subject: string, token: string, due: { amount: number; currency: string }) =>
+  `${providerKey(tenantId, subject, token)}.${due.amount}${due.currency}.${randomUUID()}`;
 
 export interface PaymentFlow {
   /** True when this node takes payments at all. */
