@@ -324,16 +324,23 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
         await closed;
         clearTimeout(force);
       }
-      await workers?.stop();
-      await jobs.stop();
-      await feed.stop();
+      // Each step is logged, so a slow shutdown says where it waited.
+      const step = async (name: string, fn: () => Promise<unknown>) => {
+        const t0 = Date.now();
+        await fn();
+        log.info({ step: name, ms: Date.now() - t0 }, 'shutdown step done');
+      };
+      await step('workers', async () => workers?.stop());
+      // A job still running after 5 s is left to expire and run again elsewhere (jobs are safe to repeat).
+      await step('job queue', () => Promise.race([jobs.stop(5_000), new Promise((r) => setTimeout(r, 6_000).unref())]));
+      await step('feed', () => feed.stop());
       // Documents are saved before the pool closes.
-      await realtime.close();
+      await step('realtime', () => realtime.close());
       await unsubscribeInvalidations().catch(() => {});
       await credentials.stop();
       await counters.close();
       await bus.close();
-      await db.close();
+      await step('database', () => db.close());
     },
   };
 }
