@@ -161,7 +161,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   });
   // Integrations: the job queue on the database, webhooks delivered by its jobs (docs/integrations.md).
   const integrations = config.integrations;
-  const jobs = new PgJobQueue({ pool: db.integrationPool, log, expireSeconds: integrations.jobs.expireSeconds, maintenanceSeconds: integrations.jobs.maintenanceSeconds, pollingSeconds: 0.5 });
+  const jobs = new PgJobQueue({ pool: db.integrationPool, log, expireSeconds: integrations.jobs.expireSeconds, maintenanceSeconds: integrations.jobs.maintenanceSeconds, pollingSeconds: 2 });
   const transport = webhookTransport({ allowPrivate: integrations.webhooks.allowPrivate, timeoutMs: integrations.webhooks.timeoutMs, userAgent: `Slotwise-Webhooks/${VERSION}` });
   const webhookSettings = {
     maxEndpoints: integrations.webhooks.maxEndpoints, retryBaseMs: integrations.webhooks.retryBaseMs, retryMaxMs: integrations.webhooks.retryMaxMs,

@@ -77,6 +77,8 @@ export async function startNode(
     JWT_SECRET: 'test-jwt-secret-0123456789-0123456789-abcdef',
     HOLD_MIN_TTL_SECONDS: '1',
     SWEEP_INTERVAL_MS: '100',
+    // Test nodes look for new events to dispatch every second (tests of the integrations ask for less).
+    INTEGRATION_POLL_MS: '1000',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATABASE_URL: databaseUrl,
     ...ROOMY_LIMITS,

@@ -82,6 +82,8 @@ export async function spawnNode(
     NODE_ID: name,
     HOLD_MIN_TTL_SECONDS: '1',
     SWEEP_INTERVAL_MS: '100',
+    // Test nodes look for new events to dispatch every second (tests of the integrations ask for less).
+    INTEGRATION_POLL_MS: '1000',
     LOG_LEVEL: 'warn',
     // The hostile-client suite runs the production defaults; the other fault tests, roomy limits.
     ...(opts.productionLimits ? {} : ROOMY_LIMITS),
