@@ -303,6 +303,18 @@ describe('webhooks', () => {
     expect((await t.api('PATCH', `/v1/webhooks/${made.body.id}`, { url: 'gopher://x' })).body.code).toBe('webhook-url-refused');
     expect((await t.api('GET', `/v1/webhooks/${made.body.id}`)).body.url).toBe('http://127.0.0.1:9/x');
     expect((await t.api('GET', `/v1/webhooks/${made.body.id}/deliveries?cursor=abc`)).status).toBe(400);
+    // Past the bounds: 51 event types, an overlap outside 0..7 days, a page over 200, the 21st endpoint of a tenant.
+    const many = await t.api('POST', '/v1/webhooks', { url: 'http://127.0.0.1/x', eventTypes: Array(51).fill('hold.created') });
+    expect([many.status, many.body.errors?.[0]?.path]).toEqual([400, 'body.eventTypes']);
+    for (const overlapSeconds of [-1, 604_801]) {
+      expect((await t.api('POST', `/v1/webhooks/${made.body.id}/rotate-secret`, { overlapSeconds })).body.code, String(overlapSeconds)).toBe('validation-failed');
+    }
+    expect((await t.api('GET', `/v1/webhooks/${made.body.id}/deliveries?limit=201`)).status).toBe(400);
+    for (let i = 1; i < 20; i++) expect((await t.api('POST', '/v1/webhooks', { url: `http://127.0.0.1:9/${i}` })).status).toBe(201);
+    const over = await t.api('POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/21' });
+    expect([over.status, over.body.code, over.body.limit, over.body.max]).toEqual([422, 'limit-exceeded', 'webhooks.tenant', 20]);
+    expect((await t.api('GET', '/v1/webhooks?limit=200')).body.items).toHaveLength(20);
+    expect((await t.api('GET', `/v1/webhooks/${made.body.id}`)).body.previousSecret).toBeUndefined();
 
     // Another tenant: not found; a user token: forbidden.
     for (const [method, path] of [['GET', ''], ['PATCH', ''], ['DELETE', ''], ['GET', '/deliveries'], ['POST', '/rotate-secret']] as const) {
