@@ -76,6 +76,14 @@ const EnvSchema = z.object({
   INTEGRATION_POLL_MS: int(250, 20, 60_000),
   JOB_EXPIRE_SECONDS: int(60, 1, 3_600),
   JOB_MAINTENANCE_SECONDS: int(30, 1, 3_600),
+  // E-mail: without SMTP_URL messages are logged, not sent.
+  SMTP_URL: optionalString.pipe(z.string().regex(/^smtps?:\/\/[^\s]+$/, 'SMTP_URL must be an smtp:// or smtps:// URL').optional()),
+  MAIL_FROM: z.string().min(3).max(320).default('Slotwise <no-reply@localhost>'),
+  REMINDER_BEFORE_MINUTES: int(1_440, 0, 30 * 1_440),
+  MAIL_TIMEOUT_MS: int(30_000, 100, 300_000),
+  MAIL_RETRY_BASE_MS: int(30_000, 10, 3_600_000),
+  MAIL_GIVE_UP_AFTER_MS: int(24 * 3_600_000, 100, 30 * 24 * 3_600_000),
+  MAIL_CONCURRENCY: int(4, 1, 64),
 
   // Payments (docs/integrations.md "Payments").
   PAYMENT_PROVIDER: z.enum(['none', 'test']).default('none'),
@@ -120,6 +128,19 @@ export interface IntegrationConfig {
   /** How often each node looks for stored events to turn into deliveries, and for deliveries whose retry is due. */
   pollMs: number;
   jobs: { expireSeconds: number; maintenanceSeconds: number };
+  mail: {
+    /** SMTP server (smtp:// or smtps://, credentials in the URL); absent: messages are logged, not sent. */
+    smtpUrl?: string;
+    from: string;
+    /** A reminder goes this long before a booking's start (0: no reminders). */
+    reminderBeforeMs: number;
+    /** The longest one SMTP conversation may be idle at any step. */
+    timeoutMs: number;
+    retryBaseMs: number;
+    /** A message that still cannot be sent after this long is given up (status failed). */
+    giveUpAfterMs: number;
+    concurrency: number;
+  };
 }
 
 /** Thrown with every problem in the environment listed, so start-up fails once and clearly. */
@@ -192,6 +213,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
       pollMs: e.INTEGRATION_POLL_MS,
       jobs: { expireSeconds: e.JOB_EXPIRE_SECONDS, maintenanceSeconds: e.JOB_MAINTENANCE_SECONDS },
+      mail: {
+        smtpUrl: e.SMTP_URL,
+        from: e.MAIL_FROM,
+        reminderBeforeMs: e.REMINDER_BEFORE_MINUTES * 60_000,
+        timeoutMs: e.MAIL_TIMEOUT_MS,
+        retryBaseMs: e.MAIL_RETRY_BASE_MS,
+        giveUpAfterMs: e.MAIL_GIVE_UP_AFTER_MS,
+        concurrency: e.MAIL_CONCURRENCY,
+      },
     },
     payments: { provider: e.PAYMENT_PROVIDER, captureRetryMs: e.PAYMENT_CAPTURE_RETRY_MS },
   };

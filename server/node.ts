@@ -43,6 +43,8 @@ import { PgJobQueue } from './db/jobs';
 import { webhookTransport } from './http/outbound';
 import { DELIVER_JOB, webhookService } from './core/services/webhooks';
 import { calendarFeedService } from './core/services/calendar-feeds';
+import { MAIL_JOB, mailService } from './core/services/mail';
+import { mailTransport } from './http/smtp';
 
 export const VERSION = '0.1.0';
 const AVAILABILITY_CHANNEL = 'availability:invalidate';
@@ -171,6 +173,13 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const webhooks = webhookService({ ...deps, jobs, transport }, webhookSettings);
   // Dispatch and delivery run on the integrations' own connections.
   const webhookWork = webhookService({ ...deps, store: new PgStore(db, 'integrations'), jobs, transport }, webhookSettings);
+  // E-mail: made from the same feed, sent by jobs of the same queue, on the same connections.
+  const mail = integrations.mail;
+  const mailWork = mailService({ ...deps, store: new PgStore(db, 'integrations'), jobs, transport: mailTransport({ smtpUrl: mail.smtpUrl, timeoutMs: mail.timeoutMs, log }) }, {
+    from: mail.from, reminderBeforeMs: mail.reminderBeforeMs, retryBaseMs: mail.retryBaseMs, giveUpAfterMs: mail.giveUpAfterMs,
+    // Every step of an SMTP conversation may take up to the timeout; a sender's lease outlasts a slow whole one.
+    attemptMs: 4 * mail.timeoutMs,
+  });
   const docs = new DocRegistry({ store: pgDocumentStore(db), bus, log, limits: { ...yjsLimitsOf(limits), ...opts.yjsLimits } });
   const holds = holdService(deps);
   const resources = resourceService(deps);
@@ -248,6 +257,14 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       this.set({ what: 'endpoints_disabled' }, w.endpointsDisabled);
     },
   });
+  new Gauge({
+    name: 'slotwise_emails', help: 'E-mail messages by status (pending, sent, logged, skipped, failed), cluster-wide, for the last 30 days', labelNames: ['status'], registers: [registry],
+    async collect() {
+      const m = await mailWork.stats().catch(() => null);
+      if (!m) return;
+      for (const status of ['pending', 'sent', 'logged', 'skipped', 'failed']) this.set({ status }, m[status] ?? 0);
+    },
+  });
   let draining = false;
   const readiness = {
     async check() {
@@ -303,7 +320,10 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       const background = new PgStore(db, 'background');
       workers = startWorkers({
         db, background, resources: resourceService({ ...deps, store: background }), log, sweepMs: config.sweepIntervalMs,
-        integrations: { jobs, webhooks: webhookWork, pollMs: integrations.pollMs, deliverJob: DELIVER_JOB, concurrency: integrations.webhooks.concurrency },
+        integrations: {
+          jobs, webhooks: webhookWork, pollMs: integrations.pollMs, deliverJob: DELIVER_JOB, concurrency: integrations.webhooks.concurrency,
+          mail: { service: mailWork, job: MAIL_JOB, concurrency: mail.concurrency },
+        },
         payments: { flow: paymentFlow(deps.payments, log), retryMs: config.payments?.captureRetryMs ?? 5_000 },
       });
       return (server.address() as AddressInfo).port;

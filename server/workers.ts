@@ -5,6 +5,7 @@
  */
 import type { JobQueue, Logger } from './core/ports';
 import type { WebhookService } from './core/services/webhooks';
+import type { MailService } from './core/services/mail';
 import { expireDueHolds } from './core/services/seats';
 import type { ResourceService } from './core/services/resources';
 import type { Store } from './core/store';
@@ -14,6 +15,8 @@ import { userTokenRepository } from './db/repositories/credentials';
 import { idempotencyRepository } from './db/repositories/idempotency';
 
 const HOUR = 3_600_000;
+/** Sent (or given up) e-mails are kept this long, then purged. */
+const MAIL_KEPT_MS = 30 * 24 * HOUR;
 
 export interface Workers {
   stop(): Promise<void>;
@@ -61,13 +64,15 @@ export interface IntegrationWork {
   pollMs: number;
   deliverJob: string;
   concurrency: number;
+  /** E-mail: the dispatcher, reminders and retries, and this node's senders. */
+  mail: { service: MailService; job: string; concurrency: number };
 }
 
 /**
  * Starts the sweeper (every `sweepMs`), the horizon extension and the key
  * purge (hourly), and the integrations: the webhook dispatcher and retry
  * sweep (every `pollMs`, on whichever node gets the cursor) and this node's
- * delivery workers.
+ * delivery workers; the same for e-mail, with its reminder pass.
  */
 export function startWorkers(opts: {
   db: Db; background: Store; resources: ResourceService; log: Logger; sweepMs: number; integrations?: IntegrationWork;
@@ -112,6 +117,9 @@ export function startWorkers(opts: {
       await i.jobs.work(i.deliverJob, i.concurrency, async (data) => {
         if (typeof data.endpointId === 'string') await i.webhooks.deliver(data.endpointId);
       });
+      await i.jobs.work(i.mail.job, i.mail.concurrency, async (data) => {
+        if (typeof data.bookingId === 'string') await i.mail.service.deliver(data.bookingId);
+      });
     })().catch((err) => {
       working = null;
       throw err;
@@ -125,6 +133,16 @@ export function startWorkers(opts: {
       await ensureWorkers();
       await i.webhooks.sweep();
     }, log));
+    stops.push(loop('mail-dispatch', i.pollMs, async () => {
+      await ensureWorkers();
+      while ((await i.mail.service.dispatch(1000)) === 1000);
+    }, log));
+    stops.push(loop('mail-reminders-retries', Math.max(i.pollMs, 1000), async () => {
+      await ensureWorkers();
+      await i.mail.service.remind();
+      await i.mail.service.sweep();
+    }, log));
+    stops.push(loop('mail-purge', HOUR, () => i.mail.service.purge(MAIL_KEPT_MS), log));
   }
   return { stop: async () => void (await Promise.all(stops.map((s) => s()))) };
 }

@@ -68,6 +68,31 @@ export interface WebhookTransport {
   post(url: string, body: string, headers: Record<string, string>): Promise<OutboundResult>;
 }
 
+/** One e-mail: a plain-text and an HTML body, and an iCalendar invitation (iTIP) as an alternative part. */
+export interface MailMessage {
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+  html: string;
+  /** Message-ID: the same on every attempt of one message, so a mailbox can drop a repeat. */
+  messageId: string;
+  calendar: { method: 'REQUEST' | 'CANCEL'; content: string };
+}
+
+/** What one attempt to send came to: accepted by the server, only logged (no SMTP server configured), or refused for now or for good. */
+export type MailResult =
+  | { outcome: 'sent'; response: string }
+  | { outcome: 'logged' }
+  | { outcome: 'temporary' | 'permanent'; error: string };
+
+/** Outgoing mail (server/http/smtp.ts: SMTP with nodemailer, or a log when no server is configured). */
+export interface MailTransport {
+  readonly mode: 'smtp' | 'log';
+  /** Sends one message; never throws. */
+  send(m: MailMessage): Promise<MailResult>;
+}
+
 export interface Logger {
   info(obj: object | string, msg?: string): void;
   warn(obj: object | string, msg?: string): void;

@@ -557,6 +557,49 @@ export interface WebhookRepository {
   stats(): Promise<{ pending: number; endpointsFailing: number; endpointsDisabled: number }>;
 }
 
+/** What an e-mail tells of. */
+export type MailKind = 'confirmation' | 'change' | 'cancellation' | 'reminder';
+/** One e-mail about one booking (migration 011). */
+export interface MailMessageRow {
+  id: string;
+  tenantId: string;
+  bookingId: string;
+  kind: MailKind;
+  /** The event it tells of (null: a reminder). */
+  seq: number | null;
+  /** The booking as the event left it (the event's `booking`), or null for a reminder. */
+  booking: Record<string, unknown> | null;
+  startsAt: number | null;
+  status: 'pending' | 'sent' | 'logged' | 'skipped' | 'failed';
+  attempts: number;
+  lastError: string | null;
+  nextAttemptAt: number;
+  createdAt: number;
+}
+export interface MailRepository {
+  /**
+   * Turns the stored feed after the mail cursor into messages (one per
+   * booking event whose booking has an e-mail address, at most `limit`
+   * events) and moves the cursor, in one statement; null when another node
+   * holds the cursor. Returns the bookings that got messages.
+   */
+  dispatch(limit: number): Promise<{ events: number; bookings: string[] } | null>;
+  /** Makes a reminder for each confirmed booking starting within `beforeMs` that has none for its start and was last changed before its reminder time. Returns their bookings. */
+  remind(beforeMs: number, limit: number): Promise<string[]>;
+  /** Takes the lease on the booking's first pending message, when it is due and no other sender holds it. */
+  lease(bookingId: string, owner: string, ms: number): Promise<MailMessageRow | null>;
+  /** Records an attempt (status and error; pending with a next attempt time, or final), if `owner` still holds the lease; false when it no longer does. */
+  record(id: string, owner: string, r: { status: MailMessageRow['status']; error: string | null; recipients: string[]; nextAttemptAt?: number }): Promise<boolean>;
+  /** Bookings with a pending message that is due and not leased. */
+  due(limit: number): Promise<string[]>;
+  /** Messages of one booking, oldest first (operators' view and tests). */
+  ofBooking(tenantId: string, bookingId: string): Promise<MailMessageRow[]>;
+  /** Deletes finished messages older than `olderThanMs`. */
+  purge(olderThanMs: number): Promise<number>;
+  /** Messages by status (for /metrics). */
+  stats(): Promise<Record<string, number>>;
+}
+
 /** A calendar feed (migration 009): a resource's or a user's bookings behind a token whose hash alone is kept. */
 export interface CalendarFeedRow {
   id: string;
@@ -597,6 +640,7 @@ export interface Unit {
   idempotency: IdempotencyRepository;
   webhooks: WebhookRepository;
   calendarFeeds: CalendarFeedRepository;
+  mail: MailRepository;
 }
 
 type AfterCommit = () => void | Promise<void>;

@@ -19,6 +19,7 @@ import { blockRepository, resourceRepository, scheduleRepository } from './repos
 import { slotRepository } from './repositories/slots';
 import { settingsRepository, tenantRepository } from './repositories/tenants';
 import { webhookRepository } from './repositories/webhooks';
+import { mailRepository } from './repositories/mail';
 import { yjsRepository } from './repositories/yjs';
 
 /** A repository whose methods take the connection first, with the connection given. */
@@ -48,6 +49,7 @@ class PgUnit implements Unit {
   #idempotency?: Unit['idempotency'];
   #webhooks?: Unit['webhooks'];
   #calendarFeeds?: Unit['calendarFeeds'];
+  #mail?: Unit['mail'];
   get tenants() { return (this.#tenants ??= bind(tenantRepository, this.q)); }
   get settings(): Unit['settings'] {
     const q = this.q;
@@ -75,6 +77,7 @@ class PgUnit implements Unit {
   get idempotency() { return (this.#idempotency ??= bind(idempotencyRepository, this.q)); }
   get webhooks() { return (this.#webhooks ??= bind(webhookRepository, this.q)); }
   get calendarFeeds() { return (this.#calendarFeeds ??= bind(calendarFeedRepository, this.q)); }
+  get mail() { return (this.#mail ??= bind(mailRepository, this.q)); }
 }
 
 // One unit per connection: the statements of a request's ambient transaction share it.

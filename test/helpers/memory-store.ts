@@ -52,6 +52,7 @@ function unitOver(state: () => State, clock: Clock): Unit {
     groups: absent('groups'),
     webhooks: absent('webhooks'),
     calendarFeeds: absent('calendarFeeds'),
+    mail: absent('mail'),
     resources: partial<Unit['resources']>('resources', {
       async byIds(tenantId: string, ids: string[]) {
         return ids.map((id) => s().resources.get(id)).filter((r): r is ResourceRow => r?.tenantId === tenantId);

@@ -137,10 +137,10 @@ export async function isolatedDatabase(): Promise<{ url: string; drop(): Promise
 }
 
 /** Starts `n` nodes sharing a database of their own and the run's Redis: a cluster in one process. */
-export async function startCluster(n: number, env: Record<string, string> = {}) {
+export async function startCluster(n: number, env: Record<string, string> = {}, opts: Parameters<typeof startNode>[1] = {}) {
   const db = await isolatedDatabase();
   const nodes: TestNode[] = [];
-  for (let i = 0; i < n; i++) nodes.push(await startNode({ REDIS_URL: inject('redisUrl'), NODE_ID: `node-${i}`, DATABASE_URL: db.url, ...env }));
+  for (let i = 0; i < n; i++) nodes.push(await startNode({ REDIS_URL: inject('redisUrl'), NODE_ID: `node-${i}`, DATABASE_URL: db.url, ...env }, opts));
   return {
     nodes,
     db,
