@@ -38,7 +38,7 @@ import { DocRegistry } from './realtime/yjs/registry';
 import { groupService } from './core/services/groups';
 import { startWorkers, type Workers } from './workers';
 import { TestPaymentProvider } from './db/payments';
-import { paymentFlow } from './core/services/payments';
+import { captureRetryOf, paymentFlow } from './core/services/payments';
 import { PgJobQueue } from './db/jobs';
 import { webhookTransport } from './http/outbound';
 import { DELIVER_JOB, webhookService } from './core/services/webhooks';
@@ -108,7 +108,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     clock,
     config: {
       holdTtlSeconds: config.holdTtlSeconds, holdMinTtlSeconds: config.holdMinTtlSeconds, slotHorizonDays: config.slotHorizonDays,
-      fastPaths: opts.fastPaths, holdQuota: limits.holds,
+      fastPaths: opts.fastPaths, holdQuota: limits.holds, paymentCaptureRetryMs: config.payments?.captureRetryMs,
     },
     log,
     resourceCache,
@@ -324,7 +324,10 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
           jobs, webhooks: webhookWork, pollMs: integrations.pollMs, deliverJob: DELIVER_JOB, concurrency: integrations.webhooks.concurrency,
           mail: { service: mailWork, job: MAIL_JOB, concurrency: mail.concurrency },
         },
-        payments: { flow: paymentFlow(deps.payments, log), retryMs: config.payments?.captureRetryMs ?? 5_000 },
+        payments: {
+          flow: paymentFlow(deps.payments, log, captureRetryOf(deps.config, deps.clock)),
+          retryMs: config.payments?.captureRetryMs ?? 5_000,
+        },
       });
       return (server.address() as AddressInfo).port;
     },

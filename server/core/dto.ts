@@ -36,7 +36,7 @@ export function bookingDto(b: BookingRow): Booking {
     ownerId: b.ownerId,
     version: b.version,
     cancelReason: b.cancelReason,
-    payment: b.payment ?? null,
+    payment: b.payment ? { status: b.payment.status, amount: b.payment.amount, currency: b.payment.currency, reference: b.payment.reference } : null,
     createdAt: iso(b.createdAt),
     updatedAt: iso(b.updatedAt),
   };

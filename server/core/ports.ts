@@ -11,6 +11,8 @@ export interface CoreConfig {
   fastPaths?: boolean;
   /** What one user (token) may hold (0: no limit); tenant keys are not limited. */
   holdQuota?: { perUser: number; reholdLimit: number; reholdWindowSeconds: number };
+  /** Payments: the first retry's delay of a failed capture (PAYMENT_CAPTURE_RETRY_MS; 5 s when absent). */
+  paymentCaptureRetryMs?: number;
 }
 
 /** What a rate counter says after a take: allowed or not, and how the budget stands. */

@@ -70,7 +70,7 @@ export interface BookingRepository {
   forCalendar(tenantId: string, w: CalendarWindow, limit: number): Promise<BookingRow[]>;
   /** Payments: writes a booking's payment state (no version bump: the booking itself did not change). */
   setPayment(id: string, payment: BookingPaymentState): Promise<void>;
-  /** Payments: bookings whose payment is authorized or capture_pending and older than `olderThanMs`, oldest first. */
+  /** Payments: bookings (confirmed or cancelled) whose payment is authorized or capture_pending, older than `olderThanMs`, whose next try is due; the longest due first. */
   pendingCaptures(olderThanMs: number, limit: number): Promise<BookingRow[]>;
 }
 

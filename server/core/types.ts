@@ -83,6 +83,9 @@ export interface BookingPaymentState {
   amount: number;
   currency: string;
   reference: string;
+  /** The capture sweep's own: failed capture (or void) attempts so far, and when it tries next (epoch ms). Not shown to clients. */
+  captureAttempts?: number;
+  nextCaptureAt?: number;
 }
 
 /** A request for seats on several resources over one range. */

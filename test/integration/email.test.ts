@@ -70,10 +70,14 @@ describe('e-mail', () => {
     const booking = await t.book(day, 9, { name: 'Ada', email: 'ada@example.com' }, [{ name: 'Bob', email: 'bob@example.com' }, { name: 'Cy' }, { name: 'Ada again', email: 'ADA@example.com' }]);
     const moved = await t.api('PATCH', `/v1/bookings/${booking.id}`, { start: at(day, 12), end: at(day, 13) }, { 'If-Match': `"${booking.version}"` });
     expect(moved.status, moved.text).toBe(200);
+    // A change of the tenant's metadata alone tells the customer nothing: no message (the version still rises).
+    const noted = await t.api('PATCH', `/v1/bookings/${booking.id}`, { metadata: { note: 'VIP' } }, { 'If-Match': `"${moved.body.version}"` });
+    expect(noted.status, noted.text).toBe(200);
     const cancelled = await t.api('POST', `/v1/bookings/${booking.id}/cancel`, { reason: 'Plans changed' });
     expect(cancelled.status).toBe(200);
 
     await waitFor(() => to('ada@example.com').length === 3, 15_000, 'three messages for Ada');
+    await waitFor(async () => (await messagesOf(b, booking.id)).every((m) => m.status === 'sent'), 5_000, 'all three recorded');
     const got = to('ada@example.com');
     // One message per change, to the customer and each attendee with an address (each address once).
     expect(got.map((r) => [...r.to].sort())).toEqual([0, 1, 2].map(() => ['ada@example.com', 'bob@example.com']));
@@ -94,7 +98,7 @@ describe('e-mail', () => {
     const invites = got.map((r) => invitationOf(r.mail));
     expect(invites.map((i) => i.method)).toEqual(['REQUEST', 'REQUEST', 'CANCEL']);
     expect(new Set(invites.map((i) => i.uid))).toEqual(new Set([`${booking.id}@slotwise`]));
-    expect(invites.map((i) => i.sequence)).toEqual([0, 1, 2]);
+    expect(invites.map((i) => i.sequence)).toEqual([0, 1, 3]);
     expect(invites.map((i) => i.status)).toEqual(['CONFIRMED', 'CONFIRMED', 'CANCELLED']);
     expect(invites.map((i) => i.start)).toEqual([Date.parse(at(day, 9)), Date.parse(at(day, 12)), Date.parse(at(day, 12))]);
     expect(invites[0]!.tzid).toBe('Europe/Berlin');

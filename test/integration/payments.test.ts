@@ -208,6 +208,36 @@ describe('confirm with payment', () => {
     expect(row.capture_calls).toBeGreaterThanOrEqual(2);
   });
 
+  it('a capture that keeps failing is backed off per booking: no retry before its next try is due', async () => {
+    const { tenant, hold } = await pricedHold(21);
+    const r = await tenant.api('POST', `/v1/holds/${hold.id}/confirm`, { customer, payment: { token: 'tok_capture_fail' } });
+    expect(r.status).toBe(201);
+    const stored = async () => (await t.pool.query('SELECT payment FROM bookings WHERE id = $1', [r.body.id])).rows[0].payment;
+    // The first try (after commit) and one by the sweep, a base (1 s, ±25 %) later.
+    await waitFor(async () => (await stored()).captureAttempts >= 2, 15_000, 'a retry by the sweep');
+    const second = await stored();
+    const calls = (await ledger(tenant.id, hold.id, 'tok_capture_fail'))[0].capture_calls;
+    expect(calls).toBe(second.captureAttempts);
+    // The next is due two bases (±25 %) after the second: none comes within 1.4 s, though the sweep runs every 0.5 s.
+    await new Promise((res) => setTimeout(res, 1_400));
+    expect((await ledger(tenant.id, hold.id, 'tok_capture_fail'))[0].capture_calls).toBe(calls);
+    // The API shows the payment, not the sweep's bookkeeping.
+    expect(Object.keys((await tenant.api('GET', `/v1/bookings/${r.body.id}`)).body.payment).sort()).toEqual(['amount', 'currency', 'reference', 'status']);
+  });
+
+  it('a booking cancelled before its capture is voided by the sweep, never captured', async () => {
+    const { tenant, hold } = await pricedHold(20);
+    const r = await tenant.api('POST', `/v1/holds/${hold.id}/confirm`, { customer, payment: { token: 'tok_capture_fail' } });
+    expect(r.status).toBe(201);
+    expect(r.body.payment.status).toBe('capture_pending');
+    const cancelled = await tenant.api('POST', `/v1/bookings/${r.body.id}/cancel`, {});
+    expect(cancelled.status).toBe(200);
+    await waitFor(async () => (await tenant.api('GET', `/v1/bookings/${r.body.id}`)).body.payment.status === 'voided', 15_000, 'the sweep voids it');
+    const [row] = await ledger(tenant.id, hold.id, 'tok_capture_fail');
+    expect(row).toMatchObject({ status: 'voided', captures: 0 });
+    expect(row.void_calls).toBeGreaterThanOrEqual(1);
+  });
+
   it('resources priced in different currencies cannot be paid together: 422, nothing authorized', async () => {
     const tenant = await newTenant(t);
     const a = await tenant.newResource({ price: { amount: 1000, currency: 'EUR' } });

@@ -7,7 +7,7 @@ import type { CoreDeps } from '../ports';
 import { bookingDecision } from '../rules';
 import type { BookingPaymentState, BookingRow, TenantPrincipal } from '../types';
 import { randomUUID } from 'node:crypto';
-import { amountOf, authorizationKey, paymentFlow } from './payments';
+import { amountOf, authorizationKey, paymentFlow, captureRetryOf } from './payments';
 import { mayAccess, ownerOf } from './holds';
 import { ResourceCache } from './resource-cache';
 import { changeSeats, checkRequestTiming, liveResources, returnSeats, takeSeatsFast } from './seats';
@@ -43,7 +43,7 @@ export async function cancelBookingIn(q: Unit, cur: BookingRow, reason: string |
 
 /** Builds the booking service over the core's ports. */
 export function bookingService({ store, clock, config, log, payments: provider, resourceCache = new ResourceCache() }: CoreDeps) {
-  const payments = paymentFlow(provider, log);
+  const payments = paymentFlow(provider, log, captureRetryOf(config, clock));
 
   async function visible(q: Unit, p: TenantPrincipal, id: string, lock: boolean): Promise<BookingRow> {
     const b = await q.bookings.get(p.tenantId, id, lock);

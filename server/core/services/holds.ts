@@ -6,7 +6,7 @@ import { DomainError, notFound } from '../errors';
 import type { CoreConfig, CoreDeps } from '../ports';
 import { extendedExpiry, holdDecision } from '../rules';
 import type { BookingPaymentState, BookingRow, HoldRow, TenantPrincipal } from '../types';
-import { amountOf, authorizationKey, paymentFlow } from './payments';
+import { amountOf, authorizationKey, paymentFlow, captureRetryOf } from './payments';
 import { ResourceCache } from './resource-cache';
 import { changeSeats, checkRequestTiming, liveResources, returnSeats, takeSeatsFast } from './seats';
 
@@ -94,7 +94,7 @@ export async function releaseHoldIn(q: Unit, h: HoldRow, extra: Record<string, u
 
 /** Builds the hold service over the core's ports. */
 export function holdService({ store, clock, config, log, payments: provider, resourceCache = new ResourceCache() }: CoreDeps) {
-  const payments = paymentFlow(provider, log);
+  const payments = paymentFlow(provider, log, captureRetryOf(config, clock));
 
   /** Reads a hold the principal may see, optionally locked. */
   async function visibleHold(q: Unit, p: TenantPrincipal, id: string, lock: boolean): Promise<HoldRow> {

@@ -4,13 +4,28 @@
  * node without a provider, has no payment step. The flow: authorize (outside
  * any transaction) → the booking transaction records the authorization →
  * capture after commit; a failed transaction voids the authorization; a failed
- * capture leaves the booking with `capture_pending` for the sweep to retry.
+ * capture leaves the booking with `capture_pending` for the sweep to retry,
+ * with backoff; a booking cancelled before its capture is voided instead.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { DomainError } from '../errors';
-import type { Logger, PaymentProvider } from '../ports';
+import type { CoreConfig, Logger, PaymentProvider } from '../ports';
 import type { Unit } from '../store';
 import type { BookingPaymentState, BookingRow, ResourceRow } from '../types';
+import { retryDelay } from './webhooks';
+
+/** How the capture sweep backs off a payment whose capture (or void) keeps failing. */
+export interface CaptureRetry {
+  /** The first retry's delay (each next one doubles, ±25 % jitter). */
+  baseMs: number;
+  maxMs: number;
+  now: () => number;
+}
+const DEFAULT_CAPTURE_RETRY: CaptureRetry = { baseMs: 5_000, maxMs: 3_600_000, now: Date.now };
+
+/** The capture backoff of a node: PAYMENT_CAPTURE_RETRY_MS doubling up to an hour, on the core's clock. */
+export const captureRetryOf = (config: CoreConfig, clock: { now(): number }): CaptureRetry =>
+  ({ baseMs: config.paymentCaptureRetryMs ?? DEFAULT_CAPTURE_RETRY.baseMs, maxMs: DEFAULT_CAPTURE_RETRY.maxMs, now: () => clock.now() });
 
 /** What a booking costs: null when nothing (free resources). Mixed currencies are refused. */
 export function amountOf(resources: Pick<ResourceRow, 'price'>[]): { amount: number; currency: string } | null {
@@ -54,12 +69,16 @@ export interface PaymentFlow {
   check(authorized: BookingPaymentState | null, resources: ResourceRow[]): void;
   /** Voids an authorization the booking did not use (logged, never throws). */
   release(state: BookingPaymentState | null): Promise<void>;
-  /** Captures a committed booking's payment and records the outcome on it (captured, or capture_pending). */
+  /**
+   * Captures a committed booking's payment and records the outcome on it
+   * (captured, or capture_pending with the next try backed off); a booking
+   * cancelled meanwhile is voided instead (voided, or its try backed off).
+   */
   capture(q: Unit, b: BookingRow): Promise<BookingRow>;
 }
 
 /** Builds the flow over the provider (absent: no payment step). */
-export function paymentFlow(provider: PaymentProvider | undefined, log: Logger): PaymentFlow {
+export function paymentFlow(provider: PaymentProvider | undefined, log: Logger, retry: CaptureRetry = DEFAULT_CAPTURE_RETRY): PaymentFlow {
   return {
     enabled: provider !== undefined,
     async authorize(due, token, key) {
@@ -100,14 +119,21 @@ export function paymentFlow(provider: PaymentProvider | undefined, log: Logger):
     },
     async capture(q, b) {
       if (!provider || !b.payment || (b.payment.status !== 'authorized' && b.payment.status !== 'capture_pending')) return b;
-      let status: BookingPaymentState['status'] = 'captured';
+      const { status: was, amount, currency, reference } = b.payment;
+      // Cancelled before its capture: nothing is owed, the authorization is released.
+      const cancelled = b.status === 'cancelled';
+      let payment: BookingPaymentState;
       try {
-        await provider.capture(b.payment.reference);
+        if (cancelled) await provider.void(reference);
+        else await provider.capture(reference);
+        payment = { status: cancelled ? 'voided' : 'captured', amount, currency, reference };
       } catch (err) {
-        log.warn({ err: (err as Error).message, booking: b.id }, 'payment capture failed; the sweep retries it');
-        status = 'capture_pending';
+        // Backed off per booking, so payments that keep failing never hold back the others.
+        const attempts = (b.payment.captureAttempts ?? 0) + 1;
+        const nextCaptureAt = retry.now() + retryDelay(attempts, { retryBaseMs: retry.baseMs, retryMaxMs: retry.maxMs });
+        log.warn({ err: (err as Error).message, booking: b.id, attempts }, cancelled ? 'payment void failed; the sweep retries it' : 'payment capture failed; the sweep retries it');
+        payment = { status: cancelled ? was : 'capture_pending', amount, currency, reference, captureAttempts: attempts, nextCaptureAt };
       }
-      const payment = { ...b.payment, status };
       await q.bookings.setPayment(b.id, payment);
       return { ...b, payment };
     },
@@ -117,7 +143,9 @@ export function paymentFlow(provider: PaymentProvider | undefined, log: Logger):
 /**
  * The capture sweep (server/workers.ts): retries the capture of bookings whose
  * payment is still `authorized` or `capture_pending` after `olderThanMs`
- * (a failed capture, or a node that died between commit and capture).
+ * (a failed capture, or a node that died between commit and capture), due
+ * ones first (each failure backs its booking off), and voids those of
+ * bookings cancelled before their capture.
  * Captures are idempotent at the provider, so nodes sweeping at once capture
  * nothing twice. Returns how many bookings it tried.
  */

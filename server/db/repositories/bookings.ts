@@ -194,11 +194,12 @@ export const bookingRepository = {
     await q.query('UPDATE bookings SET payment = $2 WHERE id = $1', [id, JSON.stringify(payment)]);
   },
 
-  /** Bookings whose payment is authorized or capture_pending and older than `olderThanMs`, oldest first. */
+  /** Bookings (confirmed or cancelled) whose payment is authorized or capture_pending, older than `olderThanMs`, whose next try is due; the longest due first. */
   async pendingCaptures(q: Queryable, olderThanMs: number, limit: number): Promise<BookingRow[]> {
     const { rows } = await q.query(
-      `${SELECT} WHERE b.status = 'confirmed' AND b.payment->>'status' IN ('authorized', 'capture_pending') AND b.created_at < now() - make_interval(secs => $1)
-       ORDER BY b.created_at LIMIT $2`,
+      `${SELECT} WHERE b.payment->>'status' IN ('authorized', 'capture_pending') AND b.created_at < now() - make_interval(secs => $1)
+         AND coalesce((b.payment->>'nextCaptureAt')::bigint, 0) <= (extract(epoch FROM now()) * 1000)::bigint
+       ORDER BY coalesce((b.payment->>'nextCaptureAt')::bigint, 0), b.created_at LIMIT $2`,
       [olderThanMs / 1000, limit],
     );
     return rows.map(toBooking);

@@ -36,7 +36,8 @@ export const mailRepository = {
           CASE ev.type WHEN 'booking.confirmed' THEN 'confirmation' WHEN 'booking.cancelled' THEN 'cancellation' ELSE 'change' END,
           ev.seq, ev.data -> 'booking'
         FROM ev
-        WHERE ev.type IN ('booking.confirmed', 'booking.rescheduled', 'booking.updated', 'booking.cancelled')
+        -- (booking.updated changes only the tenant's metadata: nothing the customer is told about.)
+        WHERE ev.type IN ('booking.confirmed', 'booking.rescheduled', 'booking.cancelled')
           AND ${HAS_ADDRESS("(ev.data #> '{booking,customer}')", "(ev.data #> '{booking,attendees}')")}
         ORDER BY ev.seq
         ON CONFLICT DO NOTHING
