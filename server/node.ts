@@ -43,7 +43,7 @@ import { PgJobQueue } from './db/jobs';
 import { webhookTransport } from './http/outbound';
 import { DELIVER_JOB, webhookService } from './core/services/webhooks';
 import { calendarFeedService } from './core/services/calendar-feeds';
-import { MAIL_JOB, mailService } from './core/services/mail';
+import { mailService } from './core/services/mail';
 import { mailTransport } from './http/smtp';
 
 export const VERSION = '0.1.0';
@@ -173,10 +173,10 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const webhooks = webhookService({ ...deps, jobs, transport }, webhookSettings);
   // Dispatch and delivery run on the integrations' own connections.
   const webhookWork = webhookService({ ...deps, store: new PgStore(db, 'integrations'), jobs, transport }, webhookSettings);
-  // E-mail: made from the same feed, sent by jobs of the same queue, on the same connections.
+  // E-mail: made from the same feed, on the same connections.
   const mail = integrations.mail;
-  const mailWork = mailService({ ...deps, store: new PgStore(db, 'integrations'), jobs, transport: mailTransport({ smtpUrl: mail.smtpUrl, timeoutMs: mail.timeoutMs, log }) }, {
-    from: mail.from, reminderBeforeMs: mail.reminderBeforeMs, retryBaseMs: mail.retryBaseMs, giveUpAfterMs: mail.giveUpAfterMs,
+  const mailWork = mailService({ ...deps, store: new PgStore(db, 'integrations'), transport: mailTransport({ smtpUrl: mail.smtpUrl, timeoutMs: mail.timeoutMs, log }) }, {
+    from: mail.from, reminderBeforeMs: mail.reminderBeforeMs, retryBaseMs: mail.retryBaseMs, giveUpAfterMs: mail.giveUpAfterMs, concurrency: mail.concurrency,
     // Every step of an SMTP conversation may take up to the timeout; a sender's lease outlasts a slow whole one.
     attemptMs: 4 * mail.timeoutMs,
   });
@@ -322,7 +322,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
         db, background, resources: resourceService({ ...deps, store: background }), log, sweepMs: config.sweepIntervalMs,
         integrations: {
           jobs, webhooks: webhookWork, pollMs: integrations.pollMs, deliverJob: DELIVER_JOB, concurrency: integrations.webhooks.concurrency,
-          mail: { service: mailWork, job: MAIL_JOB, concurrency: mail.concurrency },
+          mail: mailWork,
         },
         payments: {
           flow: paymentFlow(deps.payments, log, captureRetryOf(deps.config, deps.clock)),

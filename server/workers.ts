@@ -64,15 +64,15 @@ export interface IntegrationWork {
   pollMs: number;
   deliverJob: string;
   concurrency: number;
-  /** E-mail: the dispatcher, reminders and retries, and this node's senders. */
-  mail: { service: MailService; job: string; concurrency: number };
+  /** E-mail: the dispatcher and this node's sender, and the reminders. */
+  mail: MailService;
 }
 
 /**
  * Starts the sweeper (every `sweepMs`), the horizon extension and the key
  * purge (hourly), and the integrations: the webhook dispatcher and retry
  * sweep (every `pollMs`, on whichever node gets the cursor) and this node's
- * delivery workers; the same for e-mail, with its reminder pass.
+ * delivery workers; e-mail's dispatcher and sender, and its reminder pass.
  */
 export function startWorkers(opts: {
   db: Db; background: Store; resources: ResourceService; log: Logger; sweepMs: number; integrations?: IntegrationWork;
@@ -117,9 +117,6 @@ export function startWorkers(opts: {
       await i.jobs.work(i.deliverJob, i.concurrency, async (data) => {
         if (typeof data.endpointId === 'string') await i.webhooks.deliver(data.endpointId);
       });
-      await i.jobs.work(i.mail.job, i.mail.concurrency, async (data) => {
-        if (typeof data.bookingId === 'string') await i.mail.service.deliver(data.bookingId);
-      });
     })().catch((err) => {
       working = null;
       throw err;
@@ -133,16 +130,13 @@ export function startWorkers(opts: {
       await ensureWorkers();
       await i.webhooks.sweep();
     }, log));
-    stops.push(loop('mail-dispatch', i.pollMs, async () => {
-      await ensureWorkers();
-      while ((await i.mail.service.dispatch(1000)) === 1000);
+    // E-mail: new messages from the feed, then whatever is due (new, retries, those a dead node left), until none is.
+    stops.push(loop('mail', i.pollMs, async () => {
+      while ((await i.mail.dispatch(1000)) === 1000);
+      while ((await i.mail.sendDue()).full);
     }, log));
-    stops.push(loop('mail-reminders-retries', Math.max(i.pollMs, 1000), async () => {
-      await ensureWorkers();
-      await i.mail.service.remind();
-      await i.mail.service.sweep();
-    }, log));
-    stops.push(loop('mail-purge', HOUR, () => i.mail.service.purge(MAIL_KEPT_MS), log));
+    stops.push(loop('mail-reminders', Math.max(i.pollMs, 1000), () => i.mail.remind(), log));
+    stops.push(loop('mail-purge', HOUR, () => i.mail.purge(MAIL_KEPT_MS), log));
   }
   return { stop: async () => void (await Promise.all(stops.map((s) => s()))) };
 }

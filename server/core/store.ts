@@ -576,6 +576,15 @@ export interface MailMessageRow {
   nextAttemptAt: number;
   createdAt: number;
 }
+/** What an attempt at a message came to. */
+export interface MailOutcome {
+  id: string;
+  status: MailMessageRow['status'];
+  error: string | null;
+  recipients: string[];
+  /** Pending again: when to try next. */
+  nextAttemptAt?: number;
+}
 export interface MailRepository {
   /**
    * Turns the stored feed after the mail cursor into messages (one per
@@ -586,14 +595,10 @@ export interface MailRepository {
   dispatch(limit: number): Promise<{ events: number; bookings: string[] } | null>;
   /** Makes a reminder for each confirmed booking starting within `beforeMs` that has none for its start and was last changed before its reminder time. Returns their bookings. */
   remind(beforeMs: number, limit: number): Promise<string[]>;
-  /** Takes the lease on the booking's first pending message, when it is due and no other sender holds it. */
-  lease(bookingId: string, owner: string, ms: number): Promise<MailMessageRow | null>;
-  /** Records an attempt (status and error; pending with a next attempt time, or final), if `owner` still holds the lease; false when it no longer does. */
-  record(id: string, owner: string, r: { status: MailMessageRow['status']; error: string | null; recipients: string[]; nextAttemptAt?: number }): Promise<boolean>;
-  /** Bookings with a pending message that is due and not leased. */
-  due(limit: number): Promise<string[]>;
-  /** Messages of one booking, oldest first (operators' view and tests). */
-  ofBooking(tenantId: string, bookingId: string): Promise<MailMessageRow[]>;
+  /** Leases up to `limit` due messages to `owner` for `ms`, each the first pending one of its booking and leased by no one. */
+  claim(owner: string, ms: number, limit: number): Promise<MailMessageRow[]>;
+  /** Records attempts (pending again with a next attempt time, or final) of messages `owner` still holds; returns their ids. */
+  record(owner: string, outcomes: MailOutcome[]): Promise<string[]>;
   /** Deletes finished messages older than `olderThanMs`. */
   purge(olderThanMs: number): Promise<number>;
   /** Messages by status (for /metrics). */

@@ -196,7 +196,7 @@ describe('e-mail', () => {
     const failed = Number(/slotwise_emails\{status="failed"\} (\d+)/.exec(metrics)?.[1]);
     expect(sent).toBe(sink.got.length);
     expect(failed).toBe(1);
-    expect(metrics).toMatch(/slotwise_jobs\{queue="mail-send",state="completed"\} [1-9]/);
+    expect(metrics).toMatch(/slotwise_emails\{status="pending"\} 0/);
   });
 });
 

@@ -46,10 +46,22 @@ export interface InvitationOptions {
 
 const PRODID = { company: 'Slotwise', product: 'Slotwise bookings', language: 'EN' };
 
+// A zone's VTIMEZONE text never changes while the process runs; building it is most of an invitation's cost.
+const vtimezones = new Map<string, string | null>();
+function vtimezone(zone: string): string | null {
+  let v = vtimezones.get(zone);
+  if (v === undefined) {
+    v = getVtimezoneComponent(zone) ?? null;
+    // Bounded: zone names come from resources, validated as IANA names (a few hundred exist).
+    if (vtimezones.size < 1_000) vtimezones.set(zone, v);
+  }
+  return v;
+}
+
 /** A zone ical-generator can put in a TZID: a known IANA name other than UTC; anything else is written as UTC. */
 function zoneOf(timezone: string): string | null {
   if (!timezone || timezone === 'UTC' || timezone === 'Etc/UTC') return null;
-  return getVtimezoneComponent(timezone) ? timezone : null;
+  return vtimezone(timezone) ? timezone : null;
 }
 
 const at = (ms: number, zone: string | null) => (zone ? DateTime.fromMillis(ms, { zone }) : new Date(ms));
@@ -57,7 +69,7 @@ const at = (ms: number, zone: string | null) => (zone ? DateTime.fromMillis(ms, 
 function calendar(name: string | null, method: ICalCalendarMethod | null): ICalCalendar {
   // The calendar itself has no zone (DTSTAMP and LAST-MODIFIED stay UTC); events carry theirs, and the
   // generator adds one VTIMEZONE per zone the events use.
-  return ical({ prodId: PRODID, name, method, timezone: { name: null, generator: getVtimezoneComponent } });
+  return ical({ prodId: PRODID, name, method, timezone: { name: null, generator: vtimezone } });
 }
 
 function summaryOf(b: IcsBooking, names: Map<string, string>): string {

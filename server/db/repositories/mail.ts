@@ -1,6 +1,6 @@
 /** E-mail messages (migration 011): made from the stored feed and by the reminder pass, sent under a lease per message. */
 import { named, type Queryable } from '../pool';
-import type { MailMessageRow } from '../../core/store';
+import type { MailMessageRow, MailOutcome } from '../../core/store';
 
 const COLUMNS = 'id, tenant_id, booking_id, kind, seq, booking, starts_at, status, attempts, last_error, next_attempt_at, created_at';
 
@@ -66,40 +66,33 @@ export const mailRepository = {
     return rows.map((r) => r.booking_id as string);
   },
 
-  async lease(q: Queryable, bookingId: string, owner: string, ms: number): Promise<MailMessageRow | null> {
-    // The booking's first pending message only: its messages go out in the order they were made.
-    const { rows } = await q.query(named('mail.lease', `
-      UPDATE email_messages m SET lease_owner = $2, lease_until = now() + $3 * interval '1 millisecond'
-      WHERE m.position = (SELECT position FROM email_messages WHERE booking_id = $1 AND status = 'pending' ORDER BY position LIMIT 1)
-        AND m.status = 'pending' AND m.next_attempt_at <= now()
-        AND (m.lease_until IS NULL OR m.lease_until < now() OR m.lease_owner = $2)
-      RETURNING ${COLUMNS}`, [bookingId, owner, ms]));
-    return rows[0] ? toMessage(rows[0]) : null;
+  async claim(q: Queryable, owner: string, ms: number, limit: number): Promise<MailMessageRow[]> {
+    // Due messages, each the first pending one of its booking (a booking's messages go out in the order they were
+    // made), not leased: leased to `owner` for `ms`. SKIP LOCKED: nodes claiming at once take different ones.
+    const { rows } = await q.query(named('mail.claim', `
+      UPDATE email_messages m SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
+      WHERE m.position IN (
+        SELECT c.position FROM email_messages c
+        WHERE c.status = 'pending' AND c.next_attempt_at <= now() AND (c.lease_until IS NULL OR c.lease_until < now())
+          AND NOT EXISTS (SELECT 1 FROM email_messages e WHERE e.booking_id = c.booking_id AND e.status = 'pending' AND e.position < c.position)
+        ORDER BY c.position LIMIT $3
+        FOR UPDATE SKIP LOCKED)
+      RETURNING ${COLUMNS}`, [owner, ms, limit]));
+    return rows.map(toMessage).sort((x, y) => x.createdAt - y.createdAt);
   },
 
-  async record(q: Queryable, id: string, owner: string, r: { status: MailMessageRow['status']; error: string | null; recipients: string[]; nextAttemptAt?: number }): Promise<boolean> {
-    // Only while the caller still holds the lease (a lease passes on only by being taken over, which changes the owner).
-    const { rowCount } = await q.query(named('mail.record', `
-      UPDATE email_messages SET status = $3, last_error = $4, recipients = $5, attempts = attempts + 1,
-        next_attempt_at = coalesce($6, next_attempt_at),
-        sent_at = CASE WHEN $3 IN ('sent', 'logged') THEN now() END,
+  async record(q: Queryable, owner: string, outcomes: MailOutcome[]): Promise<string[]> {
+    // Only messages the caller still holds the lease of (a lease passes on only by being taken over, which changes the owner).
+    const { rows } = await q.query(named('mail.record', `
+      UPDATE email_messages m SET status = r.status, last_error = r.error, recipients = r.recipients, attempts = m.attempts + 1,
+        next_attempt_at = coalesce(r.next_attempt_at, m.next_attempt_at),
+        sent_at = CASE WHEN r.status IN ('sent', 'logged') THEN now() END,
         lease_owner = NULL, lease_until = NULL
-      WHERE id = $1 AND lease_owner = $2`,
-    [id, owner, r.status, r.error, r.recipients, r.nextAttemptAt === undefined ? null : new Date(r.nextAttemptAt)]));
-    return rowCount === 1;
-  },
-
-  async due(q: Queryable, limit: number): Promise<string[]> {
-    const { rows } = await q.query(named('mail.due', `
-      SELECT DISTINCT booking_id FROM email_messages
-      WHERE status = 'pending' AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
-      LIMIT $1`, [limit]));
-    return rows.map((r) => r.booking_id as string);
-  },
-
-  async ofBooking(q: Queryable, tenantId: string, bookingId: string): Promise<MailMessageRow[]> {
-    const { rows } = await q.query(`SELECT ${COLUMNS} FROM email_messages WHERE tenant_id = $1 AND booking_id = $2 ORDER BY position`, [tenantId, bookingId]);
-    return rows.map(toMessage);
+      FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, status text, error text, recipients text[], next_attempt_at timestamptz)
+      WHERE m.id = r.id AND m.lease_owner = $1
+      RETURNING m.id`,
+    [owner, JSON.stringify(outcomes.map((o) => ({ ...o, next_attempt_at: o.nextAttemptAt === undefined ? null : new Date(o.nextAttemptAt).toISOString() })))]));
+    return rows.map((r) => r.id as string);
   },
 
   async purge(q: Queryable, olderThanMs: number): Promise<number> {
