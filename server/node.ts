@@ -353,7 +353,8 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
         await fn();
         log.info({ step: name, ms: Date.now() - t0 }, 'shutdown step done');
       };
-      await step('workers', async () => workers?.stop());
+      // An e-mail still talking to a slow SMTP server is left after 10 s: its lease runs out and another node sends it.
+      await step('workers', () => Promise.race([workers?.stop(), new Promise((r) => setTimeout(r, 10_000).unref())]));
       // A job still running after 5 s is left to expire and run again elsewhere (jobs are safe to repeat).
       await step('job queue', () => Promise.race([jobs.stop(5_000), new Promise((r) => setTimeout(r, 6_000).unref())]));
       await step('feed', () => feed.stop());

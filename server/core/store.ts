@@ -567,7 +567,7 @@ export interface MailMessageRow {
   kind: MailKind;
   /** The event it tells of (null: a reminder). */
   seq: number | null;
-  /** The booking as the event left it (the event's `booking`), or null for a reminder. */
+  /** The booking as the event left it (the event's `booking`, read when claimed), or null for a reminder. */
   booking: Record<string, unknown> | null;
   startsAt: number | null;
   status: 'pending' | 'sent' | 'logged' | 'skipped' | 'failed';
@@ -593,8 +593,13 @@ export interface MailRepository {
    * holds the cursor. Returns the bookings that got messages.
    */
   dispatch(limit: number): Promise<{ events: number; bookings: string[] } | null>;
-  /** Makes a reminder for each confirmed booking starting within `beforeMs` that has none for its start and was last changed before its reminder time. Returns their bookings. */
-  remind(beforeMs: number, limit: number): Promise<string[]>;
+  /**
+   * Makes a reminder for each confirmed booking whose start entered the
+   * reminder window (`beforeMs` ahead) since the last pass and that was last
+   * changed before its reminder time, and moves the pass's cursor, in one
+   * statement; null when another node holds the cursor. Returns their bookings.
+   */
+  remind(beforeMs: number): Promise<string[] | null>;
   /** Leases up to `limit` due messages to `owner` for `ms`, each the first pending one of its booking and leased by no one. */
   claim(owner: string, ms: number, limit: number): Promise<MailMessageRow[]>;
   /** Records attempts (pending again with a next attempt time, or final) of messages `owner` still holds; returns their ids. */

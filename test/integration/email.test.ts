@@ -158,8 +158,10 @@ describe('e-mail', () => {
     const gone = await t.book(day, 11, { name: 'Gil', email: 'gil@example.com' });
     expect((await t.api('POST', `/v1/bookings/${gone.id}/cancel`, {})).status).toBe(200);
     await waitFor(() => to('eve@example.com').length === 1 && to('lou@example.com').length === 1 && to('gil@example.com').length === 2, 15_000, 'the confirmations');
-    // Eve's and Gil's bookings were made (and last changed) three days ago, before their reminder times; Lou's just now.
+    // As if they had been booked three days ago: Eve's and Gil's bookings were made (and last changed) before their
+    // reminder times, and the reminder pass has not reached their starts yet; Lou's was made just now.
     await a.pool.query("UPDATE bookings SET updated_at = now() - interval '3 days' WHERE id = ANY($1)", [[early.id, gone.id]]);
+    await a.pool.query('UPDATE reminder_cursor SET until = now()');
 
     await waitFor(() => to('eve@example.com').length === 2, 15_000, "Eve's reminder");
     const reminder = to('eve@example.com')[1]!;
@@ -168,9 +170,11 @@ describe('e-mail', () => {
     const invite = invitationOf(reminder.mail);
     expect(invite).toMatchObject({ method: 'REQUEST', uid: `${early.id}@slotwise`, sequence: 0 });
 
-    // A few more passes of the reminder loop: still one reminder, and none for Lou (booked inside the window) or Gil (cancelled).
+    // A few more passes of the reminder loop: still one reminder, and none for Lou (booked inside the window) or Gil
+    // (cancelled). The pass looks at each start once: move its cursor back, and it still makes no second reminder.
     const passes = async () => (await a.pool.query('SELECT count(*)::int AS n FROM email_messages')).rows[0].n;
     const before = await passes();
+    await a.pool.query('UPDATE reminder_cursor SET until = now()');
     await new Promise((r) => setTimeout(r, 1_500));
     expect(await passes()).toBe(before);
     expect(to('eve@example.com')).toHaveLength(2);
@@ -186,6 +190,7 @@ describe('e-mail', () => {
     await waitFor(() => to('eve@example.com').length === 3, 15_000, "Eve's change message");
     expect(to('eve@example.com')[2]!.mail.subject).toMatch(/^Booking changed: Red room/);
     await a.pool.query("UPDATE bookings SET updated_at = now() - interval '3 days' WHERE id = $1", [early.id]);
+    await a.pool.query('UPDATE reminder_cursor SET until = now()');
     await waitFor(() => to('eve@example.com').length === 4, 15_000, "Eve's reminder for the new start");
     expect(invitationOf(to('eve@example.com')[3]!.mail)).toMatchObject({ method: 'REQUEST', sequence: 1, start: Date.parse(at(day, 14)) });
   });

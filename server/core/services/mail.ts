@@ -214,7 +214,7 @@ export function mailService(deps: CoreDeps & { transport: MailTransport }, overr
     /** Makes the reminders that are due; returns how many. */
     async remind(): Promise<number> {
       if (settings.reminderBeforeMs <= 0) return 0;
-      return (await store.primary.mail.remind(settings.reminderBeforeMs, 500)).length;
+      return (await store.primary.mail.remind(settings.reminderBeforeMs))?.length ?? 0;
     },
 
     /**

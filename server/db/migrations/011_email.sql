@@ -13,10 +13,10 @@ CREATE TABLE email_messages (
   tenant_id       uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
   booking_id      uuid NOT NULL,
   kind            text NOT NULL CHECK (kind IN ('confirmation', 'change', 'cancellation', 'reminder')),
-  -- The event the message tells of, and the booking as that event left it (a
-  -- reminder has neither: it reads the booking when it is sent).
+  -- The event the message tells of (its booking is read from the event when the
+  -- message is sent: the row stays small); a reminder has none and reads the
+  -- booking as it is then.
   seq             bigint UNIQUE,
-  booking         jsonb,
   -- A reminder's start: a booking moved to another time is reminded again.
   starts_at       timestamptz,
   status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'logged', 'skipped', 'failed')),
@@ -47,3 +47,12 @@ CREATE TABLE mail_cursor (
   seq  bigint NOT NULL
 );
 INSERT INTO mail_cursor (seq) SELECT coalesce(max(seq), 0) FROM events;
+
+-- Up to which start the reminder pass has looked. It starts now: bookings
+-- already due a reminder get it on the first pass. Each pass reads only the
+-- starts that entered the reminder window since the last one.
+CREATE TABLE reminder_cursor (
+  id      boolean PRIMARY KEY DEFAULT true CHECK (id),
+  until   timestamptz NOT NULL
+);
+INSERT INTO reminder_cursor (until) VALUES (now());

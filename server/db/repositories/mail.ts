@@ -2,7 +2,7 @@
 import { named, type Queryable } from '../pool';
 import type { MailMessageRow, MailOutcome } from '../../core/store';
 
-const COLUMNS = 'id, tenant_id, booking_id, kind, seq, booking, starts_at, status, attempts, last_error, next_attempt_at, created_at';
+const COLUMNS = 'id, tenant_id, booking_id, kind, seq, starts_at, status, attempts, last_error, next_attempt_at, created_at';
 
 const toMessage = (r: Record<string, any>): MailMessageRow => ({
   id: r.id,
@@ -10,7 +10,7 @@ const toMessage = (r: Record<string, any>): MailMessageRow => ({
   bookingId: r.booking_id,
   kind: r.kind,
   seq: r.seq === null ? null : Number(r.seq),
-  booking: r.booking,
+  booking: r.booking ?? null,
   startsAt: r.starts_at ? (r.starts_at as Date).getTime() : null,
   status: r.status,
   attempts: r.attempts,
@@ -31,10 +31,10 @@ export const mailRepository = {
       WITH c AS (SELECT seq FROM mail_cursor WHERE id FOR UPDATE SKIP LOCKED),
       ev AS (SELECT e.seq, e.tenant_id, e.type, e.data FROM events e, c WHERE e.seq > c.seq ORDER BY e.seq LIMIT $1),
       ins AS (
-        INSERT INTO email_messages (tenant_id, booking_id, kind, seq, booking)
+        INSERT INTO email_messages (tenant_id, booking_id, kind, seq)
         SELECT ev.tenant_id, (ev.data #>> '{booking,id}')::uuid,
           CASE ev.type WHEN 'booking.confirmed' THEN 'confirmation' WHEN 'booking.cancelled' THEN 'cancellation' ELSE 'change' END,
-          ev.seq, ev.data -> 'booking'
+          ev.seq
         FROM ev
         -- (booking.updated changes only the tenant's metadata: nothing the customer is told about.)
         WHERE ev.type IN ('booking.confirmed', 'booking.rescheduled', 'booking.cancelled')
@@ -51,19 +51,25 @@ export const mailRepository = {
     return { events: r.events, bookings: r.bookings };
   },
 
-  async remind(q: Queryable, beforeMs: number, limit: number): Promise<string[]> {
+  async remind(q: Queryable, beforeMs: number): Promise<string[] | null> {
+    // The starts that entered the reminder window since the last pass (the cursor row locked, or skipped: another
+    // node is at it), and the cursor moved, in one statement: each booking start is looked at once, not every pass.
     // A booking made or changed inside its reminder window has just had a message about it: no reminder.
     const { rows } = await q.query(named('mail.remind', `
-      INSERT INTO email_messages (tenant_id, booking_id, kind, starts_at)
-      SELECT b.tenant_id, b.id, 'reminder', b.start_at FROM bookings b
-      WHERE b.status = 'confirmed' AND b.start_at > now() AND b.start_at <= now() + $1 * interval '1 millisecond'
-        AND b.updated_at < b.start_at - $1 * interval '1 millisecond'
-        AND ${HAS_ADDRESS('b.customer', 'b.attendees')}
-        AND NOT EXISTS (SELECT 1 FROM email_messages m WHERE m.booking_id = b.id AND m.kind = 'reminder' AND m.starts_at = b.start_at)
-      ORDER BY b.start_at LIMIT $2
-      ON CONFLICT DO NOTHING
-      RETURNING booking_id`, [beforeMs, limit]));
-    return rows.map((r) => r.booking_id as string);
+      WITH c AS (SELECT until AS since, now() + $1 * interval '1 millisecond' AS until FROM reminder_cursor WHERE id FOR UPDATE SKIP LOCKED),
+      ins AS (
+        INSERT INTO email_messages (tenant_id, booking_id, kind, starts_at)
+        SELECT b.tenant_id, b.id, 'reminder', b.start_at FROM bookings b, c
+        WHERE b.status = 'confirmed' AND b.start_at > c.since AND b.start_at <= c.until AND b.start_at > now()
+          AND b.updated_at < b.start_at - $1 * interval '1 millisecond'
+          AND ${HAS_ADDRESS('b.customer', 'b.attendees')}
+        ON CONFLICT DO NOTHING
+        RETURNING booking_id
+      ),
+      moved AS (UPDATE reminder_cursor SET until = greatest(until, (SELECT until FROM c)) WHERE id AND EXISTS (SELECT 1 FROM c) RETURNING 1)
+      SELECT (SELECT count(*) FROM c)::int AS locked, coalesce((SELECT array_agg(booking_id) FROM ins), '{}') AS bookings, (SELECT count(*) FROM moved) AS moved`,
+    [beforeMs]));
+    return rows[0].locked === 0 ? null : rows[0].bookings;
   },
 
   async claim(q: Queryable, owner: string, ms: number, limit: number): Promise<MailMessageRow[]> {
@@ -77,7 +83,8 @@ export const mailRepository = {
           AND NOT EXISTS (SELECT 1 FROM email_messages e WHERE e.booking_id = c.booking_id AND e.status = 'pending' AND e.position < c.position)
         ORDER BY c.position LIMIT $3
         FOR UPDATE SKIP LOCKED)
-      RETURNING ${COLUMNS}`, [owner, ms, limit]));
+      RETURNING ${COLUMNS.split(', ').map((c) => `m.${c}`).join(', ')}, (SELECT e.data -> 'booking' FROM events e WHERE e.seq = m.seq) AS booking`,
+    [owner, ms, limit]));
     return rows.map(toMessage).sort((x, y) => x.createdAt - y.createdAt);
   },
 
