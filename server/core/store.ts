@@ -521,6 +521,7 @@ export interface AttemptOutcome {
 }
 export interface WebhookRepository {
   create(tenantId: string, e: { url: string; description: string; eventTypes: string[]; secret: string }): Promise<WebhookEndpointRow>;
+  /** The tenant's endpoints; inside a transaction, concurrent counts of one tenant wait for each other until it ends (a limit checked against it holds). */
   count(tenantId: string): Promise<number>;
   get(tenantId: string, id: string, lock?: boolean): Promise<WebhookEndpointRow | null>;
   /** An endpoint by id alone (the sender's read). */
@@ -576,6 +577,13 @@ export interface MailMessageRow {
   nextAttemptAt: number;
   createdAt: number;
 }
+/** A booking event that makes a message, as the dispatcher of logged messages returns it. */
+export interface UnstoredMessage {
+  seq: number;
+  tenantId: string;
+  type: 'booking.confirmed' | 'booking.rescheduled' | 'booking.cancelled';
+  booking: Record<string, unknown>;
+}
 /** What an attempt at a message came to. */
 export interface MailOutcome {
   id: string;
@@ -593,6 +601,8 @@ export interface MailRepository {
    * holds the cursor. Returns the bookings that got messages.
    */
   dispatch(limit: number): Promise<{ events: number; bookings: string[] } | null>;
+  /** As `dispatch`, for messages that are only logged: moves the cursor and returns the booking events that would have made messages, storing nothing. */
+  dispatchUnstored(limit: number): Promise<{ events: number; messages: UnstoredMessage[] } | null>;
   /**
    * Makes a reminder for each confirmed booking whose start entered the
    * reminder window (`beforeMs` ahead) since the last pass and that was last
@@ -622,7 +632,7 @@ export interface CalendarFeedRow {
 }
 export interface CalendarFeedRepository {
   insert(tenantId: string, f: { resourceId: string | null; userId: string | null; timezone: string; tokenHash: Buffer; createdBy: string }): Promise<CalendarFeedRow>;
-  /** How many feeds a tenant has. */
+  /** The tenant's feeds; inside a transaction, concurrent counts of one tenant wait for each other until it ends (a limit checked against it holds). */
   count(tenantId: string): Promise<number>;
   byTokenHash(tokenHash: Buffer): Promise<CalendarFeedRow | null>;
   get(tenantId: string, id: string): Promise<CalendarFeedRow | null>;

@@ -225,6 +225,11 @@ describe('bounds', () => {
     const third = await tenant.api('POST', '/v1/calendar-feeds', { userId: 'v' });
     expectProblem(third, 422);
     expect(third.body).toMatchObject({ code: 'limit-exceeded', limit: 'calendar-feeds.tenant', max: 2 });
+    // Creates racing for the places: the limit holds (concurrent creates of a tenant are counted one after another).
+    const racing = await newTenant(small);
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => racing.api('POST', '/v1/calendar-feeds', { userId: `u${i}` })));
+    expect(answers.map((r) => r.status).sort()).toEqual([201, 201, 422, 422, 422, 422, 422, 422, 422, 422]);
+    expect((await racing.api('GET', '/v1/calendar-feeds')).body.items).toHaveLength(2);
   });
 
   it('leaves out bookings older than 30 days and cancellations older than 30 days', async () => {

@@ -313,6 +313,12 @@ describe('webhooks', () => {
     for (let i = 1; i < 20; i++) expect((await t.api('POST', '/v1/webhooks', { url: `http://127.0.0.1:9/${i}` })).status).toBe(201);
     const over = await t.api('POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/21' });
     expect([over.status, over.body.code, over.body.limit, over.body.max]).toEqual([422, 'limit-exceeded', 'webhooks.tenant', 20]);
+    // Creates racing for the last places: the limit holds (concurrent creates of a tenant are counted one after another).
+    const racing = await newTenant(a, 'webhooks-race');
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => racing.api('POST', '/v1/webhooks', { url: `http://127.0.0.1:9/r${i}` })));
+    expect(answers.filter((r) => r.status === 201)).toHaveLength(20);
+    expect(answers.filter((r) => r.status === 422 && r.body.code === 'limit-exceeded')).toHaveLength(10);
+    expect((await racing.api('GET', '/v1/webhooks?limit=200')).body.items).toHaveLength(20);
     expect((await t.api('GET', '/v1/webhooks?limit=200')).body.items).toHaveLength(20);
     expect((await t.api('GET', `/v1/webhooks/${made.body.id}`)).body.previousSecret).toBeUndefined();
 

@@ -24,6 +24,9 @@ export const calendarFeedRepository = {
   },
 
   async count(q: Queryable, tenantId: string): Promise<number> {
+    // Concurrent creates of one tenant wait for each other here (until their transactions end), so a limit checked
+    // against this count cannot be overshot.
+    await q.query("SELECT pg_advisory_xact_lock(hashtextextended('calendar_feeds:' || $1, 0))", [tenantId]);
     const { rows } = await q.query('SELECT count(*)::int AS n FROM calendar_feeds WHERE tenant_id = $1', [tenantId]);
     return rows[0].n;
   },

@@ -1,6 +1,6 @@
 /** E-mail messages (migration 011): made from the stored feed and by the reminder pass, sent under a lease per message. */
 import { named, type Queryable } from '../pool';
-import type { MailMessageRow, MailOutcome } from '../../core/store';
+import type { MailMessageRow, MailOutcome, UnstoredMessage } from '../../core/store';
 
 const COLUMNS = 'id, tenant_id, booking_id, kind, seq, starts_at, status, attempts, last_error, next_attempt_at, created_at';
 
@@ -49,6 +49,22 @@ export const mailRepository = {
     const r = rows[0];
     if (r.locked === 0) return null;
     return { events: r.events, bookings: r.bookings };
+  },
+
+  async dispatchUnstored(q: Queryable, limit: number): Promise<{ events: number; messages: UnstoredMessage[] } | null> {
+    // As dispatch, but what it finds is answered, not stored: the cursor moved past the events read, and the booking
+    // events with an address returned in feed order.
+    const { rows } = await q.query(named('mail.dispatchUnstored', `
+      WITH c AS (SELECT seq FROM mail_cursor WHERE id FOR UPDATE SKIP LOCKED),
+      ev AS (SELECT e.seq, e.tenant_id, e.type, e.data FROM events e, c WHERE e.seq > c.seq ORDER BY e.seq LIMIT $1),
+      moved AS (UPDATE mail_cursor SET seq = (SELECT max(seq) FROM ev) WHERE id AND EXISTS (SELECT 1 FROM ev) RETURNING seq)
+      SELECT (SELECT count(*) FROM c)::int AS locked, (SELECT count(*) FROM ev)::int AS events, (SELECT count(*) FROM moved) AS moved,
+        coalesce((SELECT jsonb_agg(jsonb_build_object('seq', ev.seq, 'tenantId', ev.tenant_id, 'type', ev.type, 'booking', ev.data -> 'booking') ORDER BY ev.seq)
+          FROM ev WHERE ev.type IN ('booking.confirmed', 'booking.rescheduled', 'booking.cancelled')
+            AND ${HAS_ADDRESS("(ev.data #> '{booking,customer}')", "(ev.data #> '{booking,attendees}')")}), '[]') AS messages`, [limit]));
+    const r = rows[0];
+    if (r.locked === 0) return null;
+    return { events: r.events, messages: r.messages };
   },
 
   async remind(q: Queryable, beforeMs: number): Promise<string[] | null> {

@@ -56,6 +56,9 @@ export const webhookRepository = {
   },
 
   async count(q: Queryable, tenantId: string): Promise<number> {
+    // Concurrent creates of one tenant wait for each other here (until their transactions end), so a limit checked
+    // against this count cannot be overshot.
+    await q.query("SELECT pg_advisory_xact_lock(hashtextextended('webhook_endpoints:' || $1, 0))", [tenantId]);
     const { rows } = await q.query('SELECT count(*)::int AS n FROM webhook_endpoints WHERE tenant_id = $1', [tenantId]);
     return rows[0].n;
   },
