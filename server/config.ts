@@ -81,6 +81,7 @@ const EnvSchema = z.object({
   MAIL_FROM: z.string().min(3).max(320).default('Slotwise <no-reply@localhost>'),
   REMINDER_BEFORE_MINUTES: int(1_440, 0, 30 * 1_440),
   MAIL_TIMEOUT_MS: int(30_000, 100, 300_000),
+  MAIL_LEASE_MS: int(30_000, 1_000, 600_000),
   MAIL_RETRY_BASE_MS: int(30_000, 10, 3_600_000),
   MAIL_GIVE_UP_AFTER_MS: int(24 * 3_600_000, 100, 30 * 24 * 3_600_000),
   MAIL_CONCURRENCY: int(4, 1, 64),
@@ -136,6 +137,8 @@ export interface IntegrationConfig {
     reminderBeforeMs: number;
     /** The longest one SMTP conversation may be idle at any step. */
     timeoutMs: number;
+    /** A sender's claim on a message; renewed every third of it while the sender talks to the server. */
+    leaseMs: number;
     retryBaseMs: number;
     /** A message that still cannot be sent after this long is given up (status failed). */
     giveUpAfterMs: number;
@@ -218,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         from: e.MAIL_FROM,
         reminderBeforeMs: e.REMINDER_BEFORE_MINUTES * 60_000,
         timeoutMs: e.MAIL_TIMEOUT_MS,
+        leaseMs: e.MAIL_LEASE_MS,
         retryBaseMs: e.MAIL_RETRY_BASE_MS,
         giveUpAfterMs: e.MAIL_GIVE_UP_AFTER_MS,
         concurrency: e.MAIL_CONCURRENCY,

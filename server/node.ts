@@ -177,8 +177,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const mail = integrations.mail;
   const mailWork = mailService({ ...deps, store: new PgStore(db, 'integrations'), transport: mailTransport({ smtpUrl: mail.smtpUrl, timeoutMs: mail.timeoutMs, log }) }, {
     from: mail.from, reminderBeforeMs: mail.reminderBeforeMs, retryBaseMs: mail.retryBaseMs, giveUpAfterMs: mail.giveUpAfterMs, concurrency: mail.concurrency,
-    // Every step of an SMTP conversation may take up to the timeout; a sender's lease outlasts a slow whole one.
-    attemptMs: 4 * mail.timeoutMs,
+    leaseMs: mail.leaseMs,
   });
   const docs = new DocRegistry({ store: pgDocumentStore(db), bus, log, limits: { ...yjsLimitsOf(limits), ...opts.yjsLimits } });
   const holds = holdService(deps);

@@ -104,7 +104,7 @@ export function startWorkers(opts: {
   const pay = opts.payments;
   if (pay?.flow.enabled) {
     stops.push(loop('payment-captures', Math.max(50, Math.floor(pay.retryMs / 2)), async () => {
-      const n = await capturePending(background.primary, pay.flow, pay.retryMs);
+      const n = await capturePending(background, pay.flow, pay.retryMs);
       if (n > 0) log.info({ bookings: n }, 'payment captures retried');
     }, log));
   }

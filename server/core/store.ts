@@ -612,6 +612,8 @@ export interface MailRepository {
   remind(beforeMs: number): Promise<string[] | null>;
   /** Leases up to `limit` due messages to `owner` for `ms`, each the first pending one of its booking and leased by no one. */
   claim(owner: string, ms: number, limit: number): Promise<MailMessageRow[]>;
+  /** Extends `owner`'s leases on these messages to `ms` from now (those it still holds). */
+  renew(owner: string, ids: string[], ms: number): Promise<void>;
   /** Records attempts (pending again with a next attempt time, or final) of messages `owner` still holds; returns their ids. */
   record(owner: string, outcomes: MailOutcome[]): Promise<string[]>;
   /** Deletes finished messages older than `olderThanMs`. */

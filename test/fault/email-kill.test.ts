@@ -15,7 +15,9 @@ let db: Awaited<ReturnType<typeof isolatedDatabase>> | null = null;
 let sink: SmtpSink | null = null;
 const env = (smtpUrl: string) => ({
   DATABASE_URL: db!.url, REDIS_URL: inject('redisUrl'), SMTP_URL: smtpUrl,
-  MAIL_TIMEOUT_MS: '1000', MAIL_RETRY_BASE_MS: '100', INTEGRATION_POLL_MS: '50',
+  // Node A waits for the held answer far longer than the test takes to kill it; its lease is short, so node B takes
+  // over soon after A stops renewing it.
+  MAIL_TIMEOUT_MS: '60000', MAIL_LEASE_MS: '3000', MAIL_RETRY_BASE_MS: '100', INTEGRATION_POLL_MS: '50',
 });
 
 beforeAll(async () => {

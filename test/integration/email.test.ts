@@ -170,8 +170,8 @@ describe('e-mail', () => {
     const invite = invitationOf(reminder.mail);
     expect(invite).toMatchObject({ method: 'REQUEST', uid: `${early.id}@slotwise`, sequence: 0 });
 
-    // A few more passes of the reminder loop: still one reminder, and none for Lou (booked inside the window) or Gil
-    // (cancelled). The pass looks at each start once: move its cursor back, and it still makes no second reminder.
+    // A few more passes of the reminder loop (its cursor moved back again, as if no pass had looked yet): still one
+    // reminder (one per booking start), and none for Lou (booked inside the window) or Gil (cancelled).
     const passes = async () => (await a.pool.query('SELECT count(*)::int AS n FROM email_messages')).rows[0].n;
     const before = await passes();
     await a.pool.query('UPDATE reminder_cursor SET until = now()');
@@ -196,7 +196,10 @@ describe('e-mail', () => {
   });
 
   it('counts messages by status in /metrics', async () => {
-    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    const scrape = async () => (await fetch(`${a.url}/metrics`)).text();
+    // Every message the server got is recorded (the last one may still be on its way to its row).
+    await waitFor(async () => /slotwise_emails\{status="pending"\} 0/.test(await scrape()), 10_000, 'nothing pending');
+    const metrics = await scrape();
     const sent = Number(/slotwise_emails\{status="sent"\} (\d+)/.exec(metrics)?.[1]);
     const failed = Number(/slotwise_emails\{status="failed"\} (\d+)/.exec(metrics)?.[1]);
     expect(sent).toBe(sink.got.length);

@@ -48,19 +48,30 @@ describe('the capture step', () => {
       void: async (ref: string) => { calls.push(`void ${ref}`); if (state.failing) throw new Error('down'); },
     };
     const written: unknown[] = [];
-    const unit = { bookings: { setPayment: async (_id: string, p: unknown) => void written.push(p) } } as never;
+    // The booking as stored: capture reads it again (locked) before calling the provider.
+    let stored: any = null;
+    const unit = {
+      bookings: {
+        get: async () => stored,
+        setPayment: async (_id: string, p: unknown) => {
+          written.push(p);
+          stored = { ...stored, payment: p };
+        },
+      },
+    };
+    const store = { tx: async (fn: (u: typeof unit) => unknown) => fn(unit) } as never;
     let now = 1_000_000;
     const log = { info() {}, warn() {}, error() {}, debug() {} };
     const flow = paymentFlow(provider, log, { baseMs: 1_000, maxMs: 8_000, now: () => now });
-    return { calls, state, written, unit, flow, advance: (ms: number) => (now += ms), now: () => now };
+    return { calls, state, written, store, flow, put: (b: any) => (stored = b), advance: (ms: number) => (now += ms), now: () => now };
   }
 
   it('backs a failing capture off per booking: doubling from the base, ±25 %, up to the cap; then captures', async () => {
     const h = harness();
-    let b: any = { ...base, status: 'confirmed', payment: authorized };
+    let b: any = h.put({ ...base, status: 'confirmed', payment: authorized });
     const gaps: number[] = [];
     for (let i = 1; i <= 6; i++) {
-      b = await h.flow.capture(h.unit, b);
+      b = await h.flow.capture(h.store, b);
       expect(b.payment).toMatchObject({ status: 'capture_pending', captureAttempts: i });
       gaps.push(b.payment.nextCaptureAt - h.now());
       h.advance(b.payment.nextCaptureAt - h.now());
@@ -71,7 +82,7 @@ describe('the capture step', () => {
       expect(g).toBeLessThanOrEqual(plain[i]! * 1.25);
     });
     h.state.failing = false;
-    b = await h.flow.capture(h.unit, b);
+    b = await h.flow.capture(h.store, b);
     // Captured: the sweep's own fields are gone, and clients never see them (dto picks the four fields).
     expect(b.payment).toEqual({ ...authorized, status: 'captured' });
     expect(h.calls).toEqual(Array(7).fill('capture ref-1'));
@@ -79,13 +90,28 @@ describe('the capture step', () => {
 
   it('voids, never captures, a booking cancelled before its capture; a failing void is backed off and retried', async () => {
     const h = harness();
-    let b: any = { ...base, status: 'cancelled', payment: { ...authorized, status: 'capture_pending', captureAttempts: 2, nextCaptureAt: 0 } };
-    b = await h.flow.capture(h.unit, b);
+    let b: any = h.put({ ...base, status: 'cancelled', payment: { ...authorized, status: 'capture_pending', captureAttempts: 2, nextCaptureAt: 0 } });
+    b = await h.flow.capture(h.store, b);
     expect(b.payment).toMatchObject({ status: 'capture_pending', captureAttempts: 3 });
     h.state.failing = false;
-    b = await h.flow.capture(h.unit, b);
+    b = await h.flow.capture(h.store, b);
     expect(b.payment).toEqual({ ...authorized, status: 'voided' });
     expect(h.calls).toEqual(['void ref-1', 'void ref-1']);
     expect(h.written).toHaveLength(2);
+  });
+
+  it('decides on the booking as it is when the provider is called, not as the caller read it', async () => {
+    const h = harness();
+    h.state.failing = false;
+    // The caller read it confirmed and authorized; it was cancelled since: voided, never captured.
+    h.put({ ...base, status: 'cancelled', payment: authorized });
+    const b = await h.flow.capture(h.store, { ...base, status: 'confirmed', payment: authorized } as any);
+    expect(b.payment).toEqual({ ...authorized, status: 'voided' });
+    // Captured since (another node's sweep): nothing is called, nothing written.
+    h.put({ ...base, status: 'cancelled', payment: { ...authorized, status: 'captured' } });
+    const again = await h.flow.capture(h.store, { ...base, status: 'cancelled', payment: authorized } as any);
+    expect(again.payment).toEqual({ ...authorized, status: 'captured' });
+    expect(h.calls).toEqual(['void ref-1']);
+    expect(h.written).toHaveLength(1);
   });
 });

@@ -70,7 +70,7 @@ export function bookingService({ store, clock, config, log, payments: provider, 
         await q.events.append(p.tenantId, 'booking.confirmed', made.resourceIds, { booking: bookingDto(made), holdId: null });
       }, async () => {
         committed = true;
-        if (made) made = await payments.capture(store.primary, made).catch(() => made);
+        if (made) made = await payments.capture(store, made).catch(() => made);
       });
     } catch (err) {
       if (!committed) await payments.release(authorized);

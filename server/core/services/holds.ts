@@ -195,7 +195,7 @@ export function holdService({ store, clock, config, log, payments: provider, res
         }, async () => {
           // Committed: capture now (a failure leaves capture_pending, or authorized, for the sweep).
           committed = true;
-          if (made?.payment) made = await payments.capture(store.primary, made).catch(() => made);
+          if (made?.payment) made = await payments.capture(store, made).catch(() => made);
         });
         // An authorization a replay did not use (another card, or a retry that lost the race) is voided.
         if (!answer.created && authorized && answer.booking.payment?.reference !== authorized.reference) await payments.release(authorized);

@@ -12,10 +12,10 @@
  * - The message table is the work queue: each node's sender claims a batch of
  *   due messages (FOR UPDATE SKIP LOCKED), each the first pending one of its
  *   booking, so a booking's messages go out one at a time in the order they
- *   were made. A claim is a lease that outlasts the longest SMTP
- *   conversation, so no second sender starts while the first may still be
- *   talking to the server; a node that dies mid-send leaves its lease to run
- *   out and the message to be sent again. Every attempt of a message has the
+ *   were made. A claim is a lease, renewed while the sender talks to the
+ *   server, so no second sender starts while the first is alive; a node that
+ *   dies mid-send stops renewing, and once its lease runs out the message is
+ *   sent again. Every attempt of a message has the
  *   same Message-ID. (One job of the job queue per message cost a fetch, a
  *   completion and a job row each: it sent about 10 messages a second.)
  * - A temporary refusal (4xx, no connection, a timeout) is retried with
@@ -39,8 +39,8 @@ export interface MailSettings {
   retryMaxMs: number;
   /** A message that cannot be sent for this long is given up. */
   giveUpAfterMs: number;
-  /** The longest one attempt can take; a sender's lease outlasts it. */
-  attemptMs: number;
+  /** A sender's claim on a message; renewed every third of it while the sender talks to the server. */
+  leaseMs: number;
   /** Messages one node sends at once (SMTP connections). */
   concurrency: number;
 }
@@ -51,7 +51,7 @@ export const DEFAULT_MAIL_SETTINGS: MailSettings = {
   retryBaseMs: 30_000,
   retryMaxMs: 3_600_000,
   giveUpAfterMs: 24 * 3_600_000,
-  attemptMs: 4 * 30_000,
+  leaseMs: 30_000,
   concurrency: 4,
 };
 
@@ -247,18 +247,30 @@ export function mailService(deps: CoreDeps & { transport: MailTransport }, overr
      */
     async sendDue(): Promise<{ claimed: number; full: boolean }> {
       const owner = randomUUID();
-      const batch = await store.primary.mail.claim(owner, settings.attemptMs + 5_000, batchSize);
+      const batch = await store.primary.mail.claim(owner, settings.leaseMs, batchSize);
       if (batch.length === 0) return { claimed: 0, full: false };
-      const bookings = await Promise.all(batch.map(bookingOf));
-      const resources = await resourcesOf(batch.map((m, i) => ({ tenantId: m.tenantId, booking: bookings[i]! })));
-      const outcomes = await Promise.all(batch.map(async (m, i) => {
-        const o = await attempt(m, bookings[i]!, resources);
-        // By SMTP, each message is recorded the moment the server answered: a crash after that never sends it again.
-        if (smtp) await record(owner, [o]);
-        return o;
-      }));
-      if (!smtp) await record(owner, outcomes);
-      return { claimed: batch.length, full: batch.length === batchSize };
+      // While the batch is out, its leases are renewed: a slow server never lets a second sender start. A node that
+      // dies (or loses its database) stops renewing, and its messages are claimed again once the lease runs out.
+      const inFlight = new Set(batch.map((m) => m.id));
+      const renewal = setInterval(() => {
+        void store.primary.mail.renew(owner, [...inFlight], settings.leaseMs)
+          .catch((err) => log.warn({ err: (err as Error).message }, 'e-mail leases not renewed'));
+      }, Math.max(100, Math.floor(settings.leaseMs / 3)));
+      try {
+        const bookings = await Promise.all(batch.map(bookingOf));
+        const resources = await resourcesOf(batch.map((m, i) => ({ tenantId: m.tenantId, booking: bookings[i]! })));
+        const outcomes = await Promise.all(batch.map(async (m, i) => {
+          const o = await attempt(m, bookings[i]!, resources);
+          // By SMTP, each message is recorded the moment the server answered: a crash after that never sends it again.
+          if (smtp) await record(owner, [o]);
+          inFlight.delete(m.id);
+          return o;
+        }));
+        if (!smtp) await record(owner, outcomes);
+        return { claimed: batch.length, full: batch.length === batchSize };
+      } finally {
+        clearInterval(renewal);
+      }
     },
 
     async purge(olderThanMs: number) {

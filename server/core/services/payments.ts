@@ -10,7 +10,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { DomainError } from '../errors';
 import type { CoreConfig, Logger, PaymentProvider } from '../ports';
-import type { Unit } from '../store';
+import type { Store, Unit } from '../store';
 import type { BookingPaymentState, BookingRow, ResourceRow } from '../types';
 import { retryDelay } from './webhooks';
 
@@ -74,7 +74,7 @@ export interface PaymentFlow {
    * (captured, or capture_pending with the next try backed off); a booking
    * cancelled meanwhile is voided instead (voided, or its try backed off).
    */
-  capture(q: Unit, b: BookingRow): Promise<BookingRow>;
+  capture(store: Store, b: BookingRow): Promise<BookingRow>;
 }
 
 /** Builds the flow over the provider (absent: no payment step). */
@@ -117,27 +117,39 @@ export function paymentFlow(provider: PaymentProvider | undefined, log: Logger, 
         log.warn({ err: (err as Error).message, reference: state.reference }, 'payment void failed');
       }
     },
-    async capture(q, b) {
-      if (!provider || !b.payment || (b.payment.status !== 'authorized' && b.payment.status !== 'capture_pending')) return b;
-      const { status: was, amount, currency, reference } = b.payment;
-      // Cancelled before its capture: nothing is owed, the authorization is released.
-      const cancelled = b.status === 'cancelled';
-      let payment: BookingPaymentState;
-      try {
-        if (cancelled) await provider.void(reference);
-        else await provider.capture(reference);
-        payment = { status: cancelled ? 'voided' : 'captured', amount, currency, reference };
-      } catch (err) {
-        // Backed off per booking, so payments that keep failing never hold back the others.
-        const attempts = (b.payment.captureAttempts ?? 0) + 1;
-        const nextCaptureAt = retry.now() + retryDelay(attempts, { retryBaseMs: retry.baseMs, retryMaxMs: retry.maxMs });
-        log.warn({ err: (err as Error).message, booking: b.id, attempts }, cancelled ? 'payment void failed; the sweep retries it' : 'payment capture failed; the sweep retries it');
-        payment = { status: cancelled ? was : 'capture_pending', amount, currency, reference, captureAttempts: attempts, nextCaptureAt };
-      }
-      await q.bookings.setPayment(b.id, payment);
-      return { ...b, payment };
+    async capture(store, seen) {
+      const pending = (x: BookingRow | null): x is BookingRow & { payment: BookingPaymentState } =>
+        !!x?.payment && (x.payment.status === 'authorized' || x.payment.status === 'capture_pending');
+      if (!provider || !pending(seen)) return seen;
+      // The booking is read again and locked while the provider is called: a cancel waits for a capture under way
+      // (and then refunds nothing), and a capture never goes ahead on a booking cancelled since it was first read.
+      return store.tx(async (q) => {
+        const b = await q.bookings.get(seen.tenantId, seen.id, true);
+        if (!pending(b)) return b ?? seen;
+        return settle(provider, q, b);
+      });
     },
   };
+
+  async function settle(provider: PaymentProvider, q: Unit, b: BookingRow & { payment: BookingPaymentState }): Promise<BookingRow> {
+    const { status: was, amount, currency, reference } = b.payment;
+    // Cancelled before its capture: nothing is owed, the authorization is released.
+    const cancelled = b.status === 'cancelled';
+    let payment: BookingPaymentState;
+    try {
+      if (cancelled) await provider.void(reference);
+      else await provider.capture(reference);
+      payment = { status: cancelled ? 'voided' : 'captured', amount, currency, reference };
+    } catch (err) {
+      // Backed off per booking, so payments that keep failing never hold back the others.
+      const attempts = (b.payment.captureAttempts ?? 0) + 1;
+      const nextCaptureAt = retry.now() + retryDelay(attempts, { retryBaseMs: retry.baseMs, retryMaxMs: retry.maxMs });
+      log.warn({ err: (err as Error).message, booking: b.id, attempts }, cancelled ? 'payment void failed; the sweep retries it' : 'payment capture failed; the sweep retries it');
+      payment = { status: cancelled ? was : 'capture_pending', amount, currency, reference, captureAttempts: attempts, nextCaptureAt };
+    }
+    await q.bookings.setPayment(b.id, payment);
+    return { ...b, payment };
+  }
 }
 
 /**
@@ -149,9 +161,9 @@ export function paymentFlow(provider: PaymentProvider | undefined, log: Logger, 
  * Captures are idempotent at the provider, so nodes sweeping at once capture
  * nothing twice. Returns how many bookings it tried.
  */
-export async function capturePending(q: Unit, flow: PaymentFlow, olderThanMs: number, limit = 100): Promise<number> {
+export async function capturePending(store: Store, flow: PaymentFlow, olderThanMs: number, limit = 100): Promise<number> {
   if (!flow.enabled) return 0;
-  const due = await q.bookings.pendingCaptures(olderThanMs, limit);
-  for (const b of due) await flow.capture(q, b);
+  const due = await store.primary.bookings.pendingCaptures(olderThanMs, limit);
+  for (const b of due) await flow.capture(store, b);
   return due.length;
 }

@@ -32,9 +32,9 @@ CREATE TABLE email_messages (
   CHECK ((kind = 'reminder') = (seq IS NULL))
 );
 CREATE UNIQUE INDEX email_messages_reminder_once ON email_messages (booking_id, starts_at) WHERE kind = 'reminder';
--- What the sender reads: a booking's next pending message; what the sweep reads: those due.
+-- What the sender reads: pending messages in order, and whether a booking has an earlier one pending.
+CREATE INDEX email_messages_pending ON email_messages (position) WHERE status = 'pending';
 CREATE INDEX email_messages_booking_pending ON email_messages (booking_id, position) WHERE status = 'pending';
-CREATE INDEX email_messages_due ON email_messages (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX email_messages_tenant ON email_messages (tenant_id, created_at);
 CREATE INDEX email_messages_done ON email_messages (created_at) WHERE status <> 'pending';
 

@@ -104,6 +104,11 @@ export const mailRepository = {
     return rows.map(toMessage).sort((x, y) => x.createdAt - y.createdAt);
   },
 
+  async renew(q: Queryable, owner: string, ids: string[], ms: number): Promise<void> {
+    if (ids.length === 0) return;
+    await q.query(named('mail.renew', "UPDATE email_messages SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = ANY($2) AND lease_owner = $1", [owner, ids, ms]));
+  },
+
   async record(q: Queryable, owner: string, outcomes: MailOutcome[]): Promise<string[]> {
     // Only messages the caller still holds the lease of (a lease passes on only by being taken over, which changes the owner).
     const { rows } = await q.query(named('mail.record', `
@@ -124,7 +129,12 @@ export const mailRepository = {
   },
 
   async stats(q: Queryable): Promise<Record<string, number>> {
-    const { rows } = await q.query('SELECT status, count(*)::int AS n FROM email_messages GROUP BY status');
+    // Pending: all of them (a partial index); the rest: those of the last 24 hours (an index by time), so a scrape
+    // never counts a month of messages.
+    const { rows } = await q.query(`
+      SELECT 'pending' AS status, count(*)::int AS n FROM email_messages WHERE status = 'pending'
+      UNION ALL
+      SELECT status, count(*)::int FROM email_messages WHERE status <> 'pending' AND created_at > now() - interval '24 hours' GROUP BY status`);
     return Object.fromEntries(rows.map((r) => [r.status as string, r.n as number]));
   },
 };
