@@ -1,5 +1,6 @@
 /** E-mail messages (migration 011): made from the stored feed and by the reminder pass, sent under a lease per message. */
 import { named, type Queryable } from '../pool';
+import { afterCursor } from './after-cursor';
 import type { MailMessageRow, MailOutcome, UnstoredMessage } from '../../core/store';
 
 const COLUMNS = 'id, tenant_id, booking_id, kind, seq, starts_at, status, attempts, last_error, next_attempt_at, created_at';
@@ -23,45 +24,44 @@ const toMessage = (r: Record<string, any>): MailMessageRow => ({
 const HAS_ADDRESS = (customer: string, attendees: string) =>
   `(${customer}->>'email' IS NOT NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(${attendees}, '[]'::jsonb)) a WHERE a->>'email' IS NOT NULL))`;
 
+// A booking event (in the CTE `ev`) that makes a message: confirmed, moved or cancelled, with someone to write to.
+const MAKES_MESSAGE = `ev.type IN ('booking.confirmed', 'booking.rescheduled', 'booking.cancelled')
+          AND ${HAS_ADDRESS("(ev.data #> '{booking,customer}')", "(ev.data #> '{booking,attendees}')")}`;
+
 export const mailRepository = {
   async dispatch(q: Queryable, limit: number): Promise<{ events: number; bookings: string[] } | null> {
-    // One statement, as the webhook dispatcher: the cursor locked (or skipped: another node is at it), the stored
-    // events after it, a message per booking event with an address, the cursor moved past every event read.
-    const { rows } = await q.query(named('mail.dispatch', `
-      WITH c AS (SELECT seq FROM mail_cursor WHERE id FOR UPDATE SKIP LOCKED),
-      ev AS (SELECT e.seq, e.tenant_id, e.type, e.data FROM events e, c WHERE e.seq > c.seq ORDER BY e.seq LIMIT $1),
-      ins AS (
+    // A message per booking event with an address (./after-cursor.ts: one statement, each event once).
+    const { rows } = await q.query(named('mail.dispatch', afterCursor({
+      cursor: 'mail_cursor',
+      eventColumns: 'e.seq, e.tenant_id, e.type, e.data',
+      work: `ins AS (
         INSERT INTO email_messages (tenant_id, booking_id, kind, seq)
         SELECT ev.tenant_id, (ev.data #>> '{booking,id}')::uuid,
           CASE ev.type WHEN 'booking.confirmed' THEN 'confirmation' WHEN 'booking.cancelled' THEN 'cancellation' ELSE 'change' END,
           ev.seq
         FROM ev
         -- (booking.updated changes only the tenant's metadata: nothing the customer is told about.)
-        WHERE ev.type IN ('booking.confirmed', 'booking.rescheduled', 'booking.cancelled')
-          AND ${HAS_ADDRESS("(ev.data #> '{booking,customer}')", "(ev.data #> '{booking,attendees}')")}
+        WHERE ${MAKES_MESSAGE}
         ORDER BY ev.seq
         ON CONFLICT DO NOTHING
         RETURNING booking_id
-      ),
-      moved AS (UPDATE mail_cursor SET seq = (SELECT max(seq) FROM ev) WHERE id AND EXISTS (SELECT 1 FROM ev) RETURNING seq)
-      SELECT (SELECT count(*) FROM c)::int AS locked, (SELECT count(*) FROM ev)::int AS events,
-             coalesce((SELECT array_agg(DISTINCT booking_id) FROM ins), '{}') AS bookings, (SELECT count(*) FROM moved) AS moved`, [limit]));
+      )`,
+      answer: `coalesce((SELECT array_agg(DISTINCT booking_id) FROM ins), '{}') AS bookings`,
+    }), [limit]));
     const r = rows[0];
     if (r.locked === 0) return null;
     return { events: r.events, bookings: r.bookings };
   },
 
   async dispatchUnstored(q: Queryable, limit: number): Promise<{ events: number; messages: UnstoredMessage[] } | null> {
-    // As dispatch, but what it finds is answered, not stored: the cursor moved past the events read, and the booking
-    // events with an address returned in feed order.
-    const { rows } = await q.query(named('mail.dispatchUnstored', `
-      WITH c AS (SELECT seq FROM mail_cursor WHERE id FOR UPDATE SKIP LOCKED),
-      ev AS (SELECT e.seq, e.tenant_id, e.type, e.data FROM events e, c WHERE e.seq > c.seq ORDER BY e.seq LIMIT $1),
-      moved AS (UPDATE mail_cursor SET seq = (SELECT max(seq) FROM ev) WHERE id AND EXISTS (SELECT 1 FROM ev) RETURNING seq)
-      SELECT (SELECT count(*) FROM c)::int AS locked, (SELECT count(*) FROM ev)::int AS events, (SELECT count(*) FROM moved) AS moved,
-        coalesce((SELECT jsonb_agg(jsonb_build_object('seq', ev.seq, 'tenantId', ev.tenant_id, 'type', ev.type, 'booking', ev.data -> 'booking') ORDER BY ev.seq)
-          FROM ev WHERE ev.type IN ('booking.confirmed', 'booking.rescheduled', 'booking.cancelled')
-            AND ${HAS_ADDRESS("(ev.data #> '{booking,customer}')", "(ev.data #> '{booking,attendees}')")}), '[]') AS messages`, [limit]));
+    // As dispatch, but what it finds is answered, not stored: the booking events with an address, in feed order.
+    const { rows } = await q.query(named('mail.dispatchUnstored', afterCursor({
+      cursor: 'mail_cursor',
+      eventColumns: 'e.seq, e.tenant_id, e.type, e.data',
+      work: '',
+      answer: `coalesce((SELECT jsonb_agg(jsonb_build_object('seq', ev.seq, 'tenantId', ev.tenant_id, 'type', ev.type, 'booking', ev.data -> 'booking') ORDER BY ev.seq)
+          FROM ev WHERE ${MAKES_MESSAGE}), '[]') AS messages`,
+    }), [limit]));
     const r = rows[0];
     if (r.locked === 0) return null;
     return { events: r.events, messages: r.messages };

@@ -1,5 +1,6 @@
 /** Webhook endpoints, their deliveries and attempts (migration 008), and the dispatcher's cursor. */
 import { named, type Queryable } from '../pool';
+import { afterCursor } from './after-cursor';
 import type { AttemptOutcome, WebhookDeliveryRow, WebhookEndpointChange, WebhookEndpointRow } from '../../core/store';
 
 const ms = (d: Date | null): number | null => d?.getTime() ?? null;
@@ -121,13 +122,11 @@ export const webhookRepository = {
   },
 
   async dispatch(q: Queryable, limit: number): Promise<{ events: number; endpoints: string[] } | null> {
-    // One statement: the cursor row locked (or skipped: another node is at it), the stored events after it, a
-    // delivery per matching endpoint (disabled ones too: re-enabled, they get what they missed), the cursor moved.
-    // The feed stores events in seq order, batch after batch, so no smaller seq can appear after a read.
-    const { rows } = await q.query(named('webhooks.dispatch', `
-      WITH c AS (SELECT seq FROM integration_cursor WHERE id FOR UPDATE SKIP LOCKED),
-      ev AS (SELECT e.seq, e.tenant_id, e.type, e.created_at FROM events e, c WHERE e.seq > c.seq ORDER BY e.seq LIMIT $1),
-      ins AS (
+    // A delivery per matching endpoint (disabled ones too: re-enabled, they get what they missed).
+    const { rows } = await q.query(named('webhooks.dispatch', afterCursor({
+      cursor: 'integration_cursor',
+      eventColumns: 'e.seq, e.tenant_id, e.type, e.created_at',
+      work: `ins AS (
         INSERT INTO webhook_deliveries (endpoint_id, tenant_id, seq, event_type)
         SELECT w.id, ev.tenant_id, ev.seq, ev.type
         FROM ev JOIN webhook_endpoints w ON w.tenant_id = ev.tenant_id AND ev.created_at >= w.created_at
@@ -135,10 +134,9 @@ export const webhookRepository = {
         ORDER BY ev.seq, w.id
         ON CONFLICT DO NOTHING
         RETURNING endpoint_id
-      ),
-      moved AS (UPDATE integration_cursor SET seq = (SELECT max(seq) FROM ev) WHERE id AND EXISTS (SELECT 1 FROM ev) RETURNING seq)
-      SELECT (SELECT count(*) FROM c)::int AS locked, (SELECT count(*) FROM ev)::int AS events,
-             coalesce((SELECT array_agg(DISTINCT endpoint_id) FROM ins), '{}') AS endpoints, (SELECT count(*) FROM moved) AS moved`, [limit]));
+      )`,
+      answer: `coalesce((SELECT array_agg(DISTINCT endpoint_id) FROM ins), '{}') AS endpoints`,
+    }), [limit]));
     const r = rows[0];
     if (r.locked === 0) return null;
     return { events: r.events, endpoints: r.endpoints };
