@@ -283,6 +283,13 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     listener(req, res);
   });
   guardConnections(server, limits, log);
+  // Every socket the server accepted, upgraded ones (Socket.IO, Yjs) too: closeAllConnections() leaves those, and
+  // one still open would keep close() from finishing.
+  const sockets = new Set<import('node:net').Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   const realtime = attachRealtime({ server, bus, services, docs, log, limits });
   // The feed: whichever node holds the slot decodes, stores and publishes; the others stand by.
   const feed = new FeedDecoder({
@@ -331,7 +338,13 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
       return (server.address() as AddressInfo).port;
     },
     async stop(opts = {}) {
-      if (listening) {
+      // Each step is logged, so a slow shutdown says where it waited.
+      const step = async (name: string, fn: () => Promise<unknown>) => {
+        const t0 = Date.now();
+        await fn();
+        log.info({ step: name, ms: Date.now() - t0 }, 'shutdown step done');
+      };
+      if (listening) await step('http', async () => {
         const s = server;
         draining = true;
         // Live connections (Socket.IO, Yjs) go now. Connections a client opened before the signal may
@@ -341,17 +354,19 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
         // sockets go now, and live clients that reconnected during the drain window go again.
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));
         s.closeIdleConnections();
+        const force = setTimeout(() => {
+          log.warn({ open: sockets.size }, 'shutdown: connections still open after 10 s; closing them');
+          s.closeAllConnections();
+          for (const socket of sockets) socket.destroy();
+        }, 10_000);
         await realtime.disconnectAll();
-        const force = setTimeout(() => s.closeAllConnections(), 10_000);
+        // A client whose reconnect was accepted before close() may finish its WebSocket upgrade after that sweep:
+        // sweep again until the server has closed, so no live connection keeps it open.
+        const again = setInterval(() => void realtime.disconnectAll().catch(() => {}), 250);
         await closed;
+        clearInterval(again);
         clearTimeout(force);
-      }
-      // Each step is logged, so a slow shutdown says where it waited.
-      const step = async (name: string, fn: () => Promise<unknown>) => {
-        const t0 = Date.now();
-        await fn();
-        log.info({ step: name, ms: Date.now() - t0 }, 'shutdown step done');
-      };
+      });
       // An e-mail still talking to a slow SMTP server is left after 10 s: its lease runs out and another node sends it.
       await step('workers', () => Promise.race([workers?.stop(), new Promise((r) => setTimeout(r, 10_000).unref())]));
       // A job still running after 5 s is left to expire and run again elsewhere (jobs are safe to repeat).
