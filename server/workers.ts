@@ -15,8 +15,8 @@ import { userTokenRepository } from './db/repositories/credentials';
 import { idempotencyRepository } from './db/repositories/idempotency';
 
 const HOUR = 3_600_000;
-/** Sent (or given up) e-mails are kept this long, then purged. */
-const MAIL_KEPT_MS = 30 * 24 * HOUR;
+/** Sent (or given up) e-mails, and delivered webhook deliveries, are kept this long, then purged. */
+const KEPT_MS = 30 * 24 * HOUR;
 
 export interface Workers {
   stop(): Promise<void>;
@@ -136,7 +136,8 @@ export function startWorkers(opts: {
       while ((await i.mail.sendDue()).full);
     }, log));
     stops.push(loop('mail-reminders', Math.max(i.pollMs, 1000), () => i.mail.remind(), log));
-    stops.push(loop('mail-purge', HOUR, () => i.mail.purge(MAIL_KEPT_MS), log));
+    stops.push(loop('mail-purge', HOUR, () => i.mail.purge(KEPT_MS), log));
+    stops.push(loop('webhook-purge', HOUR, () => i.webhooks.purge(KEPT_MS), log));
   }
   return { stop: async () => void (await Promise.all(stops.map((s) => s()))) };
 }

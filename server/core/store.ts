@@ -554,6 +554,8 @@ export interface WebhookRepository {
   delivery(endpointId: string, id: string): Promise<WebhookDeliveryRow | null>;
   attempts(deliveryId: string, limit: number): Promise<WebhookAttemptRow[]>;
   redeliver(endpointId: string, of: WebhookDeliveryRow): Promise<WebhookDeliveryRow>;
+  /** Deletes deliveries delivered more than `olderThanMs` ago, with their attempts; returns how many. */
+  purge(olderThanMs: number): Promise<number>;
   /** Pending deliveries, in all and those due, and attempts that failed since start (for /metrics). */
   stats(): Promise<{ pending: number; endpointsFailing: number; endpointsDisabled: number }>;
 }

@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook as Verifier } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { webhookRepository } from '../../server/db/repositories/webhooks';
 import { client, futureWeekday, newTenant, startCluster, waitFor, type TestNode } from '../helpers/node';
 
 interface Received {
@@ -146,6 +147,15 @@ describe('webhooks', () => {
     expect(log.body.items.every((d: any) => d.status === 'delivered' && d.attempts === 1 && d.lastStatus === 204)).toBe(true);
     const next = await t.api('GET', `/v1/webhooks/${made.body.id}/deliveries?limit=3&cursor=${log.body.nextCursor}`);
     expect(next.body.items.map((d: any) => d.seq)).toEqual([...seqs].reverse().slice(3, 6));
+
+    // The hourly purge forgets deliveries delivered more than 30 days ago, with their attempts; the rest stay.
+    const old = seqs.slice(0, 3);
+    await a.pool.query("UPDATE webhook_deliveries SET delivered_at = now() - interval '31 days' WHERE endpoint_id = $1 AND seq = ANY($2)", [made.body.id, old]);
+    expect(await webhookRepository.purge(a.pool, 30 * 24 * 3_600_000)).toBe(3);
+    const kept = await t.api('GET', `/v1/webhooks/${made.body.id}/deliveries?limit=50`);
+    expect(kept.body.items.map((d: any) => d.seq)).toEqual([...seqs].reverse().slice(0, 5));
+    const { rows: orphans } = await a.pool.query('SELECT count(*)::int AS n FROM webhook_attempts a LEFT JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.id IS NULL');
+    expect(orphans[0].n).toBe(0);
   });
 
   it('a receiver that fails for a while gets every event afterwards, in order per resource, each signature valid', async () => {

@@ -290,6 +290,11 @@ export function webhookService(deps: CoreDeps & { jobs: JobQueue; transport: Web
       }
     },
 
+    /** Forgets deliveries delivered more than `olderThanMs` ago (the delivery log keeps what is pending, and a month). */
+    async purge(olderThanMs: number): Promise<number> {
+      return store.primary.webhooks.purge(olderThanMs);
+    },
+
     async stats() {
       return store.primary.webhooks.stats();
     },

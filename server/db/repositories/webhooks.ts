@@ -223,6 +223,19 @@ export const webhookRepository = {
     return toDelivery(rows[0]);
   },
 
+  async purge(q: Queryable, olderThanMs: number): Promise<number> {
+    // In slices, so no one statement holds locks on a month of rows.
+    let total = 0;
+    for (;;) {
+      const { rowCount } = await q.query(named('webhooks.purge', `
+        DELETE FROM webhook_deliveries WHERE position IN (
+          SELECT position FROM webhook_deliveries
+          WHERE status = 'delivered' AND delivered_at < now() - $1 * interval '1 millisecond' LIMIT 5000)`, [olderThanMs]));
+      total += rowCount ?? 0;
+      if ((rowCount ?? 0) < 5000) return total;
+    }
+  },
+
   async stats(q: Queryable) {
     const { rows } = await q.query(`SELECT
       (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')::int AS pending,
