@@ -55,28 +55,19 @@ export function bookingService({ store, clock, config, log, payments: provider, 
   async function createPaid(p: TenantPrincipal, cmd: CreateBooking, due: { amount: number; currency: string }, requestKey: string | undefined, now: number): Promise<Booking> {
     const token = cmd.payment?.token;
     const authorized: BookingPaymentState = await payments.authorize(due, token, authorizationKey(p.tenantId, `booking:${requestKey ?? randomUUID()}`, token ?? '', due));
-    let made: BookingRow | null = null;
-    let committed = false;
-    try {
-      await store.tx(async (q) => {
-        const resources = await liveResources(q, p.tenantId, cmd.resourceIds);
-        payments.check(authorized, resources);
-        checkRequestTiming(resources, cmd, now);
-        await changeSeats(q, p.tenantId, resources, cmd);
-        made = await q.bookings.insert(p.tenantId, {
-          holdId: null, ownerId: ownerOf(p), resourceIds: cmd.resourceIds, start: cmd.start, end: cmd.end, seats: cmd.seats,
-          customer: cmd.customer, attendees: cmd.attendees ?? [], metadata: cmd.metadata ?? {}, payment: authorized,
-        });
-        await q.events.append(p.tenantId, 'booking.confirmed', made.resourceIds, { booking: bookingDto(made), holdId: null });
-      }, async () => {
-        committed = true;
-        if (made) made = await payments.capture(store, made).catch(() => made);
+    const { booking } = await payments.book(store, authorized, async (q) => {
+      const resources = await liveResources(q, p.tenantId, cmd.resourceIds);
+      payments.check(authorized, resources);
+      checkRequestTiming(resources, cmd, now);
+      await changeSeats(q, p.tenantId, resources, cmd);
+      const made = await q.bookings.insert(p.tenantId, {
+        holdId: null, ownerId: ownerOf(p), resourceIds: cmd.resourceIds, start: cmd.start, end: cmd.end, seats: cmd.seats,
+        customer: cmd.customer, attendees: cmd.attendees ?? [], metadata: cmd.metadata ?? {}, payment: authorized,
       });
-    } catch (err) {
-      if (!committed) await payments.release(authorized);
-      throw err;
-    }
-    return bookingDto(made!);
+      await q.events.append(p.tenantId, 'booking.confirmed', made.resourceIds, { booking: bookingDto(made), holdId: null });
+      return { booking: made, created: true };
+    });
+    return bookingDto(booking);
   }
 
   return {

@@ -179,32 +179,20 @@ export function holdService({ store, clock, config, log, payments: provider, res
           if (due) authorized = await payments.authorize(due, paymentInput?.token, authorizationKey(p.tenantId, `hold:${h0.id}`, paymentInput?.token ?? '', due));
         }
       }
-      let made: BookingRow | null = null;
-      let committed = false;
-      try {
-        const answer = await store.tx(async (q) => {
-          const h = await visibleHold(q, p, id, true);
-          if (holdDecision(h, 'confirm', clock.now()) === 'replay') {
-            const existing = await q.bookings.byHold(h.id);
-            if (!existing) throw new DomainError('hold-not-active', 'the hold is confirmed but its booking is gone');
-            return { booking: existing, created: false };
-          }
-          if (payments.enabled) payments.check(authorized, await q.resources.byIds(p.tenantId, h.resourceIds));
-          made = await confirmHoldIn(q, h, fields, {}, authorized);
-          return { booking: made, created: true };
-        }, async () => {
-          // Committed: capture now (a failure leaves capture_pending, or authorized, for the sweep).
-          committed = true;
-          if (made?.payment) made = await payments.capture(store, made).catch(() => made);
-        });
-        // An authorization a replay did not use (another card, or a retry that lost the race) is voided.
-        if (!answer.created && authorized && answer.booking.payment?.reference !== authorized.reference) await payments.release(authorized);
-        const booking = answer.created && made ? made : answer.booking;
-        return { booking: bookingDto(booking), created: answer.created };
-      } catch (err) {
-        if (!committed) await payments.release(authorized);
-        throw err;
-      }
+      // Committed: captured now (a failure leaves capture_pending, or authorized, for the sweep); failed: voided.
+      const answer = await payments.book(store, authorized, async (q) => {
+        const h = await visibleHold(q, p, id, true);
+        if (holdDecision(h, 'confirm', clock.now()) === 'replay') {
+          const existing = await q.bookings.byHold(h.id);
+          if (!existing) throw new DomainError('hold-not-active', 'the hold is confirmed but its booking is gone');
+          return { booking: existing, created: false };
+        }
+        if (payments.enabled) payments.check(authorized, await q.resources.byIds(p.tenantId, h.resourceIds));
+        return { booking: await confirmHoldIn(q, h, fields, {}, authorized), created: true };
+      });
+      // An authorization a replay did not use (another card, or a retry that lost the race) is voided.
+      if (!answer.created && authorized && answer.booking.payment?.reference !== authorized.reference) await payments.release(authorized);
+      return { booking: bookingDto(answer.booking), created: answer.created };
     },
   };
 }

@@ -75,11 +75,19 @@ export interface PaymentFlow {
    * cancelled meanwhile is voided instead (voided, or its try backed off).
    */
   capture(store: Store, b: BookingRow): Promise<BookingRow>;
+  /**
+   * Runs a booking transaction around an authorization (null: none). Once it
+   * commits, the booking `run` made (`created`) is captured (a failed capture
+   * is left to the sweep) and returned as captured; when the transaction
+   * fails before committing, the authorization is voided and the error
+   * rethrown.
+   */
+  book<T extends { booking: BookingRow; created: boolean }>(store: Store, authorized: BookingPaymentState | null, run: (q: Unit) => Promise<T>): Promise<T>;
 }
 
 /** Builds the flow over the provider (absent: no payment step). */
 export function paymentFlow(provider: PaymentProvider | undefined, log: Logger, retry: CaptureRetry = DEFAULT_CAPTURE_RETRY): PaymentFlow {
-  return {
+  const flow: PaymentFlow = {
     enabled: provider !== undefined,
     async authorize(due, token, key) {
       if (!provider) throw new Error('no payment provider');
@@ -129,7 +137,24 @@ export function paymentFlow(provider: PaymentProvider | undefined, log: Logger, 
         return settle(provider, q, b);
       });
     },
+    async book<T extends { booking: BookingRow; created: boolean }>(store: Store, authorized: BookingPaymentState | null, run: (q: Unit) => Promise<T>): Promise<T> {
+      let result: T | null = null;
+      let captured: BookingRow | null = null;
+      let committed = false;
+      try {
+        await store.tx(async (q) => (result = await run(q)), async () => {
+          committed = true;
+          const made = result!.created ? result!.booking : null;
+          if (made?.payment) captured = await flow.capture(store, made).catch(() => made);
+        });
+      } catch (err) {
+        if (!committed) await flow.release(authorized);
+        throw err;
+      }
+      return captured ? { ...result!, booking: captured } : result!;
+    },
   };
+  return flow;
 
   async function settle(provider: PaymentProvider, q: Unit, b: BookingRow & { payment: BookingPaymentState }): Promise<BookingRow> {
     const { status: was, amount, currency, reference } = b.payment;
