@@ -257,7 +257,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     },
   });
   new Gauge({
-    name: 'slotwise_emails', help: 'E-mail messages by status (pending, sent, logged, skipped, failed), cluster-wide, for the last 30 days', labelNames: ['status'], registers: [registry],
+    name: 'slotwise_emails', help: 'E-mail messages, cluster-wide: all pending, and those sent, logged (no SMTP_URL: reminders only), skipped and failed in the last 24 hours', labelNames: ['status'], registers: [registry],
     async collect() {
       const m = await mailWork.stats().catch(() => null);
       if (!m) return;

@@ -583,7 +583,7 @@ export interface MailMessageRow {
 export interface UnstoredMessage {
   seq: number;
   tenantId: string;
-  type: 'booking.confirmed' | 'booking.rescheduled' | 'booking.cancelled';
+  kind: Exclude<MailKind, 'reminder'>;
   booking: Record<string, unknown>;
 }
 /** What an attempt at a message came to. */

@@ -170,14 +170,16 @@ export function mailService(deps: CoreDeps & { transport: MailTransport }, overr
     return rows;
   }
 
+  /** The message about booking `b`, with the names and zone of its resources (from `resources`). */
+  const compose = (kind: MailKind, b: IcsBooking & { cancelReason: string | null }, resources: Map<string, ResourceRow>, messageId: string) =>
+    composeMail(kind, b, b.resourceIds.flatMap((id) => resources.get(id) ?? []), { from: settings.from, messageId, now: clock.now(), invitation: smtp });
+
   /** One attempt at a leased message: what it came to. */
   async function attempt(m: MailMessageRow, b: (IcsBooking & { cancelReason: string | null }) | null, resources: Map<string, ResourceRow>): Promise<MailOutcome> {
     let mail: MailMessage;
     try {
       if (!b) return { id: m.id, status: 'skipped', error: 'the booking is no longer at that time, or cancelled', recipients: [] };
-      mail = composeMail(m.kind, b, b.resourceIds.flatMap((id) => resources.get(id) ?? []), {
-        from: settings.from, messageId: `<${m.id}@${domain}>`, now: clock.now(), invitation: smtp,
-      });
+      mail = compose(m.kind, b, resources, `<${m.id}@${domain}>`);
     } catch (err) {
       // Nothing a retry would change (an event this code cannot read): given up, and said so.
       log.error({ err: (err as Error).message, messageId: m.id }, 'e-mail could not be composed; given up');
@@ -211,8 +213,8 @@ export function mailService(deps: CoreDeps & { transport: MailTransport }, overr
      * cursor); returns how many events it read. Messages that are only logged
      * (no SMTP server) are logged here and not stored: a crash between the
      * cursor's move and the log line loses the line, which no one receives
-     * anyway. (Stored, they cost three row writes each, which at the bench's
-     * 500 bookings a second took a third of what the database could book.)
+     * anyway. (Stored, each costs three row writes: docs/benchmarks.md has
+     * what storing them did to the bench's booking rate.)
      */
     async dispatch(limit = 1000): Promise<number> {
       if (smtp) return (await store.primary.mail.dispatch(limit))?.events ?? 0;
@@ -221,12 +223,8 @@ export function mailService(deps: CoreDeps & { transport: MailTransport }, overr
       const bookings = r.messages.map((m) => fromEvent(m.booking));
       const resources = await resourcesOf(r.messages.map((m, i) => ({ tenantId: m.tenantId, booking: bookings[i]! })));
       for (const [i, m] of r.messages.entries()) {
-        const b = bookings[i]!;
-        const kind: MailKind = m.type === 'booking.confirmed' ? 'confirmation' : m.type === 'booking.cancelled' ? 'cancellation' : 'change';
         try {
-          await transport.send(composeMail(kind, b, b.resourceIds.flatMap((id) => resources.get(id) ?? []), {
-            from: settings.from, messageId: `<evt-${m.seq}@${domain}>`, now: clock.now(), invitation: false,
-          }));
+          await transport.send(compose(m.kind, bookings[i]!, resources, `<evt-${m.seq}@${domain}>`));
         } catch (err) {
           log.error({ err: (err as Error).message, seq: m.seq }, 'e-mail could not be composed; not logged');
         }
@@ -242,8 +240,8 @@ export function mailService(deps: CoreDeps & { transport: MailTransport }, overr
 
     /**
      * Claims a batch of due messages (each the first pending one of its
-     * booking, leased for longer than an attempt can take) and sends them at
-     * once; returns how many it claimed (a full batch: more may be due).
+     * booking, leased, the leases renewed while they are sent) and sends them
+     * at once; returns how many it claimed (a full batch: more may be due).
      */
     async sendDue(): Promise<{ claimed: number; full: boolean }> {
       const owner = randomUUID();

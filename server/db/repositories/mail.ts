@@ -24,6 +24,9 @@ const toMessage = (r: Record<string, any>): MailMessageRow => ({
 const HAS_ADDRESS = (customer: string, attendees: string) =>
   `(${customer}->>'email' IS NOT NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(${attendees}, '[]'::jsonb)) a WHERE a->>'email' IS NOT NULL))`;
 
+// The kind of message a booking event (in the CTE `ev`) makes.
+const KIND_OF_EVENT = `CASE ev.type WHEN 'booking.confirmed' THEN 'confirmation' WHEN 'booking.cancelled' THEN 'cancellation' ELSE 'change' END`;
+
 // A booking event (in the CTE `ev`) that makes a message: confirmed, moved or cancelled, with someone to write to.
 const MAKES_MESSAGE = `ev.type IN ('booking.confirmed', 'booking.rescheduled', 'booking.cancelled')
           AND ${HAS_ADDRESS("(ev.data #> '{booking,customer}')", "(ev.data #> '{booking,attendees}')")}`;
@@ -36,9 +39,7 @@ export const mailRepository = {
       eventColumns: 'e.seq, e.tenant_id, e.type, e.data',
       work: `ins AS (
         INSERT INTO email_messages (tenant_id, booking_id, kind, seq)
-        SELECT ev.tenant_id, (ev.data #>> '{booking,id}')::uuid,
-          CASE ev.type WHEN 'booking.confirmed' THEN 'confirmation' WHEN 'booking.cancelled' THEN 'cancellation' ELSE 'change' END,
-          ev.seq
+        SELECT ev.tenant_id, (ev.data #>> '{booking,id}')::uuid, ${KIND_OF_EVENT}, ev.seq
         FROM ev
         -- (booking.updated changes only the tenant's metadata: nothing the customer is told about.)
         WHERE ${MAKES_MESSAGE}
@@ -59,7 +60,7 @@ export const mailRepository = {
       cursor: 'mail_cursor',
       eventColumns: 'e.seq, e.tenant_id, e.type, e.data',
       work: '',
-      answer: `coalesce((SELECT jsonb_agg(jsonb_build_object('seq', ev.seq, 'tenantId', ev.tenant_id, 'type', ev.type, 'booking', ev.data -> 'booking') ORDER BY ev.seq)
+      answer: `coalesce((SELECT jsonb_agg(jsonb_build_object('seq', ev.seq, 'tenantId', ev.tenant_id, 'kind', ${KIND_OF_EVENT}, 'booking', ev.data -> 'booking') ORDER BY ev.seq)
           FROM ev WHERE ${MAKES_MESSAGE}), '[]') AS messages`,
     }), [limit]));
     const r = rows[0];
