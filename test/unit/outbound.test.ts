@@ -13,11 +13,23 @@ import { isNonPublicAddress, webhookTransport } from '../../server/http/outbound
 let server: http.Server;
 let port = 0;
 const seen: string[] = [];
+let endlessBytes = 0;
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
     seen.push(req.url ?? '');
     if (req.url === '/slow') return; // never answers
+    if (req.url === '/endless') {
+      // 200, then a body that never ends: the sender stops reading past its bound, without waiting for a timeout.
+      res.writeHead(200);
+      const more = () => {
+        if (res.destroyed || res.writableEnded) return;
+        endlessBytes += 16_384;
+        res.write(Buffer.alloc(16_384, 120), () => setImmediate(more));
+      };
+      more();
+      return;
+    }
     res.writeHead(req.url === '/fail' ? 500 : 200).end('ok');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -75,5 +87,13 @@ describe('outbound webhook requests', () => {
     const refused = await open.post(`http://127.0.0.1:${freePort}/`, '{}', {});
     expect(refused.status).toBeNull();
     expect(refused.error).toMatch(/ECONNREFUSED/);
+  });
+
+  it('reads at most 64 KiB of an answer: an endless body is cut, not waited for until the timeout', async () => {
+    const open = webhookTransport({ allowPrivate: true, timeoutMs: 20_000, userAgent: 'test' });
+    const r = await open.post(`http://127.0.0.1:${port}/endless`, '{}', {});
+    // Finished by the bound (a timeout would say "no answer within 20000 ms").
+    expect([r.status, r.error]).toEqual([200, null]);
+    expect(endlessBytes).toBeGreaterThan(64 * 1024);
   });
 });
