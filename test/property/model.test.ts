@@ -329,7 +329,7 @@ describe('model-based: random concurrent command batches against one node', () =
           const batchEnd = Date.now();
           const stayingHolds = liveHolds.filter((h) => !targeted.has(h.id) && h.expiresAt > batchEnd + 50);
           const stayingBookings = confirmed.filter((b) => !targeted.has(b.id));
-          const fit = (p: Plan) => {
+          const fitOf = (p: Plan) => {
             const { res, start, end, seats } = p.take!;
             let mustFit = true;
             let mustFail = false;
@@ -345,6 +345,10 @@ describe('model-based: random concurrent command batches against one node', () =
             }
             return { mustFit, mustFail };
           };
+          // Bounded against the model as it stood before the batch: the loop below moves rescheduled bookings as it
+          // reads their answers, and a booking moved away must still count where it was for the commands it raced.
+          const bounds = new Map(plans.filter((p) => p.take).map((p) => [p, fitOf(p)]));
+          const fit = (p: Plan) => bounds.get(p)!;
           const expectedEvents: string[] = [];
 
           for (const [i, p] of plans.entries()) {
