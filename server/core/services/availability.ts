@@ -72,6 +72,37 @@ function toResult(a: Answer) {
   return { resources: a.resources.map(({ resourceId, slots }) => ({ resourceId, slots: slots.map((s) => ({ ...s, start: iso(s.start), end: iso(s.end) })) })) };
 }
 
+const PAD2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const PAD3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+const DAY_MS = 86_400_000;
+
+/**
+ * `new Date(ms).toISOString()`, for one answer's times: each day's date is
+ * formatted once and the time of day is written from tables. An answer for
+ * 100 resources formats the same times 100 times over, and `toISOString`
+ * was the largest single cost of such an answer in the bench's profile.
+ */
+export function isoFormatter(): (ms: number) => string {
+  const days = new Map<number, string>();
+  return (ms: number) => {
+    const day = Math.floor(ms / DAY_MS);
+    let prefix = days.get(day);
+    if (prefix === undefined) {
+      // 'YYYY-MM-DDT' (or '+YYYYYY-MM-DDT' outside years 0–9999, as toISOString writes it).
+      const whole = new Date(day * DAY_MS).toISOString();
+      prefix = whole.slice(0, whole.indexOf('T') + 1);
+      days.set(day, prefix);
+    }
+    let t = ms - day * DAY_MS;
+    const h = Math.floor(t / 3_600_000);
+    t -= h * 3_600_000;
+    const m = Math.floor(t / 60_000);
+    t -= m * 60_000;
+    const sec = Math.floor(t / 1000);
+    return `${prefix}${PAD2[h]}:${PAD2[m]}:${PAD2[sec]}.${PAD3[t - sec * 1000]}Z`;
+  };
+}
+
 /**
  * `JSON.stringify(toResult(a))`, byte for byte. Free slots (the big
  * answers) are written straight into the text: no object per slot, and each
@@ -81,7 +112,8 @@ function toJson(a: Answer): string {
   if (a.kind === 'options') return JSON.stringify(toResult(a));
   let lastMs = NaN;
   let lastIso = '';
-  const time = (ms: number) => (ms === lastMs ? lastIso : ((lastMs = ms), (lastIso = iso(ms))));
+  const format = isoFormatter();
+  const time = (ms: number) => (ms === lastMs ? lastIso : ((lastMs = ms), (lastIso = format(ms))));
   let out = '{"resources":[';
   for (let i = 0; i < a.resources.length; i++) {
     const { resourceId, slots } = a.resources[i]!;
