@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { mark } from './marks';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -149,12 +150,16 @@ export function startWorker(name: string, file: string, config: unknown, opts: S
     writeFileSync(path.join(dir, 'config.json'), arg);
     arg = '@' + path.join(dir, 'config.json');
   }
-  return start(name, process.execPath, ['--import', 'tsx', path.join('bench', 'workers', file), arg], opts);
+  mark(`${name}:start`);
+  const p = start(name, process.execPath, ['--import', 'tsx', path.join('bench', 'workers', file), arg], opts);
+  void p.exited.then(() => mark(`${name}:end`));
+  return p;
 }
 
 /** Stops every process still running, process groups and all. */
 export async function stopAll(): Promise<void> {
-  await Promise.all([...live].map((p) => p.stop('SIGTERM', 4_000)));
+  // A node writes its CPU profile (BENCH_CPU_PROF) only when it exits by itself: give its shutdown time to finish.
+  await Promise.all([...live].map((p) => p.stop('SIGTERM', process.env.BENCH_CPU_PROF ? 30_000 : 4_000)));
   for (const dir of configDirs) rmSync(dir, { recursive: true, force: true });
   configDirs.clear();
 }

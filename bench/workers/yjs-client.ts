@@ -17,6 +17,7 @@ import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { monoMs } from '../lib/clock';
 import { workerConfig } from '../lib/config';
+import { mark } from '../lib/marks';
 import { percentiles } from '../lib/stats';
 
 interface Endpoint {
@@ -105,12 +106,14 @@ async function edits(): Promise<void> {
     const step = cfg.steps![i]!;
     const first = seq;
     const t0 = monoMs();
+    mark(`${cfg.system}-step-${steps.length}-${step.rate}:start`);
     const end = t0 + step.seconds * 1000;
     while (monoMs() < end) {
       const due = Math.floor(((monoMs() - t0) * step.rate) / 1000) - (seq - first);
       for (let i = 0; i < due; i++) edit();
       await sleep(2);
     }
+    mark(`${cfg.system}-step-${steps.length}-${step.rate}:end`);
     const sent = seq - first;
     const achieved = sent / ((monoMs() - t0) / 1000);
     await sleep(1000);
