@@ -11,6 +11,7 @@
 import pg from 'pg';
 import { monoMs } from './lib/clock';
 import { readTrace, type Ctx, type Row } from './lib/context';
+import { describeFeedStages, readFeedStages } from './lib/feed-stages';
 import { openResource } from './lib/hold-data';
 import { sleep, startWorker } from './lib/proc';
 import { ms, num, percentiles, type Percentiles } from './lib/stats';
@@ -89,6 +90,8 @@ interface LiveRun {
   made: number;
   /** With the open transaction: when it was open (CLOCK_MONOTONIC), and the delays of bookings committed meanwhile. */
   openTx?: { from: number; to: number; delays: Percentiles };
+  /** The decoder's own stage timings over the run (bench/lib/feed-stages.ts). */
+  stages: string;
 }
 
 /** One timed run: a client on B, the open-loop load on A, and (with openTx) the unrelated transaction. */
@@ -101,6 +104,7 @@ async function liveRun(ctx: Ctx, resourceIds: string[], opts: { name: string; ke
   });
   try {
     await listener.line('READY', 20_000);
+    const stagesBefore = await readFeedStages([ctx.A.url, ctx.B.url]);
     const load = startWorker(`${opts.name}-load`, 'open-loop.ts', {
       url: ctx.A.url, path: '/v1/bookings', rate: RATE, warmupS: WARMUP_S, durationS: SECONDS, drainS: DRAIN_S, headers: { authorization: `Bearer ${ctx.apiKey}` },
       resourceIds, baseMs: ctx.baseMs, slotMs: FIVE_MIN, slotOffset: opts.slotOffset, keyPrefix: opts.keyPrefix,
@@ -132,10 +136,13 @@ async function liveRun(ctx: Ctx, resourceIds: string[], opts: { name: string; ke
     const run: LiveRun = {
       load: result, delays: percentiles(delays), order, made: result.statuses['201'] ?? 0,
       openTx: txWindow && { ...txWindow, delays: percentiles(during) },
+      // The warm-up's bookings are in it too.
+      stages: describeFeedStages(stagesBefore, await readFeedStages([ctx.A.url, ctx.B.url])),
     };
     const p = run.delays;
     ctx.log(`  offered ${num(result.offered)}/s, answered ${num(result.okPerSecond)} bookings/s (${JSON.stringify(result.statuses)}${result.unanswered ? `, ${result.unanswered} unanswered` : ''}); HTTP p50 ${ms(result.latency.p50)}, p99 ${ms(result.latency.p99)} from the schedule; up to ${result.peakSockets} connections, ${result.waitedForSocket} requests waited for one`);
     ctx.log(`  ${p.n} events timed: p50 ${ms(p.p50)}, p99 ${ms(p.p99)}, max ${ms(p.max)}; first deliveries ${order.firsts}, out of seq order ${order.outOfOrder} (${order.behindLarger} arrived after a larger seq${order.examples.length ? `, e.g. ${JSON.stringify(order.examples)}` : ''}), redeliveries ${order.redeliveries}`);
+    ctx.log(`  ${run.stages}`);
     if (run.openTx) ctx.log(`  open transaction for ${ms(run.openTx.to - run.openTx.from)}: ${run.openTx.delays.n} bookings committed meanwhile, delivered p50 ${ms(run.openTx.delays.p50)}, p99 ${ms(run.openTx.delays.p99)}, max ${ms(run.openTx.delays.max)}`);
     return run;
   } finally {
@@ -180,6 +187,7 @@ function row(run: LiveRun, bare: Percentiles, text: { what: string; peer: string
     `${run.order.outOfOrder} of ${run.order.firsts} first deliveries out of seq order`,
     run.order.redeliveries ? `${run.order.redeliveries} redeliveries` : '',
     run.openTx ? `bookings committed while it was open: ${run.openTx.delays.n}, p99 ${ms(run.openTx.delays.p99)}, max ${ms(run.openTx.delays.max)}` : '',
+    run.stages,
   ];
   return {
     id: 'P4', what: text.what, figure: `${ms(p.p50)} / ${ms(p.p99)}`, peer: text.peer, ratio: `${(p.p99 / bare.p99).toFixed(1)}× (p99)`, target: text.target,

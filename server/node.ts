@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { withFixedHeaders } from './http/fixed-headers';
 import pino from 'pino';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Config } from './config';
 import type { CoreDeps, Logger } from './core/ports';
 import { availabilityService } from './core/services/availability';
@@ -208,6 +208,12 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     name: 'slotwise_feed_decoder', help: '1 while this node decodes the event feed (one node of the cluster at a time), else 0', registers: [registry],
     collect() { this.set(feedState().leading ? 1 : 0); },
   });
+  const feedDelay = new Histogram({
+    name: 'slotwise_feed_delay_seconds',
+    help: 'Per event, on the decoding node: seconds from its transaction\'s commit (Postgres\'s clock) until the decoder received it (decoded), stored it numbered (stored) and handed it to every node through the bus (emitted)',
+    labelNames: ['stage'], registers: [registry],
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
+  });
   new Gauge({
     name: 'slotwise_feed_unpublished_events', help: 'Events the decoder stored but has not emitted yet (0 on standby nodes)', registers: [registry],
     collect() { const f = feedState(); this.set(f.leading ? Math.max(0, f.lastSeq - f.emitted) : 0); },
@@ -300,6 +306,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     // Without Redis an emit would reach this node's sockets only: the publisher waits for the bus instead.
     canPublish: () => bus.healthy(),
     maxUnsent: opts.feedMaxUnsent,
+    observe: (stage, seconds) => feedDelay.observe({ stage }, seconds),
     publish: async (events) => {
       invalidateEverywhere(invalidationsOf(events));
       await realtime.publish(events);

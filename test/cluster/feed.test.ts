@@ -67,6 +67,39 @@ describe('the event feed across two nodes', () => {
     expect(feed.filter((e) => e.type === 'hold.created').map((e) => e.seq)).toEqual(liveSeqs);
   });
 
+  it('times each event\'s stages after commit on the decoding node (slotwise_feed_delay_seconds), and only there', async () => {
+    const [a] = cluster.nodes as [any, any];
+    const counts = async () => Promise.all(cluster.nodes.map(async (n: any) => {
+      const text = await (await fetch(`${n.url}/metrics`)).text();
+      const count = (stage: string) => Number(new RegExp(`^slotwise_feed_delay_seconds_count\\{stage="${stage}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+      const sum = (stage: string) => Number(new RegExp(`^slotwise_feed_delay_seconds_sum\\{stage="${stage}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+      return { decoding: /^slotwise_feed_decoder 1$/m.test(text), decoded: count('decoded'), stored: count('stored'), emitted: count('emitted'), storedSum: sum('stored') };
+    }));
+    const before = await counts();
+    const tenant = await newTenant(a);
+    const room = await tenant.newResource({ capacity: 100 });
+    const day = futureWeekday(9);
+    const N = 10;
+    const answers = await Promise.all(Array.from({ length: N }, (_, i) => tenant.api('POST', '/v1/holds', { resourceIds: [room.id], start: `${day}T${pad(8 + i)}:00:00Z`, end: `${day}T${pad(9 + i)}:00:00Z` })));
+    expect(answers.map((r) => r.status)).toEqual(Array(N).fill(201));
+    let after = before;
+    await waitFor(async () => {
+      after = await counts();
+      return after.some((n, i) => n.emitted - before[i]!.emitted >= N && n.stored - before[i]!.stored >= N);
+    }, 10_000, 'the decoder to time the holds\' events');
+    const decoder = after.findIndex((n) => n.decoding);
+    expect(decoder, 'one node decodes').toBeGreaterThanOrEqual(0);
+    after.forEach((n, i) => {
+      const grew = { decoded: n.decoded - before[i]!.decoded, stored: n.stored - before[i]!.stored, emitted: n.emitted - before[i]!.emitted };
+      // The resource's creation wrote an event too (resource.created), and other events may be timed meanwhile: at least N.
+      if (i === decoder) for (const g of Object.values(grew)) expect(g).toBeGreaterThanOrEqual(N);
+      else expect(grew, 'a standby node times nothing').toEqual({ decoded: 0, stored: 0, emitted: 0 });
+    });
+    const d = after[decoder]!;
+    expect(d.storedSum / d.stored, 'mean seconds from commit to stored').toBeGreaterThanOrEqual(0);
+    expect(d.storedSum / d.stored).toBeLessThan(60);
+  });
+
   it('a subscriber that misses an event tells from the next one, and resync returns exactly what it missed', async () => {
     const [a, b] = cluster.nodes as [any, any];
     const tenant = await newTenant(a);
