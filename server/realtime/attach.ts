@@ -44,7 +44,7 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
   const io = attachSocketGateway(server, { bus, services, log, limits });
   io.on('connection', forgetHandshake);
   io.engine.use(forgetUpgradeResponse);
-  const fanout = createFanout(io, log);
+  const fanout = createFanout(io, bus, log);
   const yjs = attachYjsGateway(server, {
     registry: docs,
     authorize: (token, docName, peer) => authorizeYjs(opts, token, docName, peer),
@@ -61,6 +61,7 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
       await yjs.disconnectAll();
     },
     async close() {
+      await fanout.close();
       await yjs.close();
       await docs.close();
       io.engine.close();

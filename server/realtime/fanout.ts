@@ -1,7 +1,8 @@
 /**
  * From the feed to every subscriber on every node. The feed decoder hands
- * each stored batch here, in seq order; it is emitted through Socket.IO (the
- * Redis adapter carries it to the other nodes, in the order it was sent),
+ * each numbered batch here, in seq order; the bus carries it to the other
+ * nodes (one message per batch, in the order sent) and each node emits it to
+ * its own Socket.IO subscribers,
  * with one `availability.changed` per resource whose slots the event changed,
  * built from the seats the event carries (nothing is read again). Each live
  * event names, per resource, the seq of the resource's previous event
@@ -10,6 +11,7 @@
  * resyncs.
  */
 import type { AvailabilityChanged } from '../../shared/live';
+import type { Bus } from '../bus/bus';
 import type { FeedEvent } from '../core/events';
 import type { Logger } from '../core/ports';
 import { publicData } from './public-view';
@@ -38,22 +40,47 @@ export function availabilityChanges(e: FeedEvent): AvailabilityChanged[] {
   }));
 }
 
-/** Builds the emitter over a Socket.IO server. */
-export function createFanout(io: LiveServer, log: Logger): Fanout {
+/** The bus channel the decoder's batches travel on to the other nodes. */
+export const FEED_CHANNEL = 'feed:events';
+/** Events per bus message: a large batch goes out as several messages, in order. */
+const EVENTS_PER_MESSAGE = 200;
+
+/**
+ * Builds the emitter over a Socket.IO server. The decoding node sends each
+ * batch to the other nodes as one bus message (in order: the bus publishes
+ * on one connection), and every node emits it to its own sockets
+ * (`io.local`). Through the Redis adapter each event cost three broadcasts,
+ * each a Redis PUBLISH with its own encoding: a quarter of the decoding
+ * node's CPU at 500 bookings a second (docs/benchmarks.md).
+ */
+export function createFanout(io: LiveServer, bus: Bus, log: Logger): Fanout & { close(): Promise<void> } {
+  const emitLocally = (events: FeedEvent[]) => {
+    for (const e of events) {
+      if (e.resourceIds.length === 0) continue;
+      const prevSeqs = Object.fromEntries(e.resourceIds.map((id, i) => [id, e.prevSeqs[i] ?? 0]));
+      const full = e.resourceIds.map((id) => roomOf(e.tenantId, id, 'tenant'));
+      const open = e.resourceIds.map((id) => roomOf(e.tenantId, id, 'public'));
+      io.local.to(full).emit(e.type as 'hold.created', { seq: e.seq, resourceIds: e.resourceIds, prevSeqs, ...e.data });
+      io.local.to(open).emit(e.type as 'hold.created', { seq: e.seq, resourceIds: e.resourceIds, prevSeqs, ...publicData(e.data) });
+      for (const change of availabilityChanges(e)) {
+        io.local.to([roomOf(e.tenantId, change.resourceId, 'tenant'), roomOf(e.tenantId, change.resourceId, 'public')]).emit('availability.changed', change);
+      }
+    }
+  };
+  const subscribed = bus.subscribe(FEED_CHANNEL, (env) => {
+    if (env.type === 'events' && Array.isArray(env.payload)) emitLocally(env.payload as FeedEvent[]);
+  });
+  subscribed.catch((err: Error) => log.error({ err: err.message }, 'live fan-out: could not subscribe to the feed channel'));
   return {
     async emit(events) {
-      for (const e of events) {
-        if (e.resourceIds.length === 0) continue;
-        const prevSeqs = Object.fromEntries(e.resourceIds.map((id, i) => [id, e.prevSeqs[i] ?? 0]));
-        const full = e.resourceIds.map((id) => roomOf(e.tenantId, id, 'tenant'));
-        const open = e.resourceIds.map((id) => roomOf(e.tenantId, id, 'public'));
-        io.to(full).emit(e.type as 'hold.created', { seq: e.seq, resourceIds: e.resourceIds, prevSeqs, ...e.data });
-        io.to(open).emit(e.type as 'hold.created', { seq: e.seq, resourceIds: e.resourceIds, prevSeqs, ...publicData(e.data) });
-        for (const change of availabilityChanges(e)) {
-          io.to([roomOf(e.tenantId, change.resourceId, 'tenant'), roomOf(e.tenantId, change.resourceId, 'public')]).emit('availability.changed', change);
-        }
-      }
+      // To the other nodes first: a batch that cannot reach them is retried whole, and this node's sockets then
+      // see it once, after it went out (the publish resolves once Redis has it).
+      for (let i = 0; i < events.length; i += EVENTS_PER_MESSAGE) await bus.publish(FEED_CHANNEL, 'events', events.slice(i, i + EVENTS_PER_MESSAGE));
+      emitLocally(events);
       if (events.length) log.debug({ count: events.length, last: events[events.length - 1]!.seq }, 'events published');
+    },
+    async close() {
+      await (await subscribed.catch(() => null))?.();
     },
   };
 }
