@@ -132,27 +132,39 @@ describe('holds through HTTP', () => {
     await feedCaughtUp(t.url, tenant.key);
     await new Promise((r) => setTimeout(r, 200));
     for (const room of rooms) expect((await tenant.api('POST', path, { resourceIds: [room.id], start: hour(0), end: hour(1), ...extra })).status).toBe(201);
-    const before = { batches: await metric('batches'), items: await metric('items') };
-    const bodies = Array.from({ length: 92 }, (_, i) => ({ resourceIds: [rooms[i % 4]!.id], start: hour(1 + Math.floor(i / 4)), end: hour(2 + Math.floor(i / 4)), ...extra }));
-    const answers = await Promise.all(bodies.map((b) => tenant.api('POST', path, b)));
-    expect(answers.filter((a) => a.status !== 201).map((a) => a.text)).toEqual([]);
-    const ids = new Set(answers.map((a) => a.body.id));
-    expect(ids.size).toBe(92);
-    const batches = (await metric('batches')) - before.batches;
-    const items = (await metric('items')) - before.items;
-    console.log(`batch: 92 concurrent ${path}, ${items} written through the batcher in ${batches} statements`);
-    // Most go through the batcher (a write whose rooms the node has just forgotten, after a background change of
-    // the tenant such as the slot horizon's, reads them and runs alone), and some statements wrote several.
-    expect(items).toBeGreaterThan(46);
-    expect(items).toBeLessThanOrEqual(92);
-    expect(batches).toBeLessThan(items);
+    // Grouping needs writes that wait for a turn: on a loaded machine the 92 can trickle in and each find a free
+    // one. Up to three bursts (a week apart) until one shows grouping; every burst must be whole and correct.
+    const ids = new Set<string>();
+    let grouped = false;
+    let bursts = 0;
+    while (!grouped && bursts < 3) {
+      const week = bursts * 7 * 24;
+      bursts++;
+      const before = { batches: await metric('batches'), items: await metric('items') };
+      const bodies = Array.from({ length: 92 }, (_, i) => ({ resourceIds: [rooms[i % 4]!.id], start: hour(week + 1 + Math.floor(i / 4)), end: hour(week + 2 + Math.floor(i / 4)), ...extra }));
+      const answers = await Promise.all(bodies.map((b) => tenant.api('POST', path, b)));
+      expect(answers.filter((a) => a.status !== 201).map((a) => a.text)).toEqual([]);
+      for (const a of answers) ids.add(a.body.id);
+      expect(ids.size).toBe(92 * bursts);
+      const batches = (await metric('batches')) - before.batches;
+      const items = (await metric('items')) - before.items;
+      console.log(`batch: 92 concurrent ${path}, ${items} written through the batcher in ${batches} statements`);
+      // Most go through the batcher (a write whose rooms the node has just forgotten, after a background change of
+      // the tenant such as the slot horizon's, reads them and runs alone).
+      expect(items).toBeGreaterThan(46);
+      expect(items).toBeLessThanOrEqual(92);
+      expect(batches).toBeLessThanOrEqual(items);
+      grouped = batches < items;
+    }
+    expect(grouped, 'some statement wrote several of the writes').toBe(true);
     // Every seat is taken once and every write has its event.
     const { rows } = await t.pool.query('SELECT count(*)::int AS n, sum(seats_taken)::int AS taken FROM slots WHERE resource_id = ANY($1) AND seats_taken > 0', [rooms.map((r) => r.id)]);
-    expect(rows[0]).toEqual({ n: 96, taken: 96 }); // the 4 first writes and the 92
-    const events = await readFeedUntil(t.url, tenant.key, { until: (es) => es.filter((e) => e.type === type).length >= 96, timeoutMs: 30_000 });
+    const total = 4 + 92 * bursts; // the 4 first writes and each burst's 92
+    expect(rows[0]).toEqual({ n: total, taken: total });
+    const events = await readFeedUntil(t.url, tenant.key, { until: (es) => es.filter((e) => e.type === type).length >= total, timeoutMs: 30_000 });
     const subjects = events.filter((e) => e.type === type).map((e) => subjectId(e));
     for (const id of ids) expect(subjects).toContain(id);
-    expect(subjects).toHaveLength(96);
+    expect(subjects).toHaveLength(total);
   }
 
   it('concurrent holds on distinct slots are written in batches, each with its hold, its seat and its event', async () => {
