@@ -1,12 +1,13 @@
 /**
- * Rate counters shared by every node through Redis (rate-limiter-flexible's
- * fixed windows, one Lua call per take), or this node's own without Redis.
- * While Redis is down each node counts alone (the insurance limiter), so a
- * Redis outage neither stalls requests nor lifts the limits.
+ * Rate counters shared by every node through Redis (fixed windows, counted by
+ * one Lua call per request however many budgets it takes from), or this
+ * node's own without Redis. While Redis is down each node counts alone (in
+ * memory), so a Redis outage neither stalls requests nor lifts the limits.
  */
 import { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Logger, RateCounter, RateVerdict } from '../core/ports';
+import { LRUCache } from 'lru-cache';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Logger, RateCounter, RateTake, RateVerdict } from '../core/ports';
 
 /** A budget: `points` per `durationSec`-second window. */
 export interface BucketSpec {
@@ -16,50 +17,108 @@ export interface BucketSpec {
 
 const UNLIMITED: RateVerdict = { allowed: true, limit: 0, remaining: 0, resetMs: 0 };
 
+/**
+ * For each key (with its points and window length in ARGV, in pairs): start
+ * its window if it has none, add the points, and return what it has taken
+ * and the window's milliseconds left. The same keys and the same counting as
+ * rate-limiter-flexible's RateLimiterRedis, for several keys in one call.
+ * Every key must live on one Redis (no Redis Cluster).
+ */
+const TAKE_MANY = `
+local out = {}
+for i = 1, #KEYS do
+  local duration = tonumber(ARGV[2 * i])
+  redis.call('set', KEYS[i], 0, 'EX', duration, 'NX')
+  out[2 * i - 1] = redis.call('incrby', KEYS[i], ARGV[2 * i - 1])
+  local ttl = redis.call('pttl', KEYS[i])
+  if ttl == -1 then
+    redis.call('expire', KEYS[i], duration)
+    ttl = 1000 * duration
+  end
+  out[2 * i] = ttl
+end
+return out`;
+
+type TakeManyRedis = Redis & { slotwiseRateTake(keyCount: number, ...keysAndArgs: (string | number)[]): Promise<number[]> };
+
+interface Bucket {
+  spec: BucketSpec;
+  prefix: string;
+  /** Counts while Redis cannot (and every count without Redis). */
+  memory: RateLimiterMemory;
+}
+
 /** Rate counters over named buckets; a bucket with 0 points is unlimited. */
 export class RateCounters implements RateCounter {
-  private readonly limiters = new Map<string, { spec: BucketSpec; limiter: RateLimiterAbstract }>();
-  private readonly redis: Redis | null;
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly redis: TakeManyRedis | null;
+  /** Keys past their budget, until their window ends: refused from memory, so a flood costs no Redis calls. */
+  private readonly spent = new LRUCache<string, number>({ max: 100_000 });
   private warned = false;
 
   constructor(redisUrl: string | undefined, buckets: Record<string, BucketSpec>, private readonly log: Logger, keyPrefix = 'sw:rl') {
     // Its own connection, failing fast: a request must never wait for Redis to come back.
     // Auto-pipelined: the counts of concurrent requests go to Redis in one write.
     this.redis = redisUrl
-      ? new Redis(redisUrl, { enableOfflineQueue: false, enableAutoPipelining: true, maxRetriesPerRequest: 1, commandTimeout: 500, retryStrategy: (n) => Math.min(n * 200, 2_000) })
+      ? (new Redis(redisUrl, { enableOfflineQueue: false, enableAutoPipelining: true, maxRetriesPerRequest: 1, commandTimeout: 500, retryStrategy: (n) => Math.min(n * 200, 2_000) }) as TakeManyRedis)
       : null;
     this.redis?.on('error', () => {}); // the bus logs Redis outages; counting goes on in memory
+    this.redis?.defineCommand('slotwiseRateTake', { lua: TAKE_MANY });
     for (const [name, spec] of Object.entries(buckets)) {
       if (spec.points <= 0) continue;
-      const common = { points: spec.points, duration: spec.durationSec, keyPrefix: `${keyPrefix}:${name}` };
-      const memory = new RateLimiterMemory(common);
-      const limiter = this.redis
-        ? new RateLimiterRedis({
-            ...common,
-            storeClient: this.redis,
-            rejectIfRedisNotReady: true,
-            insuranceLimiter: memory,
-            // A key past its budget is refused from memory until its window ends: a flood costs no Redis calls.
-            inMemoryBlockOnConsumed: spec.points + 1,
-          })
-        : memory;
-      this.limiters.set(name, { spec, limiter });
+      const prefix = `${keyPrefix}:${name}`;
+      this.buckets.set(name, { spec, prefix, memory: new RateLimiterMemory({ points: spec.points, duration: spec.durationSec, keyPrefix: prefix }) });
     }
   }
 
   async take(bucket: string, key: string, points = 1): Promise<RateVerdict> {
-    const entry = this.limiters.get(bucket);
-    if (!entry) return UNLIMITED;
+    return (await this.takeMany([{ bucket, key, points }]))[0]!;
+  }
+
+  async takeMany(takes: readonly RateTake[]): Promise<RateVerdict[]> {
+    const out: RateVerdict[] = new Array(takes.length);
+    const counted: number[] = [];
+    const now = Date.now();
+    takes.forEach((t, i) => {
+      const b = this.buckets.get(t.bucket);
+      if (!b) return void (out[i] = UNLIMITED);
+      const until = this.spent.get(`${b.prefix}:${t.key}`);
+      if (until !== undefined && until > now) return void (out[i] = { allowed: false, limit: b.spec.points, remaining: 0, resetMs: until - now });
+      counted.push(i);
+    });
+    if (counted.length === 0) return out;
+    if (this.redis?.status === 'ready') {
+      try {
+        const keys = counted.map((i) => `${this.buckets.get(takes[i]!.bucket)!.prefix}:${takes[i]!.key}`);
+        const args = counted.flatMap((i) => [takes[i]!.points ?? 1, this.buckets.get(takes[i]!.bucket)!.spec.durationSec]);
+        const res = await this.redis.slotwiseRateTake(keys.length, ...keys, ...args);
+        counted.forEach((i, j) => {
+          const b = this.buckets.get(takes[i]!.bucket)!;
+          const taken = Number(res[2 * j]);
+          const resetMs = Math.max(0, Number(res[2 * j + 1]));
+          if (taken > b.spec.points) this.spent.set(keys[j]!, Date.now() + resetMs);
+          out[i] = { allowed: taken <= b.spec.points, limit: b.spec.points, remaining: Math.max(0, b.spec.points - taken), resetMs };
+        });
+        return out;
+      } catch {
+        // Redis failed this call: counted in memory below, as while it is down.
+      }
+    }
+    await Promise.all(counted.map(async (i) => (out[i] = await this.inMemory(this.buckets.get(takes[i]!.bucket)!, takes[i]!.key, takes[i]!.points ?? 1))));
+    return out;
+  }
+
+  private async inMemory(b: Bucket, key: string, points: number): Promise<RateVerdict> {
     try {
-      const res = await entry.limiter.consume(key, points);
-      return { allowed: true, limit: entry.spec.points, remaining: res.remainingPoints, resetMs: res.msBeforeNext };
+      const res = await b.memory.consume(key, points);
+      return { allowed: true, limit: b.spec.points, remaining: res.remainingPoints, resetMs: res.msBeforeNext };
     } catch (err) {
-      if (err instanceof RateLimiterRes) return { allowed: false, limit: entry.spec.points, remaining: 0, resetMs: err.msBeforeNext };
-      return this.failOpen(err, entry.spec);
+      if (err instanceof RateLimiterRes) return { allowed: false, limit: b.spec.points, remaining: 0, resetMs: err.msBeforeNext };
+      return this.failOpen(err, b.spec);
     }
   }
 
-  /** Only the insurance limiter itself failing lands here (it should not): let the request through, once logged. */
+  /** Only the memory counter itself failing lands here (it should not): let the request through, once logged. */
   private failOpen(err: unknown, spec: BucketSpec): RateVerdict {
     if (!this.warned) {
       this.warned = true;

@@ -26,9 +26,18 @@ export interface RateVerdict {
 }
 
 /** Fixed-window rate counters shared by every node (the bus layer implements it over Redis). */
+/** One take of a budget: `points` (default 1) from `bucket`'s budget for `key`. */
+export interface RateTake {
+  bucket: string;
+  key: string;
+  points?: number;
+}
+
 export interface RateCounter {
   /** Takes `points` from `bucket`'s budget for `key`; never rejects (a store outage counts in memory). */
   take(bucket: string, key: string, points?: number): Promise<RateVerdict>;
+  /** Several takes counted at once (one round trip to the store); their verdicts in the same order. */
+  takeMany(takes: readonly RateTake[]): Promise<RateVerdict[]>;
 }
 
 /** Messages between nodes (the bus implements it): what one node changes that every node must act on. */

@@ -71,7 +71,8 @@ describe('KeyedLimiter', () => {
 
 describe('admission of a user and its tenant', () => {
   const limits: Limits = loadConfig({ INFLIGHT_PER_USER: '8', INFLIGHT_PER_TENANT: '10' }).limits;
-  const never: RateCounter = { take: async () => ({ allowed: true, limit: 0, remaining: 0, resetMs: 0 }) };
+  const unlimited = { allowed: true, limit: 0, remaining: 0, resetMs: 0 };
+  const never: RateCounter = { take: async () => unlimited, takeMany: async (takes) => takes.map(() => unlimited) };
   const user = (userId: string) => ({ kind: 'user' as const, tenantId: 't', userId, name: userId, role: 'member' as const, tokenId: userId, expiresAt: Date.now() + 60_000 });
 
   it("one user firing many requests never takes the tenant's other slots while it waits for its own", async () => {

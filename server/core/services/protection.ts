@@ -141,12 +141,16 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
     });
   }
 
+  /** A budget's verdict on a request: throws 429 rate-limited past it, else says how the budget stands. */
+  function judged(cls: RequestClass, policy: string, label: string, v: RateVerdict): Standing | null {
+    if (!v.allowed) refuse(v, policy, `${cls === 'availability' ? 'availability ' : ''}${label}`);
+    return v.limit > 0 ? { policy, limit: v.limit, remaining: v.remaining, resetMs: v.resetMs, windowSec: RATE_WINDOW_SEC } : null;
+  }
+
   /** Takes one request from a budget; throws 429 rate-limited past it, else says how the budget stands. */
   async function spend(cls: RequestClass, who: keyof RateBudget, key: string, label: string): Promise<Standing | null> {
     const policy = bucketOf(cls, who);
-    const v = await counter.take(policy, key);
-    if (!v.allowed) refuse(v, policy, `${cls === 'availability' ? 'availability ' : ''}${label}`);
-    return v.limit > 0 ? { policy, limit: v.limit, remaining: v.remaining, resetMs: v.resetMs, windowSec: RATE_WINDOW_SEC } : null;
+    return judged(cls, policy, label, await counter.take(policy, key));
   }
 
   /** Takes one request of class `cls` from the address's budget; throws 429 rate-limited past it. */
@@ -200,9 +204,18 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
     admitAddress,
     admitCredential,
 
-    /** Takes one request of class `cls` from the address's budget and the credential's (if any) at once; throws 429 past either. */
-    admit(ip: string, p: Principal | null, cls: RequestClass): Promise<(Standing | null)[]> {
-      return Promise.all([admitAddress(ip, cls), p ? admitCredential(p, cls) : null]);
+    /**
+     * Takes one request of class `cls` from the address's budget and the
+     * credential's (if any) in one count (one Redis call); throws 429 past
+     * either, the address's first. Says how both stand (null: no budget).
+     */
+    async admit(ip: string, p: Principal | null, cls: RequestClass): Promise<(Standing | null)[]> {
+      const s = p && p.kind !== 'admin' ? subjectOf(p) : null;
+      const takes = [{ bucket: bucketOf(cls, 'ip'), key: ip, label: 'address' }];
+      if (s) takes.push({ bucket: bucketOf(cls, s.who), key: s.key, label: s.label });
+      const verdicts = await counter.takeMany(takes);
+      const standings = takes.map((t, i) => judged(cls, t.bucket, t.label, verdicts[i]!));
+      return [standings[0]!, standings[1] ?? null];
     },
 
     /**
@@ -214,7 +227,7 @@ export function protectionService(limits: Limits, counter: RateCounter, saturate
       if (points < 1) return;
       const n = Math.floor(points);
       const s = p.kind === 'admin' ? null : subjectOf(p);
-      await Promise.all([counter.take(bucketOf(cls, 'ip'), ip, n), s ? counter.take(bucketOf(cls, s.who), s.key, n) : null]);
+      await counter.takeMany([{ bucket: bucketOf(cls, 'ip'), key: ip, points: n }, ...(s ? [{ bucket: bucketOf(cls, s.who), key: s.key, points: n }] : [])]);
     },
 
     /**
