@@ -57,6 +57,10 @@ export interface NodeOptions {
   breakPublish?: boolean;
   /** Test hook: the feed publisher's in-memory backlog bound (default DEFAULT_FEED_MAX_UNSENT, 20,000 events). */
   feedMaxUnsent?: number;
+  /** Test hook: resource heads the feed decoder keeps in memory (default DEFAULT_FEED_MAX_HEADS, 100,000). */
+  feedMaxHeads?: number;
+  /** Test hook: transactions the feed decoder numbers ahead of their store (default DEFAULT_FEED_MAX_AHEAD, 5,000). */
+  feedMaxAhead?: number;
   /** Test hook: false runs every hold and direct booking through the general path, to compare the two. */
   fastPaths?: boolean;
   /** Overrides of the Yjs limits' defaults (server/realtime/yjs/limits.ts). */
@@ -306,6 +310,8 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     // Without Redis an emit would reach this node's sockets only: the publisher waits for the bus instead.
     canPublish: () => bus.healthy(),
     maxUnsent: opts.feedMaxUnsent,
+    maxHeads: opts.feedMaxHeads,
+    maxAhead: opts.feedMaxAhead,
     observe: (stage, seconds) => feedDelay.observe({ stage }, seconds),
     publish: async (events) => {
       invalidateEverywhere(invalidationsOf(events));

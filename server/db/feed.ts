@@ -1,24 +1,26 @@
 /**
  * The feed decoder: turns committed transactions' logical messages into the
- * numbered event feed, and hands each stored batch to the fan-out.
+ * numbered event feed, and hands each numbered batch to the fan-out.
  *
  * Every node runs one; the one that holds the database's replication slot
  * (Postgres lets one connection stream a slot at a time) is the decoder, the
  * others try again every `retryMs` and take over when it dies. Per group of
  * commits received, the decoder:
- *   1. numbers the events with contiguous seqs, in commit order, under the
- *      row lock of `feed_cursor` (checked first: a decoder that lost the slot
- *      and comes back numbers nothing, and a transaction already stored is
- *      skipped, so seqs never repeat or move);
+ *   1. numbers the events with contiguous seqs, in commit order, after what it
+ *      numbered before (each resource's previous seq from memory, or read from
+ *      `feed_resource_heads` the first time the resource appears);
  *   2. hands them to the publisher at once, which emits them in seq order once
- *      the bus is up and records how far it got (`emitted_seq`), while the same
- *      transaction stores them and moves the cursor: live delivery does not
- *      wait for that commit. Numbering is a function of the WAL and the stored
- *      cursor alone, so if the store fails (or the node dies first), whoever
- *      decodes next numbers the same transactions the same way: what was
- *      emitted is emitted again at most (at least once; clients dedupe by
- *      seq), never with another seq;
- *   3. acknowledges the WAL up to what it stored (Postgres may then recycle
+ *      the bus is up and records how far it got (`emitted_seq`). Numbering
+ *      waits neither for this batch's store nor for the one before it;
+ *   3. stores the numbered batches in order, those waiting together in one
+ *      transaction under the row lock of `feed_cursor`, checked first: a
+ *      decoder that lost the slot (another has stored since) stores nothing,
+ *      and restarts. Numbering is a function of the WAL and the stored cursor
+ *      alone, so if a store fails (or the node dies first), whoever decodes
+ *      next numbers the same transactions the same way: what was emitted is
+ *      emitted again at most (at least once; clients dedupe by seq), never
+ *      with another seq;
+ *   4. acknowledges the WAL up to what it stored (Postgres may then recycle
  *      it), and, when nothing received waits to be stored, up to what the
  *      server sent. A new decoder re-emits what the old one stored but may not
  *      have emitted.
@@ -94,6 +96,10 @@ export interface FeedOptions {
   retryMs?: number;
   /** Stored events held in memory for the publisher (default DEFAULT_FEED_MAX_UNSENT); past it they are read back from the table. */
   maxUnsent?: number;
+  /** Resource heads kept in memory (default DEFAULT_FEED_MAX_HEADS); past it those already stored are read again when needed. */
+  maxHeads?: number;
+  /** Transactions numbered ahead of their store (default DEFAULT_FEED_MAX_AHEAD); past it numbering waits for the store. */
+  maxAhead?: number;
   /**
    * Called once per event: how long after its transaction's commit (Postgres's commit timestamp, so a Postgres
    * clock ahead of the node's shortens it) it reached a stage: `decoded` (the commit record arrived on the
@@ -108,6 +114,24 @@ export type FeedStage = 'decoded' | 'stored' | 'emitted';
 
 class Fenced extends Error {}
 
+/** A batch numbered in memory, to be stored in its turn. */
+interface Numbered {
+  txs: CommittedTx[];
+  events: FeedEvent[];
+  /** The resources the batch's events name, at their new heads. */
+  touched: Map<string, number>;
+  /** The cursor once it is stored. */
+  lsn: string;
+  lastSeq: number;
+}
+
+/** Transactions of the WAL numbered, and stored, in one batch at most. */
+const BATCH_TXS = 500;
+/** Resource heads kept in memory before those the table already has are let go. */
+export const DEFAULT_FEED_MAX_HEADS = 100_000;
+/** Transactions numbered and waiting for their store before numbering waits for the store to catch up. */
+export const DEFAULT_FEED_MAX_AHEAD = 10 * BATCH_TXS;
+
 export class FeedDecoder {
   private service: LogicalReplicationService | null = null;
   private stopped = true;
@@ -115,11 +139,24 @@ export class FeedDecoder {
   private leading = false;
   /** The transaction being received (between its begin and commit). */
   private current: CommittedTx | null = null;
-  /** Committed transactions received but not stored yet. */
+  /** Committed transactions received but not numbered yet. */
   private pending: CommittedTx[] = [];
+  /** The numbering loop (one batch at a time, in commit order); null while nothing waits. */
+  private numbering: Promise<void> | null = null;
+  /** Numbered batches waiting to be stored, oldest first. */
+  private toStore: Numbered[] = [];
+  /** The storing loop (one transaction at a time, in order); null while nothing waits. */
   private storing: Promise<void> | null = null;
   /** The cursor as this decoder last stored it (null until it leads). */
   private cursor: { lsn: string; lastSeq: number } | null = null;
+  /** How far this decoder has numbered: the cursor, plus the batches numbered but not stored yet. */
+  private numberedAt: { lsn: string; lastSeq: number } | null = null;
+  /**
+   * Each resource's last numbered seq, for the next event's prevSeqs: read from `feed_resource_heads` the first
+   * time a resource appears after taking the slot, then kept here (ahead of the table while batches wait to be
+   * stored). Past `maxHeads` entries, those the table also has are let go.
+   */
+  private heads = new Map<string, number>();
   /** The WAL position last acknowledged on this stream (the slot resumes there). */
   private acknowledged = 0n;
   /** Numbered events not emitted yet, oldest first (dropped if they pile up; then read back once stored). */
@@ -131,10 +168,14 @@ export class FeedDecoder {
   private emittedSaved = 0;
   private readonly retryMs: number;
   private readonly maxUnsent: number;
+  private readonly maxHeads: number;
+  private readonly maxAhead: number;
 
   constructor(private readonly opts: FeedOptions) {
     this.retryMs = opts.retryMs ?? 500;
     this.maxUnsent = opts.maxUnsent ?? DEFAULT_FEED_MAX_UNSENT;
+    this.maxHeads = opts.maxHeads ?? DEFAULT_FEED_MAX_HEADS;
+    this.maxAhead = opts.maxAhead ?? DEFAULT_FEED_MAX_AHEAD;
   }
 
   /** Whether this node is the cluster's decoder, the last seq it stored and the last it emitted (which may be ahead: events go out as they are numbered). */
@@ -159,6 +200,7 @@ export class FeedDecoder {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    await this.numbering?.catch(() => {});
     await this.storing?.catch(() => {});
     await this.publishing?.catch(() => {});
     await this.saveEmitted().catch(() => {});
@@ -171,7 +213,10 @@ export class FeedDecoder {
     this.leading = false;
     this.current = null;
     this.pending = [];
+    this.toStore = [];
     this.cursor = null;
+    this.numberedAt = null;
+    this.heads.clear();
     this.unsent = [];
     if (s) await s.destroy().catch(() => {});
   }
@@ -197,7 +242,7 @@ export class FeedDecoder {
       // be stored, the rest was WAL without events (the decoder's own cursor updates, other tables, other databases):
       // acknowledge all of it, so the slot holds no WAL back, and a fast shutdown of Postgres, whose WAL sender waits
       // for the client to confirm everything sent, does not wait for its timeout.
-      const idle = !this.current && this.pending.length === 0 && !this.storing;
+      const idle = !this.current && this.pending.length === 0 && this.toStore.length === 0 && !this.numbering && !this.storing;
       const upTo = idle && lsnValue(lsn) > lsnValue(this.cursor.lsn) ? lsn : this.cursor.lsn;
       if (!respond && lsnValue(upTo) <= this.acknowledged) return;
       this.acknowledged = lsnValue(upTo);
@@ -221,6 +266,9 @@ export class FeedDecoder {
   private async took(): Promise<void> {
     const { rows } = await this.opts.pool.query('SELECT lsn::text AS lsn, last_seq, emitted_seq FROM feed_cursor WHERE id');
     this.cursor = { lsn: rows[0].lsn, lastSeq: Number(rows[0].last_seq) };
+    this.numberedAt = { ...this.cursor };
+    this.toStore = [];
+    this.heads.clear();
     this.acknowledged = 0n;
     this.numbered = this.cursor.lastSeq;
     this.unsent = [];
@@ -266,70 +314,128 @@ export class FeedDecoder {
     }
   }
 
-  /** Stores what is pending, one batch at a time (commits arriving meanwhile form the next batch). */
+  /**
+   * Numbers what is pending, one batch at a time (commits arriving meanwhile form the next batch), hands each
+   * batch to the publisher at once and queues it to be stored. Numbering does not wait for the store of the
+   * batch before it: live delivery waits for no database round trip but the first read of a resource's head.
+   */
   private schedule(): void {
-    if (this.storing || !this.leading || this.pending.length === 0) return;
-    this.storing = (async () => {
+    if (this.numbering || !this.leading || this.pending.length === 0) return;
+    this.numbering = (async () => {
       await Promise.resolve();
       try {
         while (this.pending.length && this.leading) {
-          const batch = this.pending.splice(0, 500);
-          try {
-            await this.store(batch);
-          } catch (err) {
-            this.pending.unshift(...batch);
-            throw err;
-          }
+          // Bounded memory: while the store is far behind, numbering waits for it.
+          while (this.toStore.reduce((n, b) => n + b.txs.length, 0) >= this.maxAhead && this.storing && this.leading) await this.storing;
+          if (!this.leading) return;
+          const batch = this.pending.splice(0, BATCH_TXS);
+          this.toStore.push(await this.number(batch));
+          this.storeQueued();
         }
       } catch (err) {
-        // Stop leading; the stream restarts from the last acknowledged position (nothing stored is lost or repeated).
-        this.opts.log.warn({ err: (err as Error).message, fenced: err instanceof Fenced }, 'feed batch not stored; restarting the decoder');
-        const s = this.service;
-        this.leading = false;
-        await s?.stop().catch(() => {});
+        await this.fail(err);
+      } finally {
+        this.numbering = null;
+      }
+    })();
+  }
+
+  /** Stores the numbered batches in order, those waiting together in one transaction. */
+  private storeQueued(): void {
+    if (this.storing || !this.leading || this.toStore.length === 0) return;
+    this.storing = (async () => {
+      await Promise.resolve();
+      try {
+        while (this.toStore.length && this.leading) {
+          // Batches waiting together share a transaction, up to BATCH_TXS transactions of the WAL in it.
+          let n = 1;
+          let txs = this.toStore[0]!.txs.length;
+          while (n < this.toStore.length && txs + this.toStore[n]!.txs.length <= BATCH_TXS) txs += this.toStore[n++]!.txs.length;
+          await this.store(this.toStore.splice(0, n));
+        }
+      } catch (err) {
+        await this.fail(err);
       } finally {
         this.storing = null;
       }
     })();
   }
 
-  private async store(batch: CommittedTx[]): Promise<void> {
+  /**
+   * Stops leading after a failed read or store: what was numbered but not stored is forgotten (numbered again, the
+   * same way, by whoever decodes next), and the stream restarts from the last acknowledged position.
+   */
+  private async fail(err: unknown): Promise<void> {
+    if (!this.leading) return;
+    this.opts.log.warn({ err: (err as Error).message, fenced: err instanceof Fenced }, 'feed batch not stored; restarting the decoder');
+    this.leading = false;
+    const stored = this.cursor?.lastSeq ?? 0;
+    this.numbered = stored;
+    this.unsent = this.unsent.filter((e) => e.seq <= stored);
+    this.toStore = [];
+    this.heads.clear();
+    await this.service?.stop().catch(() => {});
+  }
+
+  /** Numbers a batch of committed transactions after what is numbered so far, and hands its events to the publisher. */
+  private async number(batch: CommittedTx[]): Promise<Numbered> {
+    const at = this.numberedAt!;
+    const numberedLsn = lsnValue(at.lsn);
+    // After a restart the stream may repeat transactions numbered (and stored) already: skipped by their position.
+    const fresh = batch.filter((tx) => lsnValue(tx.endLsn) > numberedLsn);
+    const unknown = [...new Set(fresh.flatMap((tx) => tx.messages.flatMap((m) => m.resourceIds)))].filter((id) => !this.heads.has(id));
+    if (unknown.length) {
+      // Not in memory: no batch since the slot was taken named them, so the table's heads are final for them.
+      const h = await this.opts.pool.query('SELECT resource_id, seq FROM feed_resource_heads WHERE resource_id = ANY($1::uuid[])', [unknown]);
+      if (!this.leading || this.numberedAt !== at) throw new Error('the decoder restarted while reading resource heads');
+      for (const id of unknown) this.heads.set(id, 0);
+      for (const r of h.rows) this.heads.set(r.resource_id, Number(r.seq));
+    }
+    let seq = at.lastSeq;
+    const events: FeedEvent[] = [];
+    const touched = new Map<string, number>();
+    for (const tx of fresh) {
+      for (const m of tx.messages) {
+        seq++;
+        const prevSeqs = m.resourceIds.map((id) => this.heads.get(id) ?? 0);
+        for (const id of m.resourceIds) {
+          this.heads.set(id, seq);
+          touched.set(id, seq);
+        }
+        events.push({ seq, tenantId: m.tenantId, type: m.type, resourceIds: m.resourceIds, data: m.data, slots: m.slots ?? [], prevSeqs, at: tx.at });
+      }
+    }
+    const last = batch[batch.length - 1]!;
+    const lsn = lsnValue(last.endLsn) > numberedLsn ? last.endLsn : at.lsn;
+    this.numberedAt = { lsn, lastSeq: seq };
+    if (events.length) {
+      // Numbered: out to the publisher now, stored in its turn.
+      this.numbered = seq;
+      this.unsent.push(...events);
+      // A long bus outage must not hold every event in memory: past this, they are read back from the table.
+      if (this.unsent.length > this.maxUnsent) {
+        this.opts.log.warn({ unsent: this.unsent.length, max: this.maxUnsent, emitted: this.emitted, lastSeq: seq }, 'feed backlog past its in-memory bound: dropped from memory, it will be read back from the table');
+        this.unsent = [];
+      }
+      void this.publish();
+    }
+    return { txs: batch, events, touched, lsn, lastSeq: seq };
+  }
+
+  /** Stores numbered batches (in order; BATCH_TXS transactions of the WAL at most) in one transaction, under the cursor's row lock, and acknowledges the WAL. */
+  private async store(batches: Numbered[]): Promise<void> {
     const cursor = this.cursor!;
+    const events = batches.flatMap((b) => b.events);
+    const touched = new Map(batches.flatMap((b) => [...b.touched]));
+    const next = { lsn: batches[batches.length - 1]!.lsn, lastSeq: batches[batches.length - 1]!.lastSeq };
+    let emitted = 0;
     const client = await this.opts.pool.connect();
-    let events: FeedEvent[] = [];
-    let next = cursor;
     try {
       await client.query('BEGIN');
+      // The fencing token: a decoder that lost the slot (another has stored since) stores nothing.
       const { rows } = await client.query('SELECT lsn::text AS lsn, last_seq FROM feed_cursor WHERE id FOR UPDATE');
       if (Number(rows[0].last_seq) !== cursor.lastSeq || lsnValue(rows[0].lsn) !== lsnValue(cursor.lsn)) throw new Fenced('another decoder moved the feed');
-      const stored = lsnValue(cursor.lsn);
-      const fresh = batch.filter((tx) => lsnValue(tx.endLsn) > stored);
-      const last = batch[batch.length - 1]!;
-      let seq = cursor.lastSeq;
-      const resourceIds = [...new Set(fresh.flatMap((tx) => tx.messages.flatMap((m) => m.resourceIds)))];
-      const heads = new Map<string, number>();
-      if (resourceIds.length) {
-        const h = await client.query('SELECT resource_id, seq FROM feed_resource_heads WHERE resource_id = ANY($1::uuid[])', [resourceIds]);
-        for (const r of h.rows) heads.set(r.resource_id, Number(r.seq));
-      }
-      for (const tx of fresh) {
-        for (const m of tx.messages) {
-          seq++;
-          const prevSeqs = m.resourceIds.map((id) => heads.get(id) ?? 0);
-          for (const id of m.resourceIds) heads.set(id, seq);
-          events.push({ seq, tenantId: m.tenantId, type: m.type, resourceIds: m.resourceIds, data: m.data, slots: m.slots ?? [], prevSeqs, at: tx.at });
-        }
-      }
       if (events.length) {
-        // Numbered: out to the publisher now, stored below.
-        this.numbered = seq;
-        this.unsent.push(...events);
-        // A long bus outage must not hold every event in memory: past this, they are read back from the table.
-        if (this.unsent.length > this.maxUnsent) {
-          this.opts.log.warn({ unsent: this.unsent.length, max: this.maxUnsent, emitted: this.emitted, lastSeq: seq }, 'feed backlog past its in-memory bound: dropped from memory, it will be read back from the table');
-          this.unsent = [];
-        }
-        void this.publish();
         await client.query(
           `INSERT INTO events (seq, tenant_id, type, resource_ids, data, slots, prev_seqs, created_at)
            SELECT seq, tenant_id, type, resource_ids, data, slots, prev_seqs, created_at
@@ -339,31 +445,31 @@ export class FeedDecoder {
             created_at: new Date(e.at).toISOString(),
           })))],
         );
-        // heads holds exactly this batch's resources (read above, moved while numbering).
-        const touched = [...heads.entries()];
+        const heads = [...touched.entries()];
         await client.query(
           `INSERT INTO feed_resource_heads (resource_id, seq) SELECT * FROM unnest($1::uuid[], $2::bigint[])
            ON CONFLICT (resource_id) DO UPDATE SET seq = EXCLUDED.seq`,
-          [touched.map(([id]) => id), touched.map(([, s]) => s)],
+          [heads.map(([id]) => id), heads.map(([, s]) => s)],
         );
       }
-      next = { lsn: lsnValue(last.endLsn) > stored ? last.endLsn : cursor.lsn, lastSeq: seq };
-      await client.query('UPDATE feed_cursor SET lsn = $1::pg_lsn, last_seq = $2 WHERE id', [next.lsn, next.lastSeq]);
+      // How far the publisher got goes with it (saveEmitted does not wait behind this transaction's row lock).
+      emitted = this.emitted;
+      await client.query('UPDATE feed_cursor SET lsn = $1::pg_lsn, last_seq = $2, emitted_seq = greatest(emitted_seq, $3) WHERE id', [next.lsn, next.lastSeq, emitted]);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
-      // Not stored: numbered again (the same way) by whoever decodes next; nothing past the cursor waits to go out.
-      this.numbered = cursor.lastSeq;
-      this.unsent = this.unsent.filter((e) => e.seq <= cursor.lastSeq);
       throw err;
     } finally {
       client.release();
     }
     this.cursor = next;
+    this.emittedSaved = Math.max(this.emittedSaved, emitted);
     if (this.opts.observe) {
       const now = Date.now();
-      for (const tx of batch) for (let i = 0; i < tx.messages.length; i++) this.opts.observe('stored', (now - tx.at) / 1000);
+      for (const b of batches) for (const tx of b.txs) for (let i = 0; i < tx.messages.length; i++) this.opts.observe('stored', (now - tx.at) / 1000);
     }
+    // Heads the table now has can be read again when needed: past the bound, only those are let go.
+    if (this.heads.size > this.maxHeads) for (const [id, s] of this.heads) if (s <= next.lastSeq) this.heads.delete(id);
     if (this.service && lsnValue(next.lsn) > this.acknowledged) {
       this.acknowledged = lsnValue(next.lsn);
       await acknowledgeAt(this.service, next.lsn).catch(() => {});
@@ -403,7 +509,8 @@ export class FeedDecoder {
   }
 
   private async saveEmitted(): Promise<void> {
-    if (!this.leading || this.emitted <= this.emittedSaved) return;
+    // While a store runs it holds the cursor row, and saves how far the publisher got itself.
+    if (!this.leading || this.emitted <= this.emittedSaved || this.storing) return;
     const upto = this.emitted;
     await this.opts.pool.query('UPDATE feed_cursor SET emitted_seq = greatest(emitted_seq, $1) WHERE id', [upto]);
     this.emittedSaved = upto;

@@ -116,7 +116,9 @@ export class Db {
     const common = { max: opts.max ?? 20, connectionTimeoutMillis: 3_000, idleTimeoutMillis: 30_000 };
     this.pool = new pg.Pool({ connectionString: url, ...common, options: guard(statement) });
     this.readPool = opts.readUrl ? new pg.Pool({ connectionString: opts.readUrl, ...common, options: guard(statement) }) : this.pool;
-    this.relayPool = new pg.Pool({ connectionString: url, ...common, max: 2, options: guard(slow) });
+    // The feed decoder: its store, its reads of resource heads (which must not wait behind a long store), and the
+    // publisher's reads back from the table and `emitted_seq` saves.
+    this.relayPool = new pg.Pool({ connectionString: url, ...common, max: 3, options: guard(slow) });
     this.asyncCommitPool = new pg.Pool({ connectionString: url, ...common, max: 4, options: `-c synchronous_commit=off ${guard(slow)}` });
     this.backgroundPool = new pg.Pool({ connectionString: url, ...common, max: 3, options: guard(slow) });
     this.integrationPool = new pg.Pool({ connectionString: url, ...common, max: 4, options: guard(slow) });

@@ -10,7 +10,8 @@
  *    gap-free, and the live subscriber gets them in order;
  * 2. the decoder's batch (500 transactions): more than 500 commits wait in
  *    the WAL, and the new decoder finds them all pending at once (the test
- *    holds the cursor row while it streams them); they are stored in batches
+ *    holds the cursor row and the resource heads while it streams them); they
+ *    are numbered and stored in batches
  *    of at most 500, each exactly once, with contiguous seqs and intact
  *    per-resource `prevSeqs` chains, and live subscribers get them in order.
  */
@@ -221,12 +222,14 @@ describe('the decoder batch bound', () => {
     const ids = answers.map((r) => r.body.id as string);
     const { rows: [{ lsn: committedUpTo }] } = await pool.query('SELECT pg_current_wal_lsn()::text AS lsn');
 
-    // The new decoder streams all of them while its first store waits for the cursor row, so they are all pending at once.
+    // The new decoder streams all of them while its first numbering waits for the rooms' heads (it has not seen the
+    // rooms yet, so it reads them), and its first store for the cursor row: they are all pending at once.
     const lock = await pool.connect();
     let locked = true;
     try {
       await lock.query('BEGIN');
       await lock.query('SELECT * FROM feed_cursor FOR UPDATE');
+      await lock.query('LOCK TABLE feed_resource_heads IN ACCESS EXCLUSIVE MODE');
       await startDecoder();
       await waitFor(async () => {
         const { rows } = await pool.query(

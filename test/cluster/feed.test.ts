@@ -160,7 +160,7 @@ describe('the event feed across two nodes', () => {
       open.release();
     }
   });
-  it('delivers live as soon as the decoder has numbered the events, before their rows are stored, at the seqs they are then stored with', async () => {
+  it('delivers live as soon as the decoder has numbered the events, before their rows (or earlier ones) are stored, at the seqs they are then stored with', async () => {
     const [a, b] = cluster.nodes as [any, any];
     const tenant = await newTenant(a);
     const room = await tenant.newResource({ capacity: 5 });
@@ -179,11 +179,21 @@ describe('the event feed across two nodes', () => {
       const seq = live.received.find((r) => r.type === 'hold.created' && r.payload.hold.id === hold.body.id)!.seq;
       const { rows } = await a.pool.query('SELECT count(*)::int AS n FROM events WHERE seq = $1', [seq]);
       expect(rows[0].n).toBe(0);
+      // Numbering does not wait for the store before it either: a later hold is delivered while the first one's
+      // store is still blocked, after it, naming it as the room's previous event.
+      const second = await client(a.url, tenant.key)('POST', '/v1/holds', { resourceIds: [room.id], start: `${day}T10:00:00Z`, end: `${day}T11:00:00Z` });
+      expect(second.status).toBe(201);
+      await waitFor(() => live.received.some((r) => r.type === 'hold.created' && r.payload.hold.id === second.body.id), 5_000, 'the second hold.created live while the first cannot be stored');
+      const next = live.received.find((r) => r.type === 'hold.created' && r.payload.hold.id === second.body.id)!;
+      expect(next.seq).toBeGreaterThan(seq);
+      expect(next.payload.prevSeqs).toEqual({ [room.id]: seq });
+      expect((await a.pool.query('SELECT count(*)::int AS n FROM events WHERE seq >= $1', [seq])).rows[0].n).toBe(0);
       await lock.query('COMMIT');
       locked = false;
-      // Stored once the lock is gone, at the seq it was delivered with.
-      const feed = await readFeedUntil(b.url, tenant.key, { after: seq - 1, timeoutMs: 10_000, until: (ev) => ev.some((e) => e.data.hold?.id === hold.body.id) });
+      // Stored once the lock is gone, at the seqs they were delivered with.
+      const feed = await readFeedUntil(b.url, tenant.key, { after: seq - 1, timeoutMs: 10_000, until: (ev) => ev.some((e) => e.data.hold?.id === second.body.id) });
       expect(feed.find((e) => e.data.hold?.id === hold.body.id)!.seq).toBe(seq);
+      expect(feed.find((e) => e.data.hold?.id === second.body.id)!.seq).toBe(next.seq);
     } finally {
       if (locked) await lock.query('ROLLBACK').catch(() => {});
       lock.release();

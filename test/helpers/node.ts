@@ -69,7 +69,7 @@ export const ROOMY_LIMITS: Record<string, string> = {
 
 /** Starts a node with test settings (short minimum TTL, fast sweeper, roomy limits) on a free port. */
 export async function startNode(
-  env: Record<string, string> = {}, opts: { breakPublish?: boolean; fastPaths?: boolean; log?: Logger; yjsLimits?: Partial<YjsLimits>; feedMaxUnsent?: number } = {},
+  env: Record<string, string> = {}, opts: { breakPublish?: boolean; fastPaths?: boolean; log?: Logger; yjsLimits?: Partial<YjsLimits>; feedMaxUnsent?: number; feedMaxHeads?: number; feedMaxAhead?: number } = {},
 ): Promise<TestNode> {
   const databaseUrl = env.DATABASE_URL ?? inject('databaseUrl');
   const config = loadConfig({
@@ -84,7 +84,7 @@ export async function startNode(
     ...ROOMY_LIMITS,
     ...env,
   });
-  const node = await createNode({ config: { ...config, databaseUrl }, breakPublish: opts.breakPublish, feedMaxUnsent: opts.feedMaxUnsent, fastPaths: opts.fastPaths, log: opts.log, yjsLimits: opts.yjsLimits });
+  const node = await createNode({ config: { ...config, databaseUrl }, breakPublish: opts.breakPublish, feedMaxUnsent: opts.feedMaxUnsent, feedMaxHeads: opts.feedMaxHeads, feedMaxAhead: opts.feedMaxAhead, fastPaths: opts.fastPaths, log: opts.log, yjsLimits: opts.yjsLimits });
   const port = await node.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
