@@ -214,7 +214,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   });
   const feedDelay = new Histogram({
     name: 'slotwise_feed_delay_seconds',
-    help: 'Per event, on the decoding node: seconds from its transaction\'s commit (Postgres\'s clock) until the decoder received it (decoded), stored it numbered (stored) and handed it to every node through the bus (emitted)',
+    help: 'Per event, on the decoding node: seconds from its transaction\'s commit timestamp (Postgres\'s clock, taken before the commit\'s WAL flush) until the decoder received it (decoded), stored it numbered (stored) and handed it to every node through the bus (emitted)',
     labelNames: ['stage'], registers: [registry],
     buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
   });

@@ -101,8 +101,8 @@ export interface FeedOptions {
   /** Transactions numbered ahead of their store (default DEFAULT_FEED_MAX_AHEAD); past it numbering waits for the store. */
   maxAhead?: number;
   /**
-   * Called once per event: how long after its transaction's commit (Postgres's commit timestamp, so a Postgres
-   * clock ahead of the node's shortens it) it reached a stage: `decoded` (the commit record arrived on the
+   * Called once per event: how long after its transaction's commit timestamp (Postgres's clock, taken before the
+   * commit's WAL flush, which counts too; a Postgres clock ahead of the node's shortens it) it reached a stage: `decoded` (the commit record arrived on the
    * replication stream), `stored` (numbered and stored), `emitted` (handed to every node through the bus; events
    * go out as soon as they are numbered, often before they are stored). Events read back from the table after a
    * takeover count from their commit too.
