@@ -48,6 +48,8 @@ export class LocalBus implements Bus {
 export class RedisBus implements Bus {
   readonly pub: Redis;
   readonly sub: Redis;
+  /** SUBSCRIBEs sent and not answered yet, per channel. */
+  private readonly subscribing = new Map<string, Promise<void>>();
   private readonly handlers = new Map<string, Set<Handler>>();
 
   constructor(
@@ -91,7 +93,20 @@ export class RedisBus implements Bus {
     if (!set) {
       set = new Set();
       this.handlers.set(channel, set);
-      await this.sub.subscribe(channel);
+      const subscribing = this.sub.subscribe(channel).then(() => undefined);
+      this.subscribing.set(channel, subscribing);
+      try {
+        await subscribing;
+      } catch (err) {
+        // Not subscribed: forget the channel, so that a later call sends SUBSCRIBE again.
+        if (this.handlers.get(channel) === set) this.handlers.delete(channel);
+        throw err;
+      } finally {
+        if (this.subscribing.get(channel) === subscribing) this.subscribing.delete(channel);
+      }
+    } else {
+      // Another call's SUBSCRIBE may still be on its way: this one is subscribed when that one is.
+      await this.subscribing.get(channel);
     }
     set.add(handler);
     return async () => {

@@ -120,6 +120,8 @@ interface Numbered {
   events: FeedEvent[];
   /** The resources the batch's events name, at their new heads. */
   touched: Map<string, number>;
+  /** The cursor it was numbered after: a store fences on it (the table must show exactly this). */
+  after: { lsn: string; lastSeq: number };
   /** The cursor once it is stored. */
   lsn: string;
   lastSeq: number;
@@ -149,6 +151,13 @@ export class FeedDecoder {
   private storing: Promise<void> | null = null;
   /** The cursor as this decoder last stored it (null until it leads). */
   private cursor: { lsn: string; lastSeq: number } | null = null;
+  /**
+   * Which leadership the loops work for: bumped each time this node takes the slot and each time it lets it go, so
+   * a loop (or a store) left over from an earlier stream stops, and its failure does not end the current one.
+   */
+  private epoch = 0;
+  /** The cursor a store in flight is writing (null when none): the table may show it before the store returns. */
+  private storingTo: { lsn: string; lastSeq: number } | null = null;
   /** How far this decoder has numbered: the cursor, plus the batches numbered but not stored yet. */
   private numberedAt: { lsn: string; lastSeq: number } | null = null;
   /**
@@ -211,6 +220,7 @@ export class FeedDecoder {
     const s = this.service;
     this.service = null;
     this.leading = false;
+    this.epoch++;
     this.current = null;
     this.pending = [];
     this.toStore = [];
@@ -267,6 +277,8 @@ export class FeedDecoder {
     const { rows } = await this.opts.pool.query('SELECT lsn::text AS lsn, last_seq, emitted_seq FROM feed_cursor WHERE id');
     this.cursor = { lsn: rows[0].lsn, lastSeq: Number(rows[0].last_seq) };
     this.numberedAt = { ...this.cursor };
+    this.epoch++;
+    this.storingTo = null;
     this.toStore = [];
     this.heads.clear();
     this.acknowledged = 0n;
@@ -321,21 +333,26 @@ export class FeedDecoder {
    */
   private schedule(): void {
     if (this.numbering || !this.leading || this.pending.length === 0) return;
+    const epoch = this.epoch;
+    const current = () => this.leading && this.epoch === epoch;
     this.numbering = (async () => {
       await Promise.resolve();
       try {
-        while (this.pending.length && this.leading) {
+        while (this.pending.length && current()) {
           // Bounded memory: while the store is far behind, numbering waits for it.
-          while (this.toStore.reduce((n, b) => n + b.txs.length, 0) >= this.maxAhead && this.storing && this.leading) await this.storing;
-          if (!this.leading) return;
+          while (this.toStore.reduce((n, b) => n + b.txs.length, 0) >= this.maxAhead && this.storing && current()) await this.storing;
+          if (!current()) return;
           const batch = this.pending.splice(0, BATCH_TXS);
-          this.toStore.push(await this.number(batch));
+          const numbered = await this.number(batch, epoch);
+          this.toStore.push(numbered);
           this.storeQueued();
         }
       } catch (err) {
-        await this.fail(err);
+        await this.fail(err, epoch);
       } finally {
         this.numbering = null;
+        // A loop of an earlier stream ended: the current one may have commits waiting.
+        if (this.epoch !== epoch) this.schedule();
       }
     })();
   }
@@ -343,20 +360,22 @@ export class FeedDecoder {
   /** Stores the numbered batches in order, those waiting together in one transaction. */
   private storeQueued(): void {
     if (this.storing || !this.leading || this.toStore.length === 0) return;
+    const epoch = this.epoch;
     this.storing = (async () => {
       await Promise.resolve();
       try {
-        while (this.toStore.length && this.leading) {
+        while (this.toStore.length && this.leading && this.epoch === epoch) {
           // Batches waiting together share a transaction, up to BATCH_TXS transactions of the WAL in it.
           let n = 1;
           let txs = this.toStore[0]!.txs.length;
           while (n < this.toStore.length && txs + this.toStore[n]!.txs.length <= BATCH_TXS) txs += this.toStore[n++]!.txs.length;
-          await this.store(this.toStore.splice(0, n));
+          await this.store(this.toStore.splice(0, n), epoch);
         }
       } catch (err) {
-        await this.fail(err);
+        await this.fail(err, epoch);
       } finally {
         this.storing = null;
+        if (this.epoch !== epoch) this.storeQueued();
       }
     })();
   }
@@ -365,8 +384,9 @@ export class FeedDecoder {
    * Stops leading after a failed read or store: what was numbered but not stored is forgotten (numbered again, the
    * same way, by whoever decodes next), and the stream restarts from the last acknowledged position.
    */
-  private async fail(err: unknown): Promise<void> {
-    if (!this.leading) return;
+  private async fail(err: unknown, epoch: number): Promise<void> {
+    // A loop of an earlier stream failing says nothing about the current one.
+    if (!this.leading || this.epoch !== epoch) return;
     this.opts.log.warn({ err: (err as Error).message, fenced: err instanceof Fenced }, 'feed batch not stored; restarting the decoder');
     this.leading = false;
     const stored = this.cursor?.lastSeq ?? 0;
@@ -378,7 +398,10 @@ export class FeedDecoder {
   }
 
   /** Numbers a batch of committed transactions after what is numbered so far, and hands its events to the publisher. */
-  private async number(batch: CommittedTx[]): Promise<Numbered> {
+  private async number(batch: CommittedTx[], epoch: number): Promise<Numbered> {
+    // Heads the table also has can be read again when needed: past the bound, only those are let go (here, so that
+    // none goes while this batch waits for a read).
+    if (this.heads.size > this.maxHeads) for (const [id, s] of this.heads) if (s <= this.cursor!.lastSeq) this.heads.delete(id);
     const at = this.numberedAt!;
     const numberedLsn = lsnValue(at.lsn);
     // After a restart the stream may repeat transactions numbered (and stored) already: skipped by their position.
@@ -386,10 +409,15 @@ export class FeedDecoder {
     const unknown = [...new Set(fresh.flatMap((tx) => tx.messages.flatMap((m) => m.resourceIds)))].filter((id) => !this.heads.has(id));
     if (unknown.length) {
       // Not in memory: no batch since the slot was taken named them, so the table's heads are final for them.
-      const h = await this.opts.pool.query('SELECT resource_id, seq FROM feed_resource_heads WHERE resource_id = ANY($1::uuid[])', [unknown]);
-      if (!this.leading || this.numberedAt !== at) throw new Error('the decoder restarted while reading resource heads');
+      // With the cursor, in one snapshot: the heads must be those of a feed this decoder stored (not of a decoder
+      // that lost the slot and stored after this one took it), or numbering would name the wrong previous events.
+      const h = await this.opts.pool.query(
+        `SELECT h.resource_id, h.seq, c.last_seq FROM feed_cursor c LEFT JOIN feed_resource_heads h ON h.resource_id = ANY($1::uuid[]) WHERE c.id`, [unknown]);
+      if (this.epoch !== epoch) throw new Error('the decoder restarted while reading resource heads');
+      const storedUpTo = Number(h.rows[0]?.last_seq);
+      if (storedUpTo !== this.cursor!.lastSeq && storedUpTo !== this.storingTo?.lastSeq) throw new Fenced('another decoder moved the feed');
       for (const id of unknown) this.heads.set(id, 0);
-      for (const r of h.rows) this.heads.set(r.resource_id, Number(r.seq));
+      for (const r of h.rows) if (r.resource_id) this.heads.set(r.resource_id, Number(r.seq));
     }
     let seq = at.lastSeq;
     const events: FeedEvent[] = [];
@@ -419,17 +447,18 @@ export class FeedDecoder {
       }
       void this.publish();
     }
-    return { txs: batch, events, touched, lsn, lastSeq: seq };
+    return { txs: batch, events, touched, after: at, lsn, lastSeq: seq };
   }
 
   /** Stores numbered batches (in order; BATCH_TXS transactions of the WAL at most) in one transaction, under the cursor's row lock, and acknowledges the WAL. */
-  private async store(batches: Numbered[]): Promise<void> {
-    const cursor = this.cursor!;
+  private async store(batches: Numbered[], epoch: number): Promise<void> {
+    const cursor = batches[0]!.after;
     const events = batches.flatMap((b) => b.events);
     const touched = new Map(batches.flatMap((b) => [...b.touched]));
     const next = { lsn: batches[batches.length - 1]!.lsn, lastSeq: batches[batches.length - 1]!.lastSeq };
     let emitted = 0;
     const client = await this.opts.pool.connect();
+    this.storingTo = next;
     try {
       await client.query('BEGIN');
       // The fencing token: a decoder that lost the slot (another has stored since) stores nothing.
@@ -461,15 +490,17 @@ export class FeedDecoder {
       throw err;
     } finally {
       client.release();
+      if (this.storingTo === next) this.storingTo = null;
     }
+    // Stored; but if this node has let go of the slot (and maybe taken it again) meanwhile, the cursor it now keeps
+    // is another stream's: that stream's first store finds the table moved and restarts.
+    if (this.epoch !== epoch) return;
     this.cursor = next;
     this.emittedSaved = Math.max(this.emittedSaved, emitted);
     if (this.opts.observe) {
       const now = Date.now();
       for (const b of batches) for (const tx of b.txs) for (let i = 0; i < tx.messages.length; i++) this.opts.observe('stored', (now - tx.at) / 1000);
     }
-    // Heads the table now has can be read again when needed: past the bound, only those are let go.
-    if (this.heads.size > this.maxHeads) for (const [id, s] of this.heads) if (s <= next.lastSeq) this.heads.delete(id);
     if (this.service && lsnValue(next.lsn) > this.acknowledged) {
       this.acknowledged = lsnValue(next.lsn);
       await acknowledgeAt(this.service, next.lsn).catch(() => {});

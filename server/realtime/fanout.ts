@@ -67,10 +67,27 @@ export function createFanout(io: LiveServer, bus: Bus, log: Logger): Fanout & { 
       }
     }
   };
-  const subscribed = bus.subscribe(FEED_CHANNEL, (env) => {
-    if (env.type === 'events' && Array.isArray(env.payload)) emitLocally(env.payload as FeedEvent[]);
-  });
-  subscribed.catch((err: Error) => log.error({ err: err.message }, 'live fan-out: could not subscribe to the feed channel'));
+  let closed = false;
+  let wake: (() => void) | null = null;
+  // Until it succeeds: a node that never subscribed would get no other node's events.
+  const subscribed = (async (): Promise<(() => Promise<void>) | null> => {
+    for (;;) {
+      try {
+        return await bus.subscribe(FEED_CHANNEL, (env) => {
+          if (env.type === 'events' && Array.isArray(env.payload)) emitLocally(env.payload as FeedEvent[]);
+        });
+      } catch (err) {
+        if (closed) return null;
+        log.warn({ err: (err as Error).message }, 'live fan-out: could not subscribe to the feed channel; retrying in 1 s');
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 1_000).unref();
+        });
+        wake = null;
+        if (closed) return null;
+      }
+    }
+  })();
   return {
     async emit(events) {
       // To the other nodes first: a batch that cannot reach them is retried whole, and this node's sockets then
@@ -80,7 +97,9 @@ export function createFanout(io: LiveServer, bus: Bus, log: Logger): Fanout & { 
       if (events.length) log.debug({ count: events.length, last: events[events.length - 1]!.seq }, 'events published');
     },
     async close() {
-      await (await subscribed.catch(() => null))?.();
+      closed = true;
+      (wake as (() => void) | null)?.();
+      await (await subscribed)?.();
     },
   };
 }

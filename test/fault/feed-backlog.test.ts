@@ -9,7 +9,6 @@
  * reaches the live subscribers on both nodes, exactly once, first
  * deliveries in seq order, per-resource chains unbroken, at the feed's seqs.
  */
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Socket } from 'socket.io-client';
 import type { Logger } from '../../server/core/ports';
@@ -17,47 +16,11 @@ import { haveAll, missing, oneToOne, readFeedUntil } from '../helpers/feed';
 import { checkOrderAndChains, connect, type LiveConnection } from '../helpers/live';
 import { client, futureWeekday, isolatedDatabase, newTenant, startNode, waitFor, type TestNode } from '../helpers/node';
 import { isFeedDecoder } from '../helpers/process';
+import { redisProxy } from '../helpers/redis-proxy';
 
 /** The publisher's in-memory bound on this test's decoder. */
 const MAX_UNSENT = 100;
 const pad = (n: number) => String(n).padStart(2, '0');
-
-/** A TCP proxy to Redis that the test can cut (every connection closed, new ones refused) and restore. */
-async function redisProxy(target: string) {
-  const { hostname, port } = new URL(target);
-  const open = new Set<net.Socket>();
-  let cut = false;
-  const server = net.createServer((inbound) => {
-    if (cut) return void inbound.destroy();
-    const outbound = net.connect(Number(port), hostname);
-    open.add(inbound).add(outbound);
-    const close = () => {
-      inbound.destroy();
-      outbound.destroy();
-      open.delete(inbound);
-      open.delete(outbound);
-    };
-    inbound.on('error', close).on('close', close);
-    outbound.on('error', close).on('close', close);
-    inbound.pipe(outbound).pipe(inbound);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `redis://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    cut() {
-      cut = true;
-      for (const s of open) s.destroy();
-      open.clear();
-    },
-    restore() {
-      cut = false;
-    },
-    close: () => new Promise<void>((resolve) => {
-      for (const s of open) s.destroy();
-      server.close(() => resolve());
-    }),
-  };
-}
 
 /** A logger that keeps what the node says (for the backlog warning) and drops it otherwise. */
 function recordingLog() {
