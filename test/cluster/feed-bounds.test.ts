@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Socket } from 'socket.io-client';
 import pg from 'pg';
 import { feedSlotName } from '../../server/db/migrate';
-import { haveAll, missing, oneToOne, readFeedUntil } from '../helpers/feed';
+import { haveAll, missing, oneToOne, readFeedUntil, storedChains } from '../helpers/feed';
 import { checkOrderAndChains, connect, type LiveConnection } from '../helpers/live';
 import { client, futureWeekday, isolatedDatabase, newTenant, startNode, waitFor, type TestNode } from '../helpers/node';
 import { isFeedDecoder } from '../helpers/process';
@@ -265,15 +265,7 @@ describe('the decoder batch bound', () => {
 
     // Per resource, each event names the previous one on it (0 for the first).
     const { rows: events } = await pool.query('SELECT seq::int, resource_ids, prev_seqs FROM events ORDER BY seq');
-    const head = new Map<string, number>();
-    const broken: string[] = [];
-    for (const e of events) {
-      e.resource_ids.forEach((id: string, i: number) => {
-        if (Number(e.prev_seqs[i]) !== (head.get(id) ?? 0)) broken.push(`${id}@${e.seq} names ${e.prev_seqs[i]}, previous ${head.get(id) ?? 0}`);
-        head.set(id, e.seq);
-      });
-    }
-    expect(broken).toEqual([]);
+    expect(storedChains(events).broken).toEqual([]);
 
     // Every live subscriber gets all of them, first deliveries in seq order, chains unbroken, at the feed's seqs.
     const feedSeqs = feed.filter((e) => e.type === 'hold.created').map((e) => e.seq);

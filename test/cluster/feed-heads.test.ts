@@ -8,7 +8,7 @@
 import pg from 'pg';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveAll, readFeedUntil } from '../helpers/feed';
+import { haveAll, readFeedUntil, storedChains } from '../helpers/feed';
 import { connect } from '../helpers/live';
 import { futureWeekday, isolatedDatabase, newTenant, startNode, waitFor, type TestNode } from '../helpers/node';
 
@@ -52,14 +52,7 @@ describe('resource heads past the decoder\'s bound', () => {
     await readFeedUntil(node.url, tenant.key, { until: (ev) => haveAll(ev, 'hold.created', ids), timeoutMs: 10_000 });
 
     const { rows } = await pool.query('SELECT seq::int, resource_ids, prev_seqs FROM events ORDER BY seq');
-    const head = new Map<string, number>();
-    const broken: string[] = [];
-    for (const e of rows) {
-      e.resource_ids.forEach((id: string, i: number) => {
-        if (Number(e.prev_seqs[i]) !== (head.get(id) ?? 0)) broken.push(`${id}@${e.seq} names ${e.prev_seqs[i]}, previous ${head.get(id) ?? 0}`);
-        head.set(id, e.seq);
-      });
-    }
+    const { heads: head, broken } = storedChains(rows);
     expect(broken).toEqual([]);
     expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1));
     // The stored heads agree with the events.

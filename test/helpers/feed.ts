@@ -216,3 +216,20 @@ export async function awaitLiveOrResync(client: LiveRecorder, type: string, ids:
     await sleep(100);
   }
 }
+
+/**
+ * The stored events' broken per-resource chains: each event must name, per
+ * resource, the seq of the resource's previous event (0 for its first).
+ * Returns the heads it ends with (resource → last seq) and what is broken.
+ */
+export function storedChains(rows: { seq: number; resource_ids: string[]; prev_seqs: (number | string)[] }[]): { heads: Map<string, number>; broken: string[] } {
+  const heads = new Map<string, number>();
+  const broken: string[] = [];
+  for (const e of rows) {
+    e.resource_ids.forEach((id, i) => {
+      if (Number(e.prev_seqs[i]) !== (heads.get(id) ?? 0)) broken.push(`${id}@${e.seq} names ${e.prev_seqs[i]}, previous ${heads.get(id) ?? 0}`);
+      heads.set(id, e.seq);
+    });
+  }
+  return { heads, broken };
+}
