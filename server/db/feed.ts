@@ -156,8 +156,6 @@ export class FeedDecoder {
    * a loop (or a store) left over from an earlier stream stops, and its failure does not end the current one.
    */
   private epoch = 0;
-  /** The cursor a store in flight is writing (null when none): the table may show it before the store returns. */
-  private storingTo: { lsn: string; lastSeq: number } | null = null;
   /** How far this decoder has numbered: the cursor, plus the batches numbered but not stored yet. */
   private numberedAt: { lsn: string; lastSeq: number } | null = null;
   /**
@@ -278,7 +276,6 @@ export class FeedDecoder {
     this.cursor = { lsn: rows[0].lsn, lastSeq: Number(rows[0].last_seq) };
     this.numberedAt = { ...this.cursor };
     this.epoch++;
-    this.storingTo = null;
     this.toStore = [];
     this.heads.clear();
     this.acknowledged = 0n;
@@ -409,13 +406,14 @@ export class FeedDecoder {
     const unknown = [...new Set(fresh.flatMap((tx) => tx.messages.flatMap((m) => m.resourceIds)))].filter((id) => !this.heads.has(id));
     if (unknown.length) {
       // Not in memory: no batch since the slot was taken named them, so the table's heads are final for them.
-      // With the cursor, in one snapshot: the heads must be those of a feed this decoder stored (not of a decoder
-      // that lost the slot and stored after this one took it), or numbering would name the wrong previous events.
+      // With the cursor, in one snapshot: the table must hold nothing this decoder has not numbered before this batch.
+      // Then whatever it holds was numbered as this decoder numbered it (numbering is a function of the WAL and the
+      // cursor), and its heads are those before this batch. More (a decoder that lost the slot, storing late what
+      // this one is about to number) would give this batch previous events from after it.
       const h = await this.opts.pool.query(
         `SELECT h.resource_id, h.seq, c.last_seq FROM feed_cursor c LEFT JOIN feed_resource_heads h ON h.resource_id = ANY($1::uuid[]) WHERE c.id`, [unknown]);
       if (this.epoch !== epoch) throw new Error('the decoder restarted while reading resource heads');
-      const storedUpTo = Number(h.rows[0]?.last_seq);
-      if (storedUpTo !== this.cursor!.lastSeq && storedUpTo !== this.storingTo?.lastSeq) throw new Fenced('another decoder moved the feed');
+      if (Number(h.rows[0]?.last_seq) > at.lastSeq) throw new Fenced('another decoder moved the feed');
       for (const id of unknown) this.heads.set(id, 0);
       for (const r of h.rows) if (r.resource_id) this.heads.set(r.resource_id, Number(r.seq));
     }
@@ -458,7 +456,6 @@ export class FeedDecoder {
     const next = { lsn: batches[batches.length - 1]!.lsn, lastSeq: batches[batches.length - 1]!.lastSeq };
     let emitted = 0;
     const client = await this.opts.pool.connect();
-    this.storingTo = next;
     try {
       await client.query('BEGIN');
       // The fencing token: a decoder that lost the slot (another has stored since) stores nothing.
@@ -490,7 +487,6 @@ export class FeedDecoder {
       throw err;
     } finally {
       client.release();
-      if (this.storingTo === next) this.storingTo = null;
     }
     // Stored; but if this node has let go of the slot (and maybe taken it again) meanwhile, the cursor it now keeps
     // is another stream's: that stream's first store finds the table moved and restarts.
