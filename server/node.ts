@@ -125,8 +125,8 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   const counters = new RateCounters(config.redisUrl, rateBuckets(limits), log, `sw:rl:${secrets.clusterId}`);
   const protection = protectionService(limits, counters, () => db.saturated());
   // REST availability answers are cached per node. A commit invalidates what its events name on this node
-  // before it answers, and on the other nodes through the bus; each stored batch of the feed does so again on
-  // every node (the decoder's, and through the bus elsewhere), which covers a node that died before sending.
+  // before it answers, and on the other nodes through the bus; each batch of the feed does so again on every
+  // node as it arrives (realtime's onFeed), which covers a node that died before sending.
   const availabilityCache = new AvailabilityCache(clock, { maxBytes: limits.answers.availabilityCacheBytes });
   // The slots of hot resources, for answers the cache does not hold; checked against the same change marks.
   const slotMemory = new SlotMemory(clock, availabilityCache.marks);
@@ -138,11 +138,6 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
   };
   const sendInvalidations = (invalidations: Invalidation[]) => {
     bus.publish(AVAILABILITY_CHANNEL, 'invalidate', invalidations).catch((err) => log.warn({ err: (err as Error).message }, 'availability invalidation not sent'));
-  };
-  const invalidateEverywhere = (invalidations: Invalidation[]) => {
-    if (invalidations.length === 0) return;
-    invalidateHere(invalidations);
-    sendInvalidations(invalidations);
   };
   // Commits: this node's cache at once; the other nodes get the commits of one event-loop turn in one message
   // (under load, one Redis publish per commit was a twentieth of a hold's CPU on the committing node).
@@ -300,7 +295,14 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  const realtime = attachRealtime({ server, bus, services, docs, log, limits });
+  const realtime = attachRealtime({
+    server, bus, services, docs, log, limits,
+    // The batch itself reaches every node, so each invalidates from it: no message of its own.
+    onFeed: (events) => {
+      const invalidations = invalidationsOf(events);
+      if (invalidations.length) invalidateHere(invalidations);
+    },
+  });
   // The feed: whichever node holds the slot decodes, stores and publishes; the others stand by.
   const feed = new FeedDecoder({
     url: config.databaseUrl,
@@ -313,10 +315,7 @@ export async function createNode(opts: NodeOptions): Promise<SlotwiseNode> {
     maxHeads: opts.feedMaxHeads,
     maxAhead: opts.feedMaxAhead,
     observe: (stage, seconds) => feedDelay.observe({ stage }, seconds),
-    publish: async (events) => {
-      invalidateEverywhere(invalidationsOf(events));
-      await realtime.publish(events);
-    },
+    publish: (events) => realtime.publish(events),
   });
   feedState = () => feed.state();
   let workers: Workers | null = null;

@@ -27,10 +27,12 @@ export interface RealtimeOptions {
   limits: Limits;
   docs: DocRegistry;
   log: Logger;
+  /** Called on every node with each batch of the feed, before its events go to the node's sockets. */
+  onFeed?: (events: FeedEvent[]) => void;
 }
 
 export interface Realtime {
-  /** Hands a stored batch of the feed to every subscriber on every node, and to group documents (the feed decoder calls it). */
+  /** Hands a numbered batch of the feed to every subscriber on every node, and to group documents (the feed decoder calls it). */
   publish(events: FeedEvent[]): Promise<void>;
   /** Closes every live connection (Socket.IO and Yjs). */
   disconnectAll(): Promise<void>;
@@ -44,7 +46,7 @@ export function attachRealtime(opts: RealtimeOptions): Realtime {
   const io = attachSocketGateway(server, { bus, services, log, limits });
   io.on('connection', forgetHandshake);
   io.engine.use(forgetUpgradeResponse);
-  const fanout = createFanout(io, bus, log);
+  const fanout = createFanout(io, bus, log, opts.onFeed);
   const yjs = attachYjsGateway(server, {
     registry: docs,
     authorize: (token, docName, peer) => authorizeYjs(opts, token, docName, peer),

@@ -53,8 +53,9 @@ const EVENTS_PER_MESSAGE = 200;
  * each a Redis PUBLISH with its own encoding: a quarter of the decoding
  * node's CPU at 500 bookings a second (docs/benchmarks.md).
  */
-export function createFanout(io: LiveServer, bus: Bus, log: Logger): Fanout & { close(): Promise<void> } {
+export function createFanout(io: LiveServer, bus: Bus, log: Logger, onBatch?: (events: FeedEvent[]) => void): Fanout & { close(): Promise<void> } {
   const emitLocally = (events: FeedEvent[]) => {
+    onBatch?.(events);
     for (const e of events) {
       if (e.resourceIds.length === 0) continue;
       const prevSeqs = Object.fromEntries(e.resourceIds.map((id, i) => [id, e.prevSeqs[i] ?? 0]));
