@@ -77,26 +77,25 @@ export class RateCounters implements RateCounter {
 
   async takeMany(takes: readonly RateTake[]): Promise<RateVerdict[]> {
     const out: RateVerdict[] = new Array(takes.length);
-    const counted: number[] = [];
+    // The takes to count, each with its bucket, its Redis key and its points, looked up once.
+    const counted: { i: number; b: Bucket; key: string; points: number }[] = [];
     const now = Date.now();
     takes.forEach((t, i) => {
       const b = this.buckets.get(t.bucket);
       if (!b) return void (out[i] = UNLIMITED);
-      const until = this.spent.get(`${b.prefix}:${t.key}`);
+      const key = `${b.prefix}:${t.key}`;
+      const until = this.spent.get(key);
       if (until !== undefined && until > now) return void (out[i] = { allowed: false, limit: b.spec.points, remaining: 0, resetMs: until - now });
-      counted.push(i);
+      counted.push({ i, b, key, points: t.points ?? 1 });
     });
     if (counted.length === 0) return out;
     if (this.redis?.status === 'ready') {
       try {
-        const keys = counted.map((i) => `${this.buckets.get(takes[i]!.bucket)!.prefix}:${takes[i]!.key}`);
-        const args = counted.flatMap((i) => [takes[i]!.points ?? 1, this.buckets.get(takes[i]!.bucket)!.spec.durationSec]);
-        const res = await this.redis.slotwiseRateTake(keys.length, ...keys, ...args);
-        counted.forEach((i, j) => {
-          const b = this.buckets.get(takes[i]!.bucket)!;
+        const res = await this.redis.slotwiseRateTake(counted.length, ...counted.map((c) => c.key), ...counted.flatMap((c) => [c.points, c.b.spec.durationSec]));
+        counted.forEach(({ i, b, key }, j) => {
           const taken = Number(res[2 * j]);
           const resetMs = Math.max(0, Number(res[2 * j + 1]));
-          if (taken > b.spec.points) this.spent.set(keys[j]!, Date.now() + resetMs);
+          if (taken > b.spec.points) this.spent.set(key, Date.now() + resetMs);
           out[i] = { allowed: taken <= b.spec.points, limit: b.spec.points, remaining: Math.max(0, b.spec.points - taken), resetMs };
         });
         return out;
@@ -104,7 +103,7 @@ export class RateCounters implements RateCounter {
         // Redis failed this call: counted in memory below, as while it is down.
       }
     }
-    await Promise.all(counted.map(async (i) => (out[i] = await this.inMemory(this.buckets.get(takes[i]!.bucket)!, takes[i]!.key, takes[i]!.points ?? 1))));
+    await Promise.all(counted.map(async ({ i, b, points }) => (out[i] = await this.inMemory(b, takes[i]!.key, points))));
     return out;
   }
 
